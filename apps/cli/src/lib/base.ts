@@ -1,0 +1,31 @@
+import { Command, Flags } from '@oclif/core';
+import { BACKEND_CHOICES, type BackendInfo, selectBackend } from '@qlip/core';
+
+/**
+ * Base of every qlip command: `--json` (oclif's enableJsonFlag: the typed result goes to stdout as
+ * JSON), `--backend`, and logging that always goes to stderr so stdout carries only results.
+ */
+export abstract class QlipCommand extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    backend: Flags.string({
+      description: 'compute backend (auto tries native TensorFlow, then wasm, then cpu); env QLIP_BACKEND',
+      options: [...BACKEND_CHOICES],
+      env: 'QLIP_BACKEND',
+      default: 'auto',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  /** Progress and logs: stderr, never stdout. */
+  protected note(message: string): void {
+    this.logToStderr(message);
+  }
+
+  protected async initBackend(requested: string): Promise<BackendInfo> {
+    const info = await selectBackend(requested);
+    this.note(`backend: ${info.name} (${info.detail})`);
+    return info;
+  }
+}

@@ -1,0 +1,64 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Kernels the tfjs wasm backend lacks but training needs, implemented on the host.
+ *
+ * - `UnsortedSegmentSum`: the gradient of `gather` (token-embedding lookups in the text tower).
+ *
+ * `Conv2DBackpropFilter` is deliberately not provided: qlip embeds patches with patchify + matMul,
+ * so no convolution gradients are ever requested.
+ */
+let registered = false;
+
+interface WasmBackendLike {
+  readSync(dataId: object): ArrayLike<number>;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  registered = true;
+  const have = new Set(tf.getKernelsForBackend('wasm').map((k) => k.kernelName));
+  if (!have.has(tf.UnsortedSegmentSum)) {
+    tf.registerKernel({
+      kernelName: tf.UnsortedSegmentSum,
+      backendName: 'wasm',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+        const { numSegments } = attrs as unknown as { numSegments: number };
+        const b = backend as unknown as WasmBackendLike;
+        return unsortedSegmentSumHost(b, x, segmentIds, numSegments);
+      },
+    });
+  }
+}
+
+/**
+ * out[s, ...] = sum over i with ids[i] == s of x[i, ...]; ids outside [0, numSegments) are dropped
+ * (TensorFlow semantics). x: [N, ...rest], segmentIds: [N] -> out: [numSegments, ...rest].
+ */
+function unsortedSegmentSumHost(
+  b: WasmBackendLike,
+  x: tf.TensorInfo,
+  segmentIds: tf.TensorInfo,
+  numSegments: number,
+): tf.TensorInfo {
+  const xs = b.readSync(x.dataId);
+  const ids = b.readSync(segmentIds.dataId);
+  const n = segmentIds.shape.reduce((a, c) => a * c, 1);
+  const inner = n === 0 ? 0 : xs.length / n;
+  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  const out = b.makeOutput(outShape, x.dtype);
+  // Allocate first, then take the heap view: a later allocation could grow (and detach) the heap.
+  const o = b.typedArrayFromHeap(out);
+  o.fill(0);
+  for (let i = 0; i < n; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner;
+    const dst = s * inner;
+    for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j];
+  }
+  return out;
+}

@@ -1,0 +1,2 @@
+export * from './tokenizer/index.js';
+export * from './model/index.js';
