@@ -2,6 +2,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+// The Node build of tfjs-core registers neither gradients nor the chained `t.add()` methods; the union
+// package registers both on the shared engine (its ESM-only registration files do not load in Node).
+import '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** What the user may ask for. `auto` picks the fastest backend that loads on this machine. */
@@ -103,6 +106,9 @@ function firstLine(err: unknown): string {
  */
 export async function selectBackend(requested?: string): Promise<BackendInfo> {
   const choice = parseChoice(requested ?? process.env.QLIP_BACKEND);
+  // PROD silences tfjs' console banners ("looks like you are running TensorFlow.js in Node.js"),
+  // which would otherwise land in the middle of CLI output.
+  tf.env().set('PROD', true);
   if (current && (choice === current.requested || choice === current.name)) return current;
   const skipped: BackendInfo['skipped'] = [];
   let name: BackendInfo['name'] | undefined;
