@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { codesToGroupIndices, codesToIndices, indicesToCodes, MAX_INDEX_BITS } from './codes.js';
+import { type BsqLossOptions, type BsqLossTerms, bsqLoss, type EntropyMode } from './loss.js';
+import { bsqQuantize, codeScale } from './quantize.js';
+
+/** BSQ settings in qlip's own names. `fromOfficialQuantizerCfg` maps the HF `quantizer_cfg`. */
+export interface BsqConfig extends BsqLossOptions {
+  /** L: bits per token. */
+  bits: number;
+}
+
+/** The official `vision_config.quantizer_cfg` keys (NVlabs/QLIP `bsq.py` constructor arguments). */
+export interface OfficialQuantizerCfg {
+  embed_dim: number;
+  beta?: number;
+  gamma_0?: number;
+  gamma_1?: number;
+  zeta?: number;
+  group_size?: number;
+  inv_temperature?: number;
+  l2_norm?: boolean;
+  persample_entropy_compute?: string;
+  soft_entropy?: boolean;
+  input_format?: string;
+}
+
+/** Map an official quantizer_cfg to a BsqConfig, with the reference defaults for absent keys. */
+export function fromOfficialQuantizerCfg(cfg: OfficialQuantizerCfg): BsqConfig {
+  const mode = cfg.persample_entropy_compute ?? 'group';
+  if (mode !== 'group' && mode !== 'analytical') {
+    throw new Error(`quantizer_cfg.persample_entropy_compute must be "group" or "analytical" (got "${mode}")`);
+  }
+  if (cfg.soft_entropy === false) {
+    throw new Error(
+      'quantizer_cfg.soft_entropy=false (hard entropy) is not supported; inference is unaffected, set it to true to train',
+    );
+  }
+  const groupSize = cfg.group_size ?? 9;
+  if (cfg.embed_dim % groupSize !== 0) {
+    throw new Error(`quantizer_cfg.embed_dim (${cfg.embed_dim}) must be divisible by group_size (${groupSize})`);
+  }
+  return {
+    bits: cfg.embed_dim,
+    beta: cfg.beta ?? 0,
+    gamma0: cfg.gamma_0 ?? 1,
+    gamma1: cfg.gamma_1 ?? 1,
+    zeta: cfg.zeta ?? 1,
+    groupSize,
+    invTemperature: cfg.inv_temperature ?? 1,
+    l2Norm: cfg.l2_norm ?? false,
+    mode: mode as EntropyMode,
+  };
+}
+
+/** Result of a quantizer forward pass. */
+export interface BsqOutput {
+  /** `[..., L]` straight-through codes (+-scale). */
+  zq: tf.Tensor;
+  /** Loss terms (training only). */
+  terms?: BsqLossTerms;
+}
+
+/**
+ * Thin stateful wrapper over the pure functions: a configured quantizer with no parameters.
+ */
+export class BinarySphericalQuantizer {
+  constructor(readonly config: BsqConfig) {}
+
+  get scale(): number {
+    return codeScale(this.config.bits, this.config.l2Norm);
+  }
+
+  /** @param z `[..., L]` -> zq and, when `training`, the loss terms. */
+  forward(z: tf.Tensor, training = false): BsqOutput {
+    this.checkShape(z);
+    const zq = bsqQuantize(z, this.config);
+    return training ? { zq, terms: bsqLoss(z, this.config) } : { zq };
+  }
+
+  /** `[..., L]` tensor -> `[n]` uint32 indices (L <= 32). */
+  async indices(z: tf.Tensor): Promise<Uint32Array> {
+    this.checkShape(z);
+    return codesToIndices(await z.data(), this.config.bits);
+  }
+
+  /** `[..., L]` tensor -> `[n, L/groupSize]` uint32 group indices. */
+  async groupIndices(z: tf.Tensor): Promise<Uint32Array> {
+    this.checkShape(z);
+    return codesToGroupIndices(await z.data(), this.config.bits, this.config.groupSize);
+  }
+
+  /** `[n]` indices -> `[n, L]` codes tensor (the reference's `get_codebook_entry`). */
+  codebookEntry(indices: ArrayLike<number>): tf.Tensor2D {
+    if (this.config.bits > MAX_INDEX_BITS) throw new RangeError(`codebookEntry: ${this.config.bits} bits exceed uint32 indices`);
+    return tf.tensor2d(indicesToCodes(indices, this.config.bits, this.scale), [indices.length, this.config.bits]);
+  }
+
+  private checkShape(z: tf.Tensor): void {
+    const last = z.shape[z.shape.length - 1];
+    if (last !== this.config.bits) {
+      throw new RangeError(`BSQ input has ${last} channels in its last axis; the quantizer expects ${this.config.bits}`);
+    }
+  }
+}
