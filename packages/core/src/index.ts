@@ -10,6 +10,10 @@ export {
 } from './backend.js';
 export { registerWasmTrainingKernels } from './wasm-kernels.js';
 
+// Configuration and progress
+export { type ConfigLayer, deepMerge, readJsonConfig, resolveConfig } from './config.js';
+export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
+
 // Randomness
 export { Rng } from './rng.js';
 
