@@ -1,1 +1,16 @@
-export { default } from '../../vitest.shared.js';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * CLI tests run the built commands through oclif (dist/ and the dependencies' dist/), exactly as users
+ * do, so unlike the libraries they do not resolve workspace packages from source.
+ */
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    // oclif's runCommand captures process.stdout.write; vitest's console interception would bypass it.
+    disableConsoleIntercept: true,
+  },
+});
