@@ -14,6 +14,9 @@ export { registerWasmTrainingKernels } from './wasm-kernels.js';
 export { type ConfigLayer, deepMerge, readJsonConfig, resolveConfig } from './config.js';
 export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
 
+// NumPy files
+export { type NpyArray, type NpyData, type NpyDtype, npyHeader, readNpy, writeNpy } from './npy.js';
+
 // Randomness
 export { Rng } from './rng.js';
 

@@ -1,0 +1,109 @@
+import { open, readFile, rename, rm } from 'node:fs/promises';
+
+/**
+ * NumPy `.npy` (format version 1.0) for the arrays qlip hands to Python users: token grids (uint32),
+ * features (float16/float32). `np.load(path)` reads what `writeNpy` writes.
+ */
+export type NpyDtype = 'uint32' | 'int32' | 'int64' | 'uint8' | 'float16' | 'float32';
+
+const DESCR: Record<NpyDtype, string> = {
+  uint32: '<u4',
+  int32: '<i4',
+  int64: '<i8',
+  uint8: '|u1',
+  float16: '<f2',
+  float32: '<f4',
+};
+const ITEM: Record<NpyDtype, number> = { uint32: 4, int32: 4, int64: 8, uint8: 1, float16: 2, float32: 4 };
+const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
+
+/** Array data for `writeNpy`; float16 is given as raw half bits (Uint16Array). */
+export type NpyData = Uint32Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Float32Array;
+
+export interface NpyArray {
+  dtype: NpyDtype;
+  shape: number[];
+  data: NpyData;
+}
+
+/** The .npy header bytes for a C-order array (padded with spaces so data starts on a 64-byte boundary). */
+export function npyHeader(dtype: NpyDtype, shape: number[]): Buffer {
+  const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let dict = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
+  const unpadded = MAGIC.length + 2 + 2 + dict.length + 1;
+  dict += ' '.repeat((64 - (unpadded % 64)) % 64);
+  const header = Buffer.alloc(MAGIC.length + 4 + dict.length + 1);
+  MAGIC.copy(header, 0);
+  header[6] = 1; // major version
+  header[7] = 0;
+  header.writeUInt16LE(dict.length + 1, 8);
+  header.write(`${dict}\n`, 10, 'latin1');
+  return header;
+}
+
+/** Write an array atomically (temp file + rename): a crash never leaves a half-written .npy. */
+export async function writeNpy(path: string, arr: NpyArray): Promise<void> {
+  const count = arr.shape.reduce((a, b) => a * b, 1);
+  if (arr.data.length !== count) {
+    throw new Error(`${path}: data has ${arr.data.length} elements but shape [${arr.shape}] needs ${count}`);
+  }
+  if (arr.data.BYTES_PER_ELEMENT !== ITEM[arr.dtype]) {
+    throw new Error(`${path}: ${arr.data.constructor.name} does not hold ${arr.dtype} elements`);
+  }
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.write(npyHeader(arr.dtype, arr.shape));
+    await fh.write(new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength));
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Read a .npy written by NumPy or `writeNpy` (C order, little-endian, the dtypes above). */
+export async function readNpy(path: string): Promise<NpyArray> {
+  const buf = await readFile(path);
+  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw new Error(`${path}: not a .npy file (bad magic)`);
+  const major = buf[6]!;
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  if (start + headerLen > buf.length) throw new Error(`${path}: .npy header runs past the end of the file`);
+  const header = buf.toString('latin1', start, start + headerLen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+  const shapeStr = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  const dtype = (Object.keys(DESCR) as NpyDtype[]).find((k) => DESCR[k] === descr);
+  if (!dtype) throw new Error(`${path}: unsupported .npy dtype ${descr ?? '(missing)'}`);
+  if (fortran !== 'False') throw new Error(`${path}: Fortran-order arrays are not supported`);
+  if (shapeStr === undefined) throw new Error(`${path}: .npy header has no shape`);
+  const shape = shapeStr
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const offset = start + headerLen;
+  const bytes = count * ITEM[dtype];
+  if (offset + bytes > buf.length) {
+    throw new Error(`${path}: shape [${shape}] needs ${bytes} data bytes, file has ${buf.length - offset}`);
+  }
+  const raw = buf.buffer.slice(buf.byteOffset + offset, buf.byteOffset + offset + bytes);
+  const data: NpyData =
+    dtype === 'uint32'
+      ? new Uint32Array(raw)
+      : dtype === 'int32'
+        ? new Int32Array(raw)
+        : dtype === 'int64'
+          ? new BigInt64Array(raw)
+          : dtype === 'uint8'
+            ? new Uint8Array(raw)
+            : dtype === 'float16'
+              ? new Uint16Array(raw)
+              : new Float32Array(raw);
+  return { dtype, shape, data };
+}
