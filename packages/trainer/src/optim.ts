@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** AdamW hyper-parameters (torch.optim.AdamW semantics: decoupled weight decay). */
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Parameter names that get no weight decay (biases, norms, embeddings by convention). */
+  noDecay?: (name: string) => boolean;
+}
+
+/** Serializable optimizer state: step count plus first/second moments by parameter name. */
+export interface AdamWState {
+  step: number;
+  m: Map<string, tf.Tensor>;
+  v: Map<string, tf.Tensor>;
+}
+
+/** The usual exclusion rule: no decay for biases, LayerNorm parameters, embeddings and scalars. */
+export function defaultNoDecay(name: string): boolean {
+  return (
+    name.endsWith('.bias') ||
+    /(^|\.)(layer_norm\d*|layernorm|post_layernorm|final_layer_norm|norm|ffn_ln|inner_attn_ln)\./.test(name) ||
+    /embedding|class_embedding|position_embeddings|logit_scale/.test(name)
+  );
+}
+
+/**
+ * One AdamW step over named variables, in place:
+ *   p <- p - lr * wd * p                      (decoupled decay, applied first as torch does)
+ *   m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
+ *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * Parameters without a gradient are left untouched (frozen towers).
+ */
+export class AdamW {
+  readonly state: AdamWState = { step: 0, m: new Map(), v: new Map() };
+
+  constructor(readonly opts: AdamWOptions) {}
+
+  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number): void {
+    const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
+    this.state.step += 1;
+    const t = this.state.step;
+    const bc1 = 1 - b1 ** t;
+    const bc2 = 1 - b2 ** t;
+    for (const [name, g] of grads) {
+      const p = params.get(name);
+      if (!p) throw new Error(`AdamW: gradient for unknown parameter "${name}"`);
+      const decay = weightDecay > 0 && !(this.opts.noDecay?.(name) ?? false) ? weightDecay : 0;
+      const m0 = this.state.m.get(name);
+      const v0 = this.state.v.get(name);
+      const [m, v] = tf.tidy(() => {
+        const m1 = m0 ? tf.add(tf.mul(m0, b1), tf.mul(g, 1 - b1)) : tf.mul(g, 1 - b1);
+        const v1 = v0 ? tf.add(tf.mul(v0, b2), tf.mul(tf.square(g), 1 - b2)) : tf.mul(tf.square(g), 1 - b2);
+        const decayed = decay ? tf.mul(p, 1 - lr * decay) : p;
+        const update = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps));
+        p.assign(tf.sub(decayed, tf.mul(update, lr)));
+        return [tf.keep(m1), tf.keep(v1)];
+      });
+      m0?.dispose();
+      v0?.dispose();
+      this.state.m.set(name, m);
+      this.state.v.set(name, v);
+    }
+  }
+
+  /** Replace the state (resume). Takes ownership of the tensors. */
+  load(state: AdamWState): void {
+    this.dispose();
+    this.state.step = state.step;
+    for (const [k, t] of state.m) this.state.m.set(k, t);
+    for (const [k, t] of state.v) this.state.v.set(k, t);
+  }
+
+  dispose(): void {
+    for (const t of this.state.m.values()) t.dispose();
+    for (const t of this.state.v.values()) t.dispose();
+    this.state.m.clear();
+    this.state.v.clear();
+  }
+}
+
+/**
+ * Scale gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
+ * Returns the norm before clipping (for logging) and the new gradient map (old tensors disposed
+ * when replaced).
+ */
+export function clipByGlobalNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { norm: number; grads: Map<string, tf.Tensor> } {
+  const norm = Math.sqrt(
+    tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!,
+  );
+  if (!(maxNorm > 0) || norm <= maxNorm || !Number.isFinite(norm)) return { norm, grads };
+  const scale = maxNorm / (norm + 1e-6);
+  const out = new Map<string, tf.Tensor>();
+  for (const [k, g] of grads) {
+    out.set(k, tf.mul(g, scale));
+    g.dispose();
+  }
+  return { norm, grads: out };
+}
