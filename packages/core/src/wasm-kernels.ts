@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmConv2DBackpropFilter } from './wasm-conv-backprop.js';
 
 /**
  * Kernels the tfjs wasm backend lacks but training needs, implemented on the host.
  *
  * - `UnsortedSegmentSum`: the gradient of `gather` (token-embedding lookups in the text tower).
- *
- * `Conv2DBackpropFilter` is deliberately not provided: qlip embeds patches with patchify + matMul,
- * so no convolution gradients are ever requested.
+ * - `Conv2DBackpropFilter`: conv weight gradients (the PatchGAN discriminator); see wasm-conv-backprop.ts.
  */
 let registered = false;
 
@@ -19,6 +18,7 @@ interface WasmBackendLike {
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
+  registerWasmConv2DBackpropFilter();
   const have = new Set(tf.getKernelsForBackend('wasm').map((k) => k.kernelName));
   if (!have.has(tf.UnsortedSegmentSum)) {
     tf.registerKernel({
