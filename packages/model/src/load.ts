@@ -1,0 +1,60 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { toFloat32 } from '@qlip/core';
+import { type ParamSpec, type Params, disposeParams, storageShape, toStorage } from '@qlip/nn';
+import type { Checkpoint } from './checkpoint.js';
+import { isIgnoredBuffer } from './specs.js';
+
+const MAX_LISTED = 40;
+
+/**
+ * Check a checkpoint against the expected parameters before reading any data: every missing, unexpected or
+ * mis-shaped tensor is reported at once, each line naming the file, the tensor, and expected vs actual shape.
+ */
+export function checkCheckpoint(ckpt: Checkpoint, specs: ParamSpec[]): void {
+  const problems: string[] = [];
+  const expected = new Set<string>();
+  for (const s of specs) {
+    expected.add(s.name);
+    const e = ckpt.entries.get(s.name);
+    if (!e) {
+      problems.push(`${ckpt.path}: missing tensor "${s.name}" (expected shape [${s.shape}])`);
+    } else if (e.shape.length !== s.shape.length || e.shape.some((d, i) => d !== s.shape[i])) {
+      problems.push(`${e.file}: tensor "${s.name}" has shape [${e.shape}], the config expects [${s.shape}]`);
+    } else if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') {
+      problems.push(`${e.file}: tensor "${s.name}" has dtype ${e.dtype}, expected a float type (F32, F16 or BF16)`);
+    }
+  }
+  for (const [name, e] of ckpt.entries) {
+    if (!expected.has(name) && !isIgnoredBuffer(name)) {
+      problems.push(`${e.file}: unexpected tensor "${name}" [${e.shape}] (not a parameter of this config)`);
+    }
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, MAX_LISTED);
+    if (problems.length > MAX_LISTED) shown.push(`... and ${problems.length - MAX_LISTED} more`);
+    throw new Error(`checkpoint does not match the config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n${shown.join('\n')}`);
+  }
+}
+
+/**
+ * Read every parameter of `specs` from `ckpt` into tf.Variables (storage layout, see `Params`). Each variable is
+ * created from a single read of its tensor and the host copy is dropped before the next one, so peak memory is
+ * the model plus one tensor (two for transposed Linear weights).
+ */
+export async function loadParams(ckpt: Checkpoint, specs: ParamSpec[]): Promise<Params> {
+  checkCheckpoint(ckpt, specs);
+  const params: Params = new Map();
+  try {
+    for (const s of specs) {
+      const host = await ckpt.read(s.name);
+      const values = toStorage(s, toFloat32(host));
+      const t = tf.tensor(values, storageShape(s), 'float32');
+      params.set(s.name, tf.variable(t, true));
+      t.dispose();
+    }
+  } catch (err) {
+    disposeParams(params);
+    throw err;
+  }
+  return params;
+}

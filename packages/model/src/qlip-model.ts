@@ -1,0 +1,261 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { codesToGroupIndices, codesToIndices, hardCodes, indicesToCodes, l2Normalize, MAX_INDEX_BITS } from '@qlip/bsq';
+import { Rng } from '@qlip/core';
+import {
+  type DecoderConfig,
+  decoder,
+  quantEmbed,
+  quantEmbedPost,
+  quantize,
+  type VisionConfig,
+  visionEncoder,
+} from '@qlip/encoder';
+import { disposeParams, fromStorage, initParams, linear, type Params, param } from '@qlip/nn';
+import { type TextConfig, textTransformer } from '@qlip/text-encoder';
+import { CONFIG_NAME, openCheckpoint, WEIGHTS_NAME, writeF32Safetensors } from './checkpoint.js';
+import { parseQLIPConfig, type QLIPConfig, type QLIPConfigInput, readQLIPConfig } from './config.js';
+import { loadParams } from './load.js';
+import { qlipSpecs } from './specs.js';
+
+/** Bottleneck features of `encodeFeatures` (all `[B, N, ...]`, tokens row-major over the grid). */
+export interface EncodedFeatures {
+  /** `[B, N, L]` quantizer input: quant_embed(patch tokens), L2-normalised when `quantizer_l2_norm`. */
+  preQuant: tf.Tensor3D;
+  /** `[B, N, L]` BSQ codes, +-1/sqrt(L) (or +-1 without the quantizer's l2_norm). */
+  quantized: tf.Tensor3D;
+  /** `[B, N, hidden_size_post_q]` decoder input (quant_embed_post of the codes). */
+  postQuant: tf.Tensor3D;
+}
+
+/** Token indices of a batch of images. */
+export interface TokenIndices {
+  /** `[B, N]` row-major, N = grid[0] * grid[1]; MSB-first bit packing (channel 0 is the most significant bit). */
+  indices: Uint32Array;
+  /** Token grid `[rows, cols]`. */
+  grid: [number, number];
+  batch: number;
+}
+
+/**
+ * NVIDIA QLIP (visual tokenizer + CLIP text tower) on TensorFlow.js, numerically matching the official
+ * PyTorch code, with the official Hugging Face checkpoint layout (`config.json` + `model.safetensors`).
+ *
+ * Pixels are `[B, 3, image_size, image_size]` float32 in CLIP-normalised space ((x/255 - mean) / std);
+ * decoded pixels come back in the same space, not clamped. Every method returning tensors hands ownership
+ * to the caller (dispose them, or call inside `tf.tidy`). Parameters are tf.Variables in `params`, keyed by
+ * official names (Linear weights stored `[in, out]`; see `Params` in @qlip/nn).
+ */
+export class QLIPModel {
+  private constructor(
+    /** The validated config, defaults filled in (saved back as config.json). */
+    readonly config: QLIPConfig,
+    /** Parameters by official name. */
+    readonly params: Params,
+  ) {}
+
+  /** A randomly initialised model (trunc-normal 0.02 Linear weights, zero biases, LN ones/zeros), reproducible per seed. */
+  static create(config: QLIPConfigInput, seed = 0): QLIPModel {
+    const cfg = parseQLIPConfig(config, 'config');
+    return new QLIPModel(cfg, initParams(qlipSpecs(cfg), new Rng(seed)));
+  }
+
+  /**
+   * Load a Hugging Face QLIP directory: `config.json` and `model.safetensors` (or a sharded
+   * `model.safetensors.index.json`). F16/BF16 weights are widened to float32. Rope buffers
+   * (`*.rope.freqs_cos/sin`) and `position_ids` are ignored (recomputed). Any missing, unexpected or
+   * mis-shaped tensor fails before data is read, with every problem listed (file, tensor, shapes).
+   * Linear weights are transposed to `[in, out]` and the patch-embedding conv to `[3*p*p, D]` on load.
+   */
+  static async load(dir: string): Promise<QLIPModel> {
+    const config = await readQLIPConfig(join(dir, CONFIG_NAME));
+    const ckpt = await openCheckpoint(dir);
+    try {
+      return new QLIPModel(config, await loadParams(ckpt, qlipSpecs(config)));
+    } finally {
+      await ckpt.close();
+    }
+  }
+
+  /**
+   * Write `config.json` and `model.safetensors` (float32, official names and layouts, `format: pt` metadata)
+   * into `dir`, creating it. Tensors are read back from the backend one at a time.
+   */
+  async save(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, CONFIG_NAME), `${JSON.stringify(this.config, null, 2)}\n`);
+    const sources = qlipSpecs(this.config).map((s) => ({
+      name: s.name,
+      shape: s.shape,
+      data: async () => fromStorage(s, (await param(this.params, s.name).data()) as Float32Array),
+    }));
+    await writeF32Safetensors(join(dir, WEIGHTS_NAME), sources);
+  }
+
+  /** Free every parameter. The model is unusable afterwards. */
+  dispose(): void {
+    disposeParams(this.params);
+  }
+
+  // ---- geometry -------------------------------------------------------------------------------------------
+
+  get visionConfig(): VisionConfig {
+    return this.config.vision_config;
+  }
+  get decoderConfig(): DecoderConfig {
+    return this.config.decoder_config;
+  }
+  get textConfig(): TextConfig {
+    return this.config.text_config;
+  }
+  /** Input/output image side in pixels. */
+  get imageSize(): number {
+    return this.config.vision_config.image_size;
+  }
+  get patchSize(): number {
+    return this.config.vision_config.patch_size;
+  }
+  /** Token grid `[rows, cols]`. */
+  get grid(): [number, number] {
+    const g = this.imageSize / this.patchSize;
+    return [g, g];
+  }
+  /** Tokens per image (N). */
+  get tokensPerImage(): number {
+    return (this.imageSize / this.patchSize) ** 2;
+  }
+  /** Bits per token (L = quantizer_cfg.embed_dim). */
+  get bits(): number {
+    const v = this.config.vision_config;
+    return v.quantizer_embed_type === 'mlp' || v.quantizer === 'bsq' ? v.quantizer_cfg.embed_dim : v.hidden_size;
+  }
+  /** Bits per group index (quantizer_cfg.group_size). */
+  get groupSize(): number {
+    return this.config.vision_config.quantizer_cfg.group_size;
+  }
+  /** Total number of parameter values. */
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  // ---- tokenizer ------------------------------------------------------------------------------------------
+
+  /** Pixels -> bottleneck features (pre-quantisation, codes, decoder input). */
+  encodeFeatures(pixels: tf.Tensor4D): EncodedFeatures {
+    return tf.tidy(() => {
+      const v = this.config.vision_config;
+      const { patchTokens } = visionEncoder(this.params, v, pixels);
+      const preQuant = quantEmbed(this.params, v, patchTokens);
+      const quantized = quantize(v, preQuant) as tf.Tensor3D;
+      return { preQuant, quantized, postQuant: quantEmbedPost(this.params, v, quantized) };
+    }) as unknown as EncodedFeatures;
+  }
+
+  /** Pixels -> `[B, N, L]` pre-quantisation features (the quantizer input; its signs are the bits). */
+  private preQuant(pixels: tf.Tensor4D): tf.Tensor3D {
+    this.requireQuantizer('encode to indices');
+    return tf.tidy(() => {
+      const v = this.config.vision_config;
+      return quantEmbed(this.params, v, visionEncoder(this.params, v, pixels).patchTokens);
+    });
+  }
+
+  /** Pixels -> one uint32 index per token (L <= 32; use `encodeToGroupIndices` beyond). */
+  async encodeToIndices(pixels: tf.Tensor4D): Promise<TokenIndices> {
+    const l = this.bits;
+    if (l > MAX_INDEX_BITS) {
+      throw new Error(`encodeToIndices: ${l} bits per token do not fit a uint32 index; use encodeToGroupIndices`);
+    }
+    const z = this.preQuant(pixels);
+    const data = await z.data();
+    z.dispose();
+    return { indices: codesToIndices(data, l), grid: this.grid, batch: pixels.shape[0] };
+  }
+
+  /** Pixels -> `[B, N, L/group_size]` group indices (group 0 = the most significant bits). */
+  async encodeToGroupIndices(pixels: tf.Tensor4D): Promise<TokenIndices & { groups: number }> {
+    const z = this.preQuant(pixels);
+    const data = await z.data();
+    z.dispose();
+    const groups = this.bits / this.groupSize;
+    return { indices: codesToGroupIndices(data, this.bits, this.groupSize), grid: this.grid, batch: pixels.shape[0], groups };
+  }
+
+  /** `[B, N, L]` codes (as produced by the quantizer) -> pixels `[B, 3, H, W]` (CLIP-normalised, unclamped). */
+  decodeCodes(codes: tf.Tensor3D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [, n, l] = codes.shape;
+      if (codes.rank !== 3 || n !== this.tokensPerImage || l !== this.bits) {
+        throw new Error(`decodeCodes: codes must be [B, ${this.tokensPerImage}, ${this.bits}] (got [${codes.shape}])`);
+      }
+      return decoder(this.params, this.config.decoder_config, quantEmbedPost(this.params, this.config.vision_config, codes));
+    });
+  }
+
+  /** `[B * N]` token indices (row-major per image) -> pixels `[B, 3, H, W]`. */
+  decodeIndices(indices: ArrayLike<number>): tf.Tensor4D {
+    this.requireQuantizer('decode indices');
+    const n = this.tokensPerImage;
+    if (indices.length === 0 || indices.length % n !== 0) {
+      throw new Error(`decodeIndices: got ${indices.length} indices, expected a multiple of ${n} tokens per image`);
+    }
+    const l = this.bits;
+    const signs = indicesToCodes(indices, l, 1); // [B*N, L] of +-1
+    return tf.tidy(() => {
+      // Same scaling op as the quantizer, so decodeIndices(encodeToIndices(x)) == reconstruct(x) bit for bit.
+      const codes = hardCodes(tf.tensor3d(signs, [indices.length / n, n, l]), this.config.vision_config.quantizer_cfg.l2_norm);
+      return this.decodeCodes(codes as tf.Tensor3D);
+    });
+  }
+
+  /** Pixels -> quantise -> decode, `[B, 3, H, W]` (QLIPModel.forward's `reconstructions`). */
+  reconstruct(pixels: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => decoder(this.params, this.config.decoder_config, this.encodeFeatures(pixels).postQuant));
+  }
+
+  // ---- contrastive embeddings -----------------------------------------------------------------------------
+
+  /** Pixels -> `[B, projection_dim]` image embeddings (get_image_features; L2-normalised if asked). */
+  imageEmbeddings(pixels: tf.Tensor4D, opts: { normalize?: boolean } = {}): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { pooled } = visionEncoder(this.params, this.config.vision_config, pixels);
+      const e = linear(this.params, 'visual_projection', pooled);
+      return (opts.normalize ? l2Normalize(e) : e) as tf.Tensor2D;
+    });
+  }
+
+  /**
+   * Token ids `[P, ctx]` (row-major; ctx defaults to max_position_embeddings) -> `[P, projection_dim]` text
+   * embeddings (get_text_features, pooled at the first eos; L2-normalised if asked).
+   */
+  textEmbeddings(inputIds: Int32Array, opts: { contextLength?: number; normalize?: boolean } = {}): tf.Tensor2D {
+    const ctx = opts.contextLength ?? this.config.text_config.max_position_embeddings;
+    if (inputIds.length === 0 || inputIds.length % ctx !== 0) {
+      throw new Error(`textEmbeddings: ${inputIds.length} ids are not a whole number of prompts of ${ctx} tokens`);
+    }
+    return tf.tidy(() => {
+      const { pooled } = textTransformer(this.params, this.config.text_config, inputIds, [inputIds.length / ctx, ctx]);
+      const e = linear(this.params, 'text_projection', pooled);
+      return (opts.normalize ? l2Normalize(e) : e) as tf.Tensor2D;
+    });
+  }
+
+  /** `[B, P]` logits_per_image = exp(logit_scale) * cos(image_b, text_p). */
+  logits(pixels: tf.Tensor4D, inputIds: Int32Array, opts: { contextLength?: number } = {}): tf.Tensor2D {
+    return tf.tidy(() => {
+      const img = this.imageEmbeddings(pixels, { normalize: true });
+      const txt = this.textEmbeddings(inputIds, { ...opts, normalize: true });
+      const sim = tf.matMul(img, tf.transpose(txt)); // [B, P]
+      return tf.mul(sim, tf.exp(param(this.params, 'logit_scale'))) as tf.Tensor2D;
+    });
+  }
+
+  private requireQuantizer(what: string): void {
+    if (this.config.vision_config.quantizer !== 'bsq') {
+      throw new Error(`cannot ${what}: vision_config.quantizer is "${this.config.vision_config.quantizer}", not "bsq"`);
+    }
+  }
+}
