@@ -77,7 +77,10 @@ function resolvePostQ<T extends { hidden_size: number; hidden_size_post_q: numbe
 }
 
 export const visionConfigSchema = z.looseObject({ ...blockFields, ...imageFields, ...quantFields }).transform(resolvePostQ);
-export const decoderConfigSchema = z.looseObject({ ...blockFields, ...imageFields, ...quantFields }).transform(resolvePostQ);
+// The decoder class shares the vision fields, but its quantizer settings are never used: keep them as given.
+export const decoderConfigSchema = z
+  .looseObject({ ...blockFields, ...imageFields, ...quantFields, quantizer_cfg: z.record(z.string(), z.unknown()).default({}) })
+  .transform(resolvePostQ);
 
 export const qlipConfigSchema = z.looseObject({
   text_config: textConfigSchema.prefault({}),

@@ -1,0 +1,131 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend, toFloat32 } from '@qlip/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type F32Source, QLIPModel, openCheckpoint, WEIGHTS_INDEX_NAME, WEIGHTS_NAME, writeF32Safetensors } from '../src/index.js';
+import { FIXTURE, maxAbsDiff } from './fixture.js';
+import { randomImages, tinyConfig } from './tiny.js';
+
+/** A saved tiny model directory and a way to rewrite its weights file. */
+async function savedModel(): Promise<{ dir: string; model: QLIPModel; tensors: F32Source[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'qlip-ckpt-'));
+  const model = QLIPModel.create(tinyConfig(), 2);
+  await model.save(dir);
+  const ckpt = await openCheckpoint(dir);
+  const tensors: F32Source[] = [];
+  for (const [name, e] of ckpt.entries) {
+    const data = toFloat32(await ckpt.read(name));
+    tensors.push({ name, shape: e.shape, data: () => data });
+  }
+  await ckpt.close();
+  return { dir, model, tensors };
+}
+
+describe('checkpoint loading and errors', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('writes the official layout: Linear [out, in], patch conv [D, 3, p, p], format "pt" metadata', async () => {
+    const { dir, model } = await savedModel();
+    const ckpt = await openCheckpoint(dir);
+    expect(ckpt.entries.get('vision_model.encoder.layers.0.mlp.w3.weight')!.shape).toEqual([16, 24]);
+    expect(ckpt.entries.get('vision_model.embeddings.patch_embedding.weight')!.shape).toEqual([16, 3, 4, 4]);
+    expect(ckpt.entries.get('logit_scale')!.shape).toEqual([]);
+    // Values: the stored [in, out] variable transposed back.
+    const w = toFloat32(await ckpt.read('vision_model.quant_embed.c_proj.weight')); // [8, 16]
+    const v = await model.params.get('vision_model.quant_embed.c_proj.weight')!.data(); // [16, 8]
+    for (let o = 0; o < 8; o++) for (let i = 0; i < 16; i++) expect(w[o * 16 + i]).toBe(v[i * 8 + o]);
+    await ckpt.close();
+    const raw = await readFile(join(dir, WEIGHTS_NAME));
+    const headerLen = Number(raw.readBigUInt64LE(0));
+    expect((8 + headerLen) % 8).toBe(0);
+    expect(JSON.parse(raw.subarray(8, 8 + headerLen).toString()).__metadata__).toEqual({ format: 'pt' });
+    model.dispose();
+  });
+
+  it('load -> save of the official fixture reproduces its config and every tensor bit for bit', async () => {
+    const model = await QLIPModel.load(FIXTURE);
+    const dir = await mkdtemp(join(tmpdir(), 'qlip-resave-'));
+    await model.save(dir);
+    expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toEqual(JSON.parse(await readFile(`${FIXTURE}config.json`, 'utf8')));
+    const a = await openCheckpoint(FIXTURE);
+    const b = await openCheckpoint(dir);
+    expect([...b.entries.keys()].sort()).toEqual([...a.entries.keys()].sort());
+    for (const [name, e] of a.entries) {
+      expect(b.entries.get(name)!.shape, name).toEqual(e.shape);
+      const x = toFloat32(await a.read(name));
+      const y = toFloat32(await b.read(name));
+      expect(Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)), name).toBe(0);
+    }
+    await a.close();
+    await b.close();
+    model.dispose();
+  });
+
+  it('lists every missing, unexpected and mis-shaped tensor with file, name and shapes', async () => {
+    const { dir, model, tensors } = await savedModel();
+    const file = join(dir, WEIGHTS_NAME);
+    const edited = tensors
+      .filter((t) => t.name !== 'vision_decoder.norm.bias')
+      .map((t) => (t.name === 'text_projection.weight' ? { ...t, shape: [8, 4, 4] } : t));
+    edited.push({ name: 'vision_model.extra.weight', shape: [2], data: () => new Float32Array(2) });
+    await writeF32Safetensors(file, edited);
+    const err = await QLIPModel.load(dir).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    expect(err).toMatch(/3 problems/);
+    expect(err).toContain(`${file}: missing tensor "vision_decoder.norm.bias" (expected shape [8])`);
+    expect(err).toContain(`${file}: tensor "text_projection.weight" has shape [8,4,4], the config expects [8,16]`);
+    expect(err).toContain(`${file}: unexpected tensor "vision_model.extra.weight" [2] (not a parameter of this config)`);
+    model.dispose();
+  });
+
+  it('ignores rope buffers and position_ids, as the reference state_dict may carry them', async () => {
+    const { dir, model, tensors } = await savedModel();
+    tensors.push({ name: 'vision_model.rope.freqs_cos', shape: [16, 8], data: () => new Float32Array(128) });
+    tensors.push({ name: 'vision_decoder.encoder.layers.0.self_attn.rope.freqs_sin', shape: [16, 8], data: () => new Float32Array(128) });
+    tensors.push({ name: 'text_model.embeddings.position_ids', shape: [1, 8], data: () => new Float32Array(8) });
+    await writeF32Safetensors(join(dir, WEIGHTS_NAME), tensors);
+    const loaded = await QLIPModel.load(dir);
+    const x = randomImages(1, 16, 3);
+    expect(maxAbsDiff(await loaded.reconstruct(x).data(), await model.reconstruct(x).data())).toBe(0);
+    loaded.dispose();
+    model.dispose();
+  });
+
+  it('loads a sharded checkpoint (model.safetensors.index.json) to the same model', async () => {
+    const { dir, model, tensors } = await savedModel();
+    await rm(join(dir, WEIGHTS_NAME));
+    const half = Math.floor(tensors.length / 2);
+    const shards = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    await writeF32Safetensors(join(dir, shards[0]!), tensors.slice(0, half));
+    await writeF32Safetensors(join(dir, shards[1]!), tensors.slice(half));
+    const weightMap = Object.fromEntries(tensors.map((t, i) => [t.name, shards[i < half ? 0 : 1]]));
+    await writeFile(join(dir, WEIGHTS_INDEX_NAME), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const loaded = await QLIPModel.load(dir);
+    const x = randomImages(2, 16, 5);
+    expect([...(await loaded.encodeToIndices(x)).indices]).toEqual([...(await model.encodeToIndices(x)).indices]);
+    // A shard that the index names but that is missing.
+    await rm(join(dir, shards[1]!));
+    await expect(QLIPModel.load(dir)).rejects.toThrow(`${join(dir, WEIGHTS_INDEX_NAME)}: shard "${shards[1]}" listed in weight_map does not exist`);
+    loaded.dispose();
+    model.dispose();
+  });
+
+  it('names the directory or file when config or weights are missing or the config is bad', async () => {
+    const { dir, model } = await savedModel();
+    await rm(join(dir, WEIGHTS_NAME));
+    await expect(QLIPModel.load(dir)).rejects.toThrow(`${dir}: no ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME} in this directory`);
+    const cfgPath = join(dir, 'config.json');
+    const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
+    cfg.vision_config.num_attention_heads = 'two';
+    await writeFile(cfgPath, JSON.stringify(cfg));
+    await expect(QLIPModel.load(dir)).rejects.toThrow(`${cfgPath}: vision_config.num_attention_heads:`);
+    await rm(cfgPath);
+    await expect(QLIPModel.load(dir)).rejects.toThrow(`${cfgPath}: cannot read QLIP config`);
+    model.dispose();
+  });
+});
