@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { bsqQuantize, l2Normalize } from '@qlip/bsq';
 import { geluErf, linear, linearSpecs, type ParamSpec, type Params } from '@qlip/nn';
+import * as tf from '@tensorflow/tfjs-core';
 import { bottleneckBits, type VisionConfig } from './config.js';
 import { VISION_PREFIX } from './vision.js';
 
@@ -27,9 +27,17 @@ function embedMlp(params: Params, prefix: string, x: tf.Tensor): tf.Tensor {
  * Patch tokens -> quantizer input: `quant_embed` (MLP or identity), then F.normalize when `quantizer_l2_norm`.
  * @param patchTokens `[B, N, D]` -> `[B, N, L]`
  */
-export function quantEmbed(params: Params, cfg: VisionConfig, patchTokens: tf.Tensor, prefix = VISION_PREFIX): tf.Tensor3D {
+export function quantEmbed(
+  params: Params,
+  cfg: VisionConfig,
+  patchTokens: tf.Tensor,
+  prefix = VISION_PREFIX,
+): tf.Tensor3D {
   return tf.tidy(() => {
-    const h = cfg.quantizer_embed_type === 'mlp' ? embedMlp(params, `${prefix}.quant_embed`, patchTokens) : tf.clone(patchTokens);
+    const h =
+      cfg.quantizer_embed_type === 'mlp'
+        ? embedMlp(params, `${prefix}.quant_embed`, patchTokens)
+        : tf.clone(patchTokens);
     return (cfg.quantizer_l2_norm ? l2Normalize(h) : h) as tf.Tensor3D;
   });
 }
@@ -48,7 +56,12 @@ export function quantize(cfg: VisionConfig, z: tf.Tensor): tf.Tensor {
  * Quantized codes -> decoder latents (`quant_embed_post`, MLP or identity).
  * @param zq `[B, N, L]` -> `[B, N, hidden_size_post_q]`
  */
-export function quantEmbedPost(params: Params, cfg: VisionConfig, zq: tf.Tensor, prefix = VISION_PREFIX): tf.Tensor3D {
+export function quantEmbedPost(
+  params: Params,
+  cfg: VisionConfig,
+  zq: tf.Tensor,
+  prefix = VISION_PREFIX,
+): tf.Tensor3D {
   return tf.tidy(() =>
     cfg.quantizer_embed_type === 'mlp' ? embedMlp(params, `${prefix}.quant_embed_post`, zq) : tf.clone(zq),
   ) as tf.Tensor3D;

@@ -38,7 +38,10 @@ export function gridSize(cfg: { image_size: number; patch_size: number }): numbe
 export function bottleneckBits(cfg: VisionConfig): number {
   if (cfg.quantizer_embed_type === 'mlp' || cfg.quantizer === 'bsq') {
     const l = cfg.quantizer_cfg.embed_dim;
-    if (typeof l !== 'number') throw new Error('vision_config.quantizer_cfg.embed_dim is required with a bsq quantizer or an mlp quant_embed');
+    if (typeof l !== 'number')
+      throw new Error(
+        'vision_config.quantizer_cfg.embed_dim is required with a bsq quantizer or an mlp quant_embed',
+      );
     return l;
   }
   return cfg.hidden_size;

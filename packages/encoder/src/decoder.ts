@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   encoder,
   encoderSpecs,
@@ -13,6 +12,7 @@ import {
   ropeTensors,
   TRUNC_NORMAL_002,
 } from '@qlip/nn';
+import * as tf from '@tensorflow/tfjs-core';
 import { type DecoderConfig, gridSize } from './config.js';
 import { unpatchify } from './patches.js';
 
@@ -38,7 +38,12 @@ export function decoderSpecs(cfg: DecoderConfig, prefix = DECODER_PREFIX): Param
  * not clamped.
  * @param latents `[B, N, D]` -> `[B, C, H, W]`
  */
-export function decoder(params: Params, cfg: DecoderConfig, latents: tf.Tensor, prefix = DECODER_PREFIX): tf.Tensor4D {
+export function decoder(
+  params: Params,
+  cfg: DecoderConfig,
+  latents: tf.Tensor,
+  prefix = DECODER_PREFIX,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const g = gridSize(cfg);
     const [, n, d] = latents.shape as number[];

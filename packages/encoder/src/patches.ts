@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 export function patchify(x: tf.Tensor, p: number): tf.Tensor3D {
   return tf.tidy(() => {
     const [b, c, h, w] = x.shape as [number, number, number, number];
-    if (h % p !== 0 || w % p !== 0) throw new Error(`patchify: image ${h}x${w} is not a multiple of the patch size ${p}`);
+    if (h % p !== 0 || w % p !== 0)
+      throw new Error(`patchify: image ${h}x${w} is not a multiple of the patch size ${p}`);
     const gh = h / p;
     const gw = w / p;
     const a = tf.transpose(tf.reshape(x, [b * c * gh, p, gw, p]), [0, 2, 1, 3]); // [B*C*gh, gw, p, p]
@@ -27,7 +28,9 @@ export function unpatchify(tokens: tf.Tensor, p: number, gh: number, gw: number)
     const [b, n, cpp] = tokens.shape as [number, number, number];
     const c = cpp / (p * p);
     if (n !== gh * gw || !Number.isInteger(c)) {
-      throw new Error(`unpatchify: tokens [${tokens.shape}] do not fit a ${gh}x${gw} grid of ${p}x${p} patches`);
+      throw new Error(
+        `unpatchify: tokens [${tokens.shape}] do not fit a ${gh}x${gw} grid of ${p}x${p} patches`,
+      );
     }
     const t = tf.transpose(tf.reshape(tokens, [b, n, c, p * p]), [0, 2, 1, 3]); // [B, C, N, p*p]
     const a = tf.transpose(tf.reshape(t, [b * c * gh, gw, p, p]), [0, 2, 1, 3]); // [B*C*gh, p, gw, p]

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   encoder,
   encoderSpecs,
@@ -13,6 +12,7 @@ import {
   TRUNC_NORMAL_002,
   ZEROS,
 } from '@qlip/nn';
+import * as tf from '@tensorflow/tfjs-core';
 import { gridSize, type VisionConfig } from './config.js';
 import { patchify } from './patches.js';
 
@@ -28,10 +28,25 @@ export function visionSpecs(cfg: VisionConfig, prefix = VISION_PREFIX): ParamSpe
   const p = cfg.patch_size;
   const n = gridSize(cfg) ** 2;
   return [
-    { name: `${prefix}.embeddings.class_embedding`, shape: [d], layout: 'plain', init: { kind: 'normal', std: d ** -0.5 } },
-    { name: `${prefix}.embeddings.patch_embedding.weight`, shape: [d, cfg.num_channels, p, p], layout: 'patch', init: TRUNC_NORMAL_002 },
+    {
+      name: `${prefix}.embeddings.class_embedding`,
+      shape: [d],
+      layout: 'plain',
+      init: { kind: 'normal', std: d ** -0.5 },
+    },
+    {
+      name: `${prefix}.embeddings.patch_embedding.weight`,
+      shape: [d, cfg.num_channels, p, p],
+      layout: 'patch',
+      init: TRUNC_NORMAL_002,
+    },
     { name: `${prefix}.embeddings.patch_embedding.bias`, shape: [d], layout: 'plain', init: ZEROS },
-    { name: `${prefix}.embeddings.position_embedding.weight`, shape: [n + 1, d], layout: 'plain', init: { kind: 'normal', std: 0.02 } },
+    {
+      name: `${prefix}.embeddings.position_embedding.weight`,
+      shape: [n + 1, d],
+      layout: 'plain',
+      init: { kind: 'normal', std: 0.02 },
+    },
     ...encoderSpecs(`${prefix}.encoder`, cfg),
     ...layerNormSpecs(`${prefix}.post_layernorm`, d),
   ];
@@ -54,7 +69,12 @@ export type VisionOutput = {
  * Patch + CLS + learned position embeddings (no pre-LayerNorm).
  * @param pixels `[B, C, H, W]`, H = W = image_size -> `[B, N+1, D]`
  */
-export function visionEmbeddings(params: Params, cfg: VisionConfig, pixels: tf.Tensor, prefix = VISION_PREFIX): tf.Tensor3D {
+export function visionEmbeddings(
+  params: Params,
+  cfg: VisionConfig,
+  pixels: tf.Tensor,
+  prefix = VISION_PREFIX,
+): tf.Tensor3D {
   return tf.tidy(() => {
     const [b, c, h, w] = pixels.shape as number[];
     if (pixels.rank !== 4 || c !== cfg.num_channels || h !== cfg.image_size || w !== cfg.image_size) {
@@ -64,7 +84,11 @@ export function visionEmbeddings(params: Params, cfg: VisionConfig, pixels: tf.T
     }
     const patches = linear(params, `${prefix}.embeddings.patch_embedding`, patchify(pixels, cfg.patch_size)); // [B, N, D]
     const d = cfg.hidden_size;
-    const cls = tf.tile(tf.reshape(param(params, `${prefix}.embeddings.class_embedding`), [1, 1, d]), [b!, 1, 1]); // [B, 1, D]
+    const cls = tf.tile(tf.reshape(param(params, `${prefix}.embeddings.class_embedding`), [1, 1, d]), [
+      b!,
+      1,
+      1,
+    ]); // [B, 1, D]
     const tokens = tf.concat([cls, patches], 1); // [B, N+1, D]
     return tf.add(tokens, param(params, `${prefix}.embeddings.position_embedding.weight`)) as tf.Tensor3D;
   });
@@ -85,9 +109,15 @@ export function visionEncoder(
   return tf.tidy(() => {
     const x = visionEmbeddings(params, cfg, pixels, prefix);
     const rope = cfg.rope
-      ? ropeTensors(ropeTables({ grid: gridSize(cfg), headDim: cfg.hidden_size / cfg.num_attention_heads }), 1)
+      ? ropeTensors(
+          ropeTables({ grid: gridSize(cfg), headDim: cfg.hidden_size / cfg.num_attention_heads }),
+          1,
+        )
       : undefined;
-    const enc = encoder(params, `${prefix}.encoder`, cfg, x, { rope, outputHiddenStates: opts.outputHiddenStates });
+    const enc = encoder(params, `${prefix}.encoder`, cfg, x, {
+      rope,
+      outputHiddenStates: opts.outputHiddenStates,
+    });
     const last = enc.lastHiddenState as tf.Tensor3D;
     const [b, t, d] = last.shape;
     const cls = tf.reshape(tf.slice(last, [0, 0, 0], [b, 1, d]), [b, d]); // [B, D]

@@ -2,7 +2,13 @@ import { Rng } from '@qlip/core';
 import type { Params } from '@qlip/nn';
 import { initParams } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
-import { type DecoderConfig, type VisionConfig, bottleneckSpecs, decoderSpecs, visionSpecs } from '../src/index.js';
+import {
+  bottleneckSpecs,
+  type DecoderConfig,
+  decoderSpecs,
+  type VisionConfig,
+  visionSpecs,
+} from '../src/index.js';
 
 export function visionConfig(over: Partial<VisionConfig> = {}): VisionConfig {
   return {
@@ -52,10 +58,20 @@ export function decoderConfig(over: Partial<DecoderConfig> = {}): DecoderConfig 
 }
 
 /** Random params with non-trivial biases/LN so that every path matters. */
-export function randomParams(vc: VisionConfig | undefined, dc: DecoderConfig | undefined, seed: number): Params {
-  const specs = [...(vc ? [...visionSpecs(vc), ...bottleneckSpecs(vc)] : []), ...(dc ? decoderSpecs(dc) : [])];
+export function randomParams(
+  vc: VisionConfig | undefined,
+  dc: DecoderConfig | undefined,
+  seed: number,
+): Params {
+  const specs = [
+    ...(vc ? [...visionSpecs(vc), ...bottleneckSpecs(vc)] : []),
+    ...(dc ? decoderSpecs(dc) : []),
+  ];
   return initParams(
-    specs.map((s) => ({ ...s, init: { kind: 'normal' as const, std: s.layout === 'plain' && s.shape.length === 1 ? 0.3 : 0.2 } })),
+    specs.map((s) => ({
+      ...s,
+      init: { kind: 'normal' as const, std: s.layout === 'plain' && s.shape.length === 1 ? 0.3 : 0.2 },
+    })),
     new Rng(seed),
   );
 }
@@ -63,7 +79,10 @@ export function randomParams(vc: VisionConfig | undefined, dc: DecoderConfig | u
 export function randomPixels(shape: number[], seed: number): tf.Tensor4D {
   const rng = new Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => rng.normal()), shape) as tf.Tensor4D;
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.normal()),
+    shape,
+  ) as tf.Tensor4D;
 }
 
 export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

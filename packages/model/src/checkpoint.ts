@@ -63,7 +63,8 @@ async function openSharded(indexPath: string): Promise<Checkpoint> {
   try {
     for (const shard of new Set(Object.values(weightMap))) {
       const path = join(dirname(indexPath), shard);
-      if (!existsSync(path)) throw new Error(`${indexPath}: shard "${shard}" listed in weight_map does not exist`);
+      if (!existsSync(path))
+        throw new Error(`${indexPath}: shard "${shard}" listed in weight_map does not exist`);
       const r = await SafetensorsReader.open(path);
       readers.set(shard, r);
       for (const name of r.names()) {
@@ -72,7 +73,10 @@ async function openSharded(indexPath: string): Promise<Checkpoint> {
       }
     }
     for (const [name, shard] of Object.entries(weightMap)) {
-      if (!entries.has(name)) throw new Error(`${indexPath}: tensor "${name}" is mapped to "${shard}" but that shard does not hold it`);
+      if (!entries.has(name))
+        throw new Error(
+          `${indexPath}: tensor "${name}" is mapped to "${shard}" but that shard does not hold it`,
+        );
     }
   } catch (err) {
     for (const r of readers.values()) await r.close();
@@ -104,7 +108,11 @@ export interface F32Source {
  * Stream float32 tensors into a safetensors file (header, then one tensor at a time, in the given order), via a
  * temp file renamed into place. `__metadata__` gets `format: "pt"`, which HF transformers requires.
  */
-export async function writeF32Safetensors(path: string, tensors: F32Source[], metadata: Record<string, string> = {}): Promise<void> {
+export async function writeF32Safetensors(
+  path: string,
+  tensors: F32Source[],
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
   let offset = 0;
   for (const t of tensors) {
@@ -126,7 +134,8 @@ export async function writeF32Safetensors(path: string, tensors: F32Source[], me
     for (const t of tensors) {
       const data = await t.data();
       const expected = t.shape.reduce((a, b) => a * b, 1);
-      if (data.length !== expected) throw new Error(`tensor "${t.name}" has ${data.length} values, shape [${t.shape}] needs ${expected}`);
+      if (data.length !== expected)
+        throw new Error(`tensor "${t.name}" has ${data.length} values, shape [${t.shape}] needs ${expected}`);
       await fh.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, pos);
       pos += data.byteLength;
     }

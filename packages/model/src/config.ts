@@ -76,10 +76,17 @@ function resolvePostQ<T extends { hidden_size: number; hidden_size_post_q: numbe
   return { ...c, hidden_size_post_q: c.hidden_size_post_q ?? c.hidden_size };
 }
 
-export const visionConfigSchema = z.looseObject({ ...blockFields, ...imageFields, ...quantFields }).transform(resolvePostQ);
+export const visionConfigSchema = z
+  .looseObject({ ...blockFields, ...imageFields, ...quantFields })
+  .transform(resolvePostQ);
 // The decoder class shares the vision fields, but its quantizer settings are never used: keep them as given.
 export const decoderConfigSchema = z
-  .looseObject({ ...blockFields, ...imageFields, ...quantFields, quantizer_cfg: z.record(z.string(), z.unknown()).default({}) })
+  .looseObject({
+    ...blockFields,
+    ...imageFields,
+    ...quantFields,
+    quantizer_cfg: z.record(z.string(), z.unknown()).default({}),
+  })
   .transform(resolvePostQ);
 
 export const qlipConfigSchema = z.looseObject({
@@ -104,11 +111,19 @@ export type DecoderConfigJson = QLIPConfig['decoder_config'];
 /** Cross-field rules the model needs; each message names the key path. */
 function crossCheck(c: QLIPConfig): string[] {
   const errs: string[] = [];
-  const heads = (name: string, s: { hidden_size: number; num_attention_heads: number; rope: boolean }, usesRope: boolean) => {
+  const heads = (
+    name: string,
+    s: { hidden_size: number; num_attention_heads: number; rope: boolean },
+    usesRope: boolean,
+  ) => {
     if (s.hidden_size % s.num_attention_heads !== 0) {
-      errs.push(`${name}.hidden_size: ${s.hidden_size} is not divisible by num_attention_heads (${s.num_attention_heads})`);
+      errs.push(
+        `${name}.hidden_size: ${s.hidden_size} is not divisible by num_attention_heads (${s.num_attention_heads})`,
+      );
     } else if (usesRope && s.rope && (s.hidden_size / s.num_attention_heads) % 4 !== 0) {
-      errs.push(`${name}.rope: needs a head dimension divisible by 4 (hidden_size / num_attention_heads = ${s.hidden_size / s.num_attention_heads})`);
+      errs.push(
+        `${name}.rope: needs a head dimension divisible by 4 (hidden_size / num_attention_heads = ${s.hidden_size / s.num_attention_heads})`,
+      );
     }
   };
   const v = c.vision_config;
@@ -119,13 +134,24 @@ function crossCheck(c: QLIPConfig): string[] {
   if (v.image_size % v.patch_size !== 0) {
     errs.push(`vision_config.image_size: ${v.image_size} is not a multiple of patch_size (${v.patch_size})`);
   }
-  if (d.image_size !== v.image_size) errs.push(`decoder_config.image_size: ${d.image_size} must equal vision_config.image_size (${v.image_size})`);
-  if (d.patch_size !== v.patch_size) errs.push(`decoder_config.patch_size: ${d.patch_size} must equal vision_config.patch_size (${v.patch_size})`);
-  if (d.num_channels !== v.num_channels) errs.push(`decoder_config.num_channels: ${d.num_channels} must equal vision_config.num_channels (${v.num_channels})`);
+  if (d.image_size !== v.image_size)
+    errs.push(
+      `decoder_config.image_size: ${d.image_size} must equal vision_config.image_size (${v.image_size})`,
+    );
+  if (d.patch_size !== v.patch_size)
+    errs.push(
+      `decoder_config.patch_size: ${d.patch_size} must equal vision_config.patch_size (${v.patch_size})`,
+    );
+  if (d.num_channels !== v.num_channels)
+    errs.push(
+      `decoder_config.num_channels: ${d.num_channels} must equal vision_config.num_channels (${v.num_channels})`,
+    );
   const q = v.quantizer_cfg;
   const mlp = v.quantizer_embed_type === 'mlp';
   if (v.quantizer === 'bsq' && q.embed_dim % q.group_size !== 0) {
-    errs.push(`vision_config.quantizer_cfg.embed_dim: ${q.embed_dim} is not divisible by group_size (${q.group_size})`);
+    errs.push(
+      `vision_config.quantizer_cfg.embed_dim: ${q.embed_dim} is not divisible by group_size (${q.group_size})`,
+    );
   }
   if (!mlp && v.quantizer === 'bsq' && q.embed_dim !== v.hidden_size) {
     errs.push(
@@ -138,7 +164,8 @@ function crossCheck(c: QLIPConfig): string[] {
       `decoder_config.hidden_size: ${d.hidden_size} must equal ${mlp ? 'vision_config.hidden_size_post_q' : 'vision_config.hidden_size (identity quant_embed)'} (${latent})`,
     );
   }
-  if (c.text_config.max_position_embeddings < 1) errs.push('text_config.max_position_embeddings: must be >= 1');
+  if (c.text_config.max_position_embeddings < 1)
+    errs.push('text_config.max_position_embeddings: must be >= 1');
   return errs;
 }
 
@@ -149,7 +176,9 @@ function crossCheck(c: QLIPConfig): string[] {
 export function parseQLIPConfig(json: unknown, source = 'config.json'): QLIPConfig {
   const r = qlipConfigSchema.safeParse(json);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `${source}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+    const lines = r.error.issues.map(
+      (i) => `${source}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`,
+    );
     throw new Error(`invalid QLIP config\n${lines.join('\n')}`);
   }
   const errs = crossCheck(r.data);

@@ -1,21 +1,4 @@
 // Model
-export { type EncodedFeatures, QLIPModel, type TokenIndices } from './qlip-model.js';
-
-// Official config.json
-export {
-  type DecoderConfigJson,
-  type QLIPConfig,
-  type QLIPConfigInput,
-  type TextConfigJson,
-  type VisionConfigJson,
-  decoderConfigSchema,
-  parseQLIPConfig,
-  qlipConfigSchema,
-  quantizerCfgSchema,
-  readQLIPConfig,
-  textConfigSchema,
-  visionConfigSchema,
-} from './config.js';
 
 // Checkpoint files and parameter lists
 export {
@@ -23,10 +6,27 @@ export {
   type CheckpointEntry,
   CONFIG_NAME,
   type F32Source,
+  openCheckpoint,
   WEIGHTS_INDEX_NAME,
   WEIGHTS_NAME,
-  openCheckpoint,
   writeF32Safetensors,
 } from './checkpoint.js';
+
+// Official config.json
+export {
+  type DecoderConfigJson,
+  decoderConfigSchema,
+  parseQLIPConfig,
+  type QLIPConfig,
+  type QLIPConfigInput,
+  qlipConfigSchema,
+  quantizerCfgSchema,
+  readQLIPConfig,
+  type TextConfigJson,
+  textConfigSchema,
+  type VisionConfigJson,
+  visionConfigSchema,
+} from './config.js';
 export { checkCheckpoint, loadParams } from './load.js';
+export { type EncodedFeatures, QLIPModel, type TokenIndices } from './qlip-model.js';
 export { isIgnoredBuffer, qlipSpecs } from './specs.js';

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { toFloat32 } from '@qlip/core';
-import { type ParamSpec, type Params, disposeParams, storageShape, toStorage } from '@qlip/nn';
+import { disposeParams, type ParamSpec, type Params, storageShape, toStorage } from '@qlip/nn';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Checkpoint } from './checkpoint.js';
 import { isIgnoredBuffer } from './specs.js';
 
@@ -21,7 +21,9 @@ export function checkCheckpoint(ckpt: Checkpoint, specs: ParamSpec[]): void {
     } else if (e.shape.length !== s.shape.length || e.shape.some((d, i) => d !== s.shape[i])) {
       problems.push(`${e.file}: tensor "${s.name}" has shape [${e.shape}], the config expects [${s.shape}]`);
     } else if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') {
-      problems.push(`${e.file}: tensor "${s.name}" has dtype ${e.dtype}, expected a float type (F32, F16 or BF16)`);
+      problems.push(
+        `${e.file}: tensor "${s.name}" has dtype ${e.dtype}, expected a float type (F32, F16 or BF16)`,
+      );
     }
   }
   for (const [name, e] of ckpt.entries) {
@@ -32,7 +34,9 @@ export function checkCheckpoint(ckpt: Checkpoint, specs: ParamSpec[]): void {
   if (problems.length) {
     const shown = problems.slice(0, MAX_LISTED);
     if (problems.length > MAX_LISTED) shown.push(`... and ${problems.length - MAX_LISTED} more`);
-    throw new Error(`checkpoint does not match the config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n${shown.join('\n')}`);
+    throw new Error(
+      `checkpoint does not match the config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n${shown.join('\n')}`,
+    );
   }
 }
 

@@ -1,7 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { codesToGroupIndices, codesToIndices, hardCodes, indicesToCodes, l2Normalize, MAX_INDEX_BITS } from '@qlip/bsq';
+import {
+  codesToGroupIndices,
+  codesToIndices,
+  hardCodes,
+  indicesToCodes,
+  l2Normalize,
+  MAX_INDEX_BITS,
+} from '@qlip/bsq';
 import { Rng } from '@qlip/core';
 import {
   type DecoderConfig,
@@ -14,6 +20,7 @@ import {
 } from '@qlip/encoder';
 import { disposeParams, fromStorage, initParams, linear, type Params, param } from '@qlip/nn';
 import { type TextConfig, textTransformer } from '@qlip/text-encoder';
+import * as tf from '@tensorflow/tfjs-core';
 import { CONFIG_NAME, openCheckpoint, WEIGHTS_NAME, writeF32Safetensors } from './checkpoint.js';
 import { parseQLIPConfig, type QLIPConfig, type QLIPConfigInput, readQLIPConfig } from './config.js';
 import { loadParams } from './load.js';
@@ -128,7 +135,9 @@ export class QLIPModel {
   /** Bits per token (L = quantizer_cfg.embed_dim). */
   get bits(): number {
     const v = this.config.vision_config;
-    return v.quantizer_embed_type === 'mlp' || v.quantizer === 'bsq' ? v.quantizer_cfg.embed_dim : v.hidden_size;
+    return v.quantizer_embed_type === 'mlp' || v.quantizer === 'bsq'
+      ? v.quantizer_cfg.embed_dim
+      : v.hidden_size;
   }
   /** Bits per group index (quantizer_cfg.group_size). */
   get groupSize(): number {
@@ -167,7 +176,9 @@ export class QLIPModel {
   async encodeToIndices(pixels: tf.Tensor4D): Promise<TokenIndices> {
     const l = this.bits;
     if (l > MAX_INDEX_BITS) {
-      throw new Error(`encodeToIndices: ${l} bits per token do not fit a uint32 index; use encodeToGroupIndices`);
+      throw new Error(
+        `encodeToIndices: ${l} bits per token do not fit a uint32 index; use encodeToGroupIndices`,
+      );
     }
     const z = this.preQuant(pixels);
     const data = await z.data();
@@ -181,7 +192,12 @@ export class QLIPModel {
     const data = await z.data();
     z.dispose();
     const groups = this.bits / this.groupSize;
-    return { indices: codesToGroupIndices(data, this.bits, this.groupSize), grid: this.grid, batch: pixels.shape[0], groups };
+    return {
+      indices: codesToGroupIndices(data, this.bits, this.groupSize),
+      grid: this.grid,
+      batch: pixels.shape[0],
+      groups,
+    };
   }
 
   /** `[B, N, L]` codes (as produced by the quantizer) -> pixels `[B, 3, H, W]` (CLIP-normalised, unclamped). */
@@ -189,9 +205,15 @@ export class QLIPModel {
     return tf.tidy(() => {
       const [, n, l] = codes.shape;
       if (codes.rank !== 3 || n !== this.tokensPerImage || l !== this.bits) {
-        throw new Error(`decodeCodes: codes must be [B, ${this.tokensPerImage}, ${this.bits}] (got [${codes.shape}])`);
+        throw new Error(
+          `decodeCodes: codes must be [B, ${this.tokensPerImage}, ${this.bits}] (got [${codes.shape}])`,
+        );
       }
-      return decoder(this.params, this.config.decoder_config, quantEmbedPost(this.params, this.config.vision_config, codes));
+      return decoder(
+        this.params,
+        this.config.decoder_config,
+        quantEmbedPost(this.params, this.config.vision_config, codes),
+      );
     });
   }
 
@@ -200,20 +222,27 @@ export class QLIPModel {
     this.requireQuantizer('decode indices');
     const n = this.tokensPerImage;
     if (indices.length === 0 || indices.length % n !== 0) {
-      throw new Error(`decodeIndices: got ${indices.length} indices, expected a multiple of ${n} tokens per image`);
+      throw new Error(
+        `decodeIndices: got ${indices.length} indices, expected a multiple of ${n} tokens per image`,
+      );
     }
     const l = this.bits;
     const signs = indicesToCodes(indices, l, 1); // [B*N, L] of +-1
     return tf.tidy(() => {
       // Same scaling op as the quantizer, so decodeIndices(encodeToIndices(x)) == reconstruct(x) bit for bit.
-      const codes = hardCodes(tf.tensor3d(signs, [indices.length / n, n, l]), this.config.vision_config.quantizer_cfg.l2_norm);
+      const codes = hardCodes(
+        tf.tensor3d(signs, [indices.length / n, n, l]),
+        this.config.vision_config.quantizer_cfg.l2_norm,
+      );
       return this.decodeCodes(codes as tf.Tensor3D);
     });
   }
 
   /** Pixels -> quantise -> decode, `[B, 3, H, W]` (QLIPModel.forward's `reconstructions`). */
   reconstruct(pixels: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => decoder(this.params, this.config.decoder_config, this.encodeFeatures(pixels).postQuant));
+    return tf.tidy(() =>
+      decoder(this.params, this.config.decoder_config, this.encodeFeatures(pixels).postQuant),
+    );
   }
 
   // ---- contrastive embeddings -----------------------------------------------------------------------------
@@ -231,13 +260,21 @@ export class QLIPModel {
    * Token ids `[P, ctx]` (row-major; ctx defaults to max_position_embeddings) -> `[P, projection_dim]` text
    * embeddings (get_text_features, pooled at the first eos; L2-normalised if asked).
    */
-  textEmbeddings(inputIds: Int32Array, opts: { contextLength?: number; normalize?: boolean } = {}): tf.Tensor2D {
+  textEmbeddings(
+    inputIds: Int32Array,
+    opts: { contextLength?: number; normalize?: boolean } = {},
+  ): tf.Tensor2D {
     const ctx = opts.contextLength ?? this.config.text_config.max_position_embeddings;
     if (inputIds.length === 0 || inputIds.length % ctx !== 0) {
-      throw new Error(`textEmbeddings: ${inputIds.length} ids are not a whole number of prompts of ${ctx} tokens`);
+      throw new Error(
+        `textEmbeddings: ${inputIds.length} ids are not a whole number of prompts of ${ctx} tokens`,
+      );
     }
     return tf.tidy(() => {
-      const { pooled } = textTransformer(this.params, this.config.text_config, inputIds, [inputIds.length / ctx, ctx]);
+      const { pooled } = textTransformer(this.params, this.config.text_config, inputIds, [
+        inputIds.length / ctx,
+        ctx,
+      ]);
       const e = linear(this.params, 'text_projection', pooled);
       return (opts.normalize ? l2Normalize(e) : e) as tf.Tensor2D;
     });
@@ -255,7 +292,9 @@ export class QLIPModel {
 
   private requireQuantizer(what: string): void {
     if (this.config.vision_config.quantizer !== 'bsq') {
-      throw new Error(`cannot ${what}: vision_config.quantizer is "${this.config.vision_config.quantizer}", not "bsq"`);
+      throw new Error(
+        `cannot ${what}: vision_config.quantizer is "${this.config.vision_config.quantizer}", not "bsq"`,
+      );
     }
   }
 }

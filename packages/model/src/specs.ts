@@ -8,7 +8,12 @@ export function qlipSpecs(config: QLIPConfig): ParamSpec[] {
   const v = config.vision_config;
   const t = config.text_config;
   return [
-    { name: 'logit_scale', shape: [], layout: 'plain', init: { kind: 'constant', value: config.logit_scale_init_value } },
+    {
+      name: 'logit_scale',
+      shape: [],
+      layout: 'plain',
+      init: { kind: 'constant', value: config.logit_scale_init_value },
+    },
     ...textSpecs(t),
     ...visionSpecs(v),
     ...bottleneckSpecs(v),

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, toFloat32 } from '@qlip/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type F32Source, QLIPModel, openCheckpoint, WEIGHTS_INDEX_NAME, WEIGHTS_NAME, writeF32Safetensors } from '../src/index.js';
+import {
+  type F32Source,
+  openCheckpoint,
+  QLIPModel,
+  WEIGHTS_INDEX_NAME,
+  WEIGHTS_NAME,
+  writeF32Safetensors,
+} from '../src/index.js';
 import { FIXTURE, maxAbsDiff } from './fixture.js';
 import { randomImages, tinyConfig } from './tiny.js';
 
@@ -49,7 +56,9 @@ describe('checkpoint loading and errors', () => {
     const model = await QLIPModel.load(FIXTURE);
     const dir = await mkdtemp(join(tmpdir(), 'qlip-resave-'));
     await model.save(dir);
-    expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toEqual(JSON.parse(await readFile(`${FIXTURE}config.json`, 'utf8')));
+    expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toEqual(
+      JSON.parse(await readFile(`${FIXTURE}config.json`, 'utf8')),
+    );
     const a = await openCheckpoint(FIXTURE);
     const b = await openCheckpoint(dir);
     expect([...b.entries.keys()].sort()).toEqual([...a.entries.keys()].sort());
@@ -57,7 +66,13 @@ describe('checkpoint loading and errors', () => {
       expect(b.entries.get(name)!.shape, name).toEqual(e.shape);
       const x = toFloat32(await a.read(name));
       const y = toFloat32(await b.read(name));
-      expect(Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)), name).toBe(0);
+      expect(
+        Buffer.compare(
+          Buffer.from(x.buffer, x.byteOffset, x.byteLength),
+          Buffer.from(y.buffer, y.byteOffset, y.byteLength),
+        ),
+        name,
+      ).toBe(0);
     }
     await a.close();
     await b.close();
@@ -78,16 +93,28 @@ describe('checkpoint loading and errors', () => {
     );
     expect(err).toMatch(/3 problems/);
     expect(err).toContain(`${file}: missing tensor "vision_decoder.norm.bias" (expected shape [8])`);
-    expect(err).toContain(`${file}: tensor "text_projection.weight" has shape [8,4,4], the config expects [8,16]`);
-    expect(err).toContain(`${file}: unexpected tensor "vision_model.extra.weight" [2] (not a parameter of this config)`);
+    expect(err).toContain(
+      `${file}: tensor "text_projection.weight" has shape [8,4,4], the config expects [8,16]`,
+    );
+    expect(err).toContain(
+      `${file}: unexpected tensor "vision_model.extra.weight" [2] (not a parameter of this config)`,
+    );
     model.dispose();
   });
 
   it('ignores rope buffers and position_ids, as the reference state_dict may carry them', async () => {
     const { dir, model, tensors } = await savedModel();
     tensors.push({ name: 'vision_model.rope.freqs_cos', shape: [16, 8], data: () => new Float32Array(128) });
-    tensors.push({ name: 'vision_decoder.encoder.layers.0.self_attn.rope.freqs_sin', shape: [16, 8], data: () => new Float32Array(128) });
-    tensors.push({ name: 'text_model.embeddings.position_ids', shape: [1, 8], data: () => new Float32Array(8) });
+    tensors.push({
+      name: 'vision_decoder.encoder.layers.0.self_attn.rope.freqs_sin',
+      shape: [16, 8],
+      data: () => new Float32Array(128),
+    });
+    tensors.push({
+      name: 'text_model.embeddings.position_ids',
+      shape: [1, 8],
+      data: () => new Float32Array(8),
+    });
     await writeF32Safetensors(join(dir, WEIGHTS_NAME), tensors);
     const loaded = await QLIPModel.load(dir);
     const x = randomImages(1, 16, 3);
@@ -107,10 +134,14 @@ describe('checkpoint loading and errors', () => {
     await writeFile(join(dir, WEIGHTS_INDEX_NAME), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const loaded = await QLIPModel.load(dir);
     const x = randomImages(2, 16, 5);
-    expect([...(await loaded.encodeToIndices(x)).indices]).toEqual([...(await model.encodeToIndices(x)).indices]);
+    expect([...(await loaded.encodeToIndices(x)).indices]).toEqual([
+      ...(await model.encodeToIndices(x)).indices,
+    ]);
     // A shard that the index names but that is missing.
     await rm(join(dir, shards[1]!));
-    await expect(QLIPModel.load(dir)).rejects.toThrow(`${join(dir, WEIGHTS_INDEX_NAME)}: shard "${shards[1]}" listed in weight_map does not exist`);
+    await expect(QLIPModel.load(dir)).rejects.toThrow(
+      `${join(dir, WEIGHTS_INDEX_NAME)}: shard "${shards[1]}" listed in weight_map does not exist`,
+    );
     loaded.dispose();
     model.dispose();
   });
@@ -118,7 +149,9 @@ describe('checkpoint loading and errors', () => {
   it('names the directory or file when config or weights are missing or the config is bad', async () => {
     const { dir, model } = await savedModel();
     await rm(join(dir, WEIGHTS_NAME));
-    await expect(QLIPModel.load(dir)).rejects.toThrow(`${dir}: no ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME} in this directory`);
+    await expect(QLIPModel.load(dir)).rejects.toThrow(
+      `${dir}: no ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME} in this directory`,
+    );
     const cfgPath = join(dir, 'config.json');
     const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
     cfg.vision_config.num_attention_heads = 'two';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QLIPModel, openCheckpoint, qlipSpecs } from '../src/index.js';
+import { openCheckpoint, QLIPModel, qlipSpecs } from '../src/index.js';
 import { maxAbsDiff } from './fixture.js';
 import { promptIds, randomImages, type TinyOptions, tinyConfig } from './tiny.js';
 
@@ -29,7 +29,10 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
   it.each<[string, TinyOptions]>([
     ['EVA blocks, patch 4, 8 bits', {}],
     ['plain GELU MLP, no subln, no rope, patch 4, 18 bits', { eva: false, bits: 18, groupSize: 9 }],
-    ['quick_gelu MLP, patch 16, 28 bits', { eva: false, act: 'quick_gelu', image: 32, patch: 16, bits: 28, groupSize: 7 }],
+    [
+      'quick_gelu MLP, patch 16, 28 bits',
+      { eva: false, act: 'quick_gelu', image: 32, patch: 16, bits: 28, groupSize: 7 },
+    ],
     ['EVA, patch 8, 32 bits (full uint32 range)', { image: 32, patch: 8, bits: 32, groupSize: 8 }],
     ['identity quant_embed (L = hidden = 16), projection biases', { embed: 'identity', projBias: true }],
   ])('%s: shapes, index identities, save -> load -> identical outputs', async (_name, o) => {
@@ -97,7 +100,9 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
   it('more than 32 bits: flat indices refuse, group indices work', async () => {
     const model = QLIPModel.create(tinyConfig({ bits: 36, groupSize: 9 }), 1);
     const x = randomImages(1, 16, 2);
-    await expect(model.encodeToIndices(x)).rejects.toThrow(/36 bits per token do not fit a uint32 index; use encodeToGroupIndices/);
+    await expect(model.encodeToIndices(x)).rejects.toThrow(
+      /36 bits per token do not fit a uint32 index; use encodeToGroupIndices/,
+    );
     const g = await model.encodeToGroupIndices(x);
     expect(g.groups).toBe(4);
     expect(g.indices.length).toBe(16 * 4);
@@ -129,11 +134,21 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
 
   it('rejects bad inputs with what was expected', () => {
     const model = QLIPModel.create(tinyConfig(), 1);
-    expect(() => model.decodeIndices(new Uint32Array(15))).toThrow(/got 15 indices, expected a multiple of 16 tokens per image/);
-    expect(() => model.decodeIndices(Uint32Array.from({ length: 16 }, () => 256))).toThrow(/index 256 .* outside \[0, 2\^8\)/);
-    expect(() => model.decodeCodes(tf.zeros([1, 16, 7]) as tf.Tensor3D)).toThrow(/codes must be \[B, 16, 8\] \(got \[1,16,7\]\)/);
-    expect(() => model.reconstruct(tf.zeros([1, 3, 32, 32]) as tf.Tensor4D)).toThrow(/pixels must be \[B, 3, 16, 16\]/);
-    expect(() => model.textEmbeddings(new Int32Array(12))).toThrow(/12 ids are not a whole number of prompts of 8 tokens/);
+    expect(() => model.decodeIndices(new Uint32Array(15))).toThrow(
+      /got 15 indices, expected a multiple of 16 tokens per image/,
+    );
+    expect(() => model.decodeIndices(Uint32Array.from({ length: 16 }, () => 256))).toThrow(
+      /index 256 .* outside \[0, 2\^8\)/,
+    );
+    expect(() => model.decodeCodes(tf.zeros([1, 16, 7]) as tf.Tensor3D)).toThrow(
+      /codes must be \[B, 16, 8\] \(got \[1,16,7\]\)/,
+    );
+    expect(() => model.reconstruct(tf.zeros([1, 3, 32, 32]) as tf.Tensor4D)).toThrow(
+      /pixels must be \[B, 3, 16, 16\]/,
+    );
+    expect(() => model.textEmbeddings(new Int32Array(12))).toThrow(
+      /12 ids are not a whole number of prompts of 8 tokens/,
+    );
     model.dispose();
   });
 

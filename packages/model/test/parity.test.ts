@@ -29,7 +29,11 @@ describe.each(['wasm', 'cpu'])('parity with the official QLIP code on %s', (back
   });
 
   afterAll(() => {
-    console.log(`max |port - reference| on ${backend}:\n${Object.entries(diffs).map(([k, v]) => `  ${k.padEnd(30)} ${v.toExponential(2)}`).join('\n')}`);
+    console.log(
+      `max |port - reference| on ${backend}:\n${Object.entries(diffs)
+        .map(([k, v]) => `  ${k.padEnd(30)} ${v.toExponential(2)}`)
+        .join('\n')}`,
+    );
     model.dispose();
     pixels.dispose();
   });
@@ -83,7 +87,9 @@ describe.each(['wasm', 'cpu'])('parity with the official QLIP code on %s', (back
   });
 
   it('text tower: hidden states, final LN, pooled at the first eos, projections, logits', async () => {
-    const out = textTransformer(model.params, model.config.text_config, ids, [5, 77], { outputHiddenStates: true });
+    const out = textTransformer(model.params, model.config.text_config, ids, [5, 77], {
+      outputHiddenStates: true,
+    });
     await check('text_hidden_states', out.hiddenStates!);
     await check('text_last_hidden_state', out.lastHiddenState);
     await check('text_pooled', out.pooled);

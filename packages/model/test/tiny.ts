@@ -38,14 +38,27 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
     projection_dim: 8,
     vision_projection_bias: o.projBias ?? false,
     text_projection_bias: o.projBias ?? false,
-    text_config: { hidden_size: 16, intermediate_size: 32, num_attention_heads: 2, num_hidden_layers: 1, vocab_size: 60, max_position_embeddings: 8, eos_token_id: 59 },
+    text_config: {
+      hidden_size: 16,
+      intermediate_size: 32,
+      num_attention_heads: 2,
+      num_hidden_layers: 1,
+      vocab_size: 60,
+      max_position_embeddings: 8,
+      eos_token_id: 59,
+    },
     vision_config: {
       ...block,
       quantizer: 'bsq',
       quantizer_l2_norm: true,
       quantizer_embed_type: embed,
       hidden_size_post_q: embed === 'mlp' ? 8 : hidden,
-      quantizer_cfg: { embed_dim: embed === 'mlp' ? bits : hidden, group_size: o.groupSize ?? (embed === 'mlp' ? bits / 2 : hidden / 2), l2_norm: true, input_format: 'blc' },
+      quantizer_cfg: {
+        embed_dim: embed === 'mlp' ? bits : hidden,
+        group_size: o.groupSize ?? (embed === 'mlp' ? bits / 2 : hidden / 2),
+        l2_norm: true,
+        input_format: 'blc',
+      },
     },
     decoder_config: { ...block, hidden_size: embed === 'mlp' ? 8 : hidden, intermediate_size: 20 },
   };
@@ -53,7 +66,10 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
 
 export function randomImages(b: number, size: number, seed: number): tf.Tensor4D {
   const rng = new Rng(seed);
-  return tf.tensor4d(Float32Array.from({ length: b * 3 * size * size }, () => rng.normal()), [b, 3, size, size]);
+  return tf.tensor4d(
+    Float32Array.from({ length: b * 3 * size * size }, () => rng.normal()),
+    [b, 3, size, size],
+  );
 }
 
 export function promptIds(): Int32Array {

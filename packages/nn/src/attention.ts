@@ -60,7 +60,8 @@ export function attention(
     const [b, t, d] = x.shape as [number, number, number];
     const h = cfg.num_attention_heads;
     const hd = d / h;
-    if (!Number.isInteger(hd)) throw new Error(`attention "${prefix}": hidden size ${d} not divisible by ${h} heads`);
+    if (!Number.isInteger(hd))
+      throw new Error(`attention "${prefix}": hidden size ${d} not divisible by ${h} heads`);
     const q0 = tf.mul(linear(params, `${prefix}.q_proj`, x), hd ** -0.5);
     let q = tf.transpose(tf.reshape(q0, [b, t, h, hd]), [0, 2, 1, 3]); // [B, H, T, hd]
     const kLin = tf.reshape(linear(params, `${prefix}.k_proj`, x), [b, t, h, hd]); // [B, T, H, hd]

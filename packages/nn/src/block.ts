@@ -30,10 +30,19 @@ export function encoderSpecs(prefix: string, cfg: BlockConfig): ParamSpec[] {
  * One pre-LN layer: `x += attn(LN1(x)); x += mlp(LN2(x))`.
  * @param x `[B, T, D]` -> `[B, T, D]`
  */
-export function block(params: Params, prefix: string, cfg: BlockConfig, x: tf.Tensor, opts: AttentionOptions = {}): tf.Tensor {
+export function block(
+  params: Params,
+  prefix: string,
+  cfg: BlockConfig,
+  x: tf.Tensor,
+  opts: AttentionOptions = {},
+): tf.Tensor {
   return tf.tidy(() => {
     const eps = cfg.layer_norm_eps;
-    const h = tf.add(x, attention(params, `${prefix}.self_attn`, cfg, layerNorm(params, `${prefix}.layer_norm1`, x, eps), opts));
+    const h = tf.add(
+      x,
+      attention(params, `${prefix}.self_attn`, cfg, layerNorm(params, `${prefix}.layer_norm1`, x, eps), opts),
+    );
     return tf.add(h, mlp(params, `${prefix}.mlp`, cfg, layerNorm(params, `${prefix}.layer_norm2`, h, eps)));
   });
 }

@@ -1,23 +1,15 @@
 // Parameters: official names, storage layouts, init
-export {
-  type ParamInit,
-  type ParamLayout,
-  type ParamSpec,
-  type Params,
-  ONES,
-  TRUNC_NORMAL_002,
-  ZEROS,
-  disposeParams,
-  fromStorage,
-  initParams,
-  initValues,
-  layerNormSpecs,
-  linearSpecs,
-  param,
-  storageShape,
-  toStorage,
-} from './params.js';
 
+// Attention, MLP, blocks
+export {
+  type AttentionConfig,
+  type AttentionOptions,
+  attention,
+  attentionSpecs,
+  causalMask,
+  FLOAT32_MIN,
+} from './attention.js';
+export { type BlockConfig, block, blockSpecs, type EncoderOutput, encoder, encoderSpecs } from './block.js';
 // Layers and activations
 export {
   ACTIVATIONS,
@@ -31,18 +23,31 @@ export {
   quickGelu,
   silu,
 } from './layers.js';
-
-// 2-D rotary embedding
-export { type RopeOptions, type RopeTables, type RopeTensors, applyRope, ropeTables, ropeTensors } from './rope.js';
-
-// Attention, MLP, blocks
-export {
-  type AttentionConfig,
-  type AttentionOptions,
-  FLOAT32_MIN,
-  attention,
-  attentionSpecs,
-  causalMask,
-} from './attention.js';
 export { type MlpConfig, mlp, mlpSpecs } from './mlp.js';
-export { type BlockConfig, type EncoderOutput, block, blockSpecs, encoder, encoderSpecs } from './block.js';
+export {
+  disposeParams,
+  fromStorage,
+  initParams,
+  initValues,
+  layerNormSpecs,
+  linearSpecs,
+  ONES,
+  type ParamInit,
+  type ParamLayout,
+  type ParamSpec,
+  type Params,
+  param,
+  storageShape,
+  TRUNC_NORMAL_002,
+  toStorage,
+  ZEROS,
+} from './params.js';
+// 2-D rotary embedding
+export {
+  applyRope,
+  type RopeOptions,
+  type RopeTables,
+  type RopeTensors,
+  ropeTables,
+  ropeTensors,
+} from './rope.js';

@@ -42,7 +42,15 @@ export function layerNorm(params: Params, prefix: string, x: tf.Tensor, eps: num
 }
 
 /** The `hidden_act` values of HF `ACT2FN` that QLIP/CLIP configs use. */
-export const ACTIVATIONS = ['gelu', 'quick_gelu', 'gelu_new', 'gelu_pytorch_tanh', 'relu', 'silu', 'swish'] as const;
+export const ACTIVATIONS = [
+  'gelu',
+  'quick_gelu',
+  'gelu_new',
+  'gelu_pytorch_tanh',
+  'relu',
+  'silu',
+  'swish',
+] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 
 /** Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (`nn.GELU()`, ACT2FN "gelu"). */

@@ -20,7 +20,12 @@ export function mlpSpecs(prefix: string, cfg: MlpConfig): ParamSpec[] {
   const i = cfg.intermediate_size;
   const ln = cfg.subln ? layerNormSpecs(`${prefix}.ffn_ln`, i) : [];
   if (cfg.swiglu) {
-    return [...linearSpecs(`${prefix}.w1`, d, i), ...linearSpecs(`${prefix}.w2`, d, i), ...linearSpecs(`${prefix}.w3`, i, d), ...ln];
+    return [
+      ...linearSpecs(`${prefix}.w1`, d, i),
+      ...linearSpecs(`${prefix}.w2`, d, i),
+      ...linearSpecs(`${prefix}.w3`, i, d),
+      ...ln,
+    ];
   }
   return [...linearSpecs(`${prefix}.fc1`, d, i), ...linearSpecs(`${prefix}.fc2`, i, d), ...ln];
 }

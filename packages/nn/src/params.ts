@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@qlip/core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Model parameters keyed by the OFFICIAL Hugging Face names (`vision_model.encoder.layers.0.self_attn.q_proj.weight`).
@@ -39,7 +39,12 @@ export const ONES: ParamInit = { kind: 'ones' };
 export const TRUNC_NORMAL_002: ParamInit = { kind: 'trunc_normal', std: 0.02 };
 
 /** Spec of a Linear layer `prefix.weight` `[out, in]` (+ `prefix.bias` `[out]`). */
-export function linearSpecs(prefix: string, inFeatures: number, outFeatures: number, bias = true): ParamSpec[] {
+export function linearSpecs(
+  prefix: string,
+  inFeatures: number,
+  outFeatures: number,
+  bias = true,
+): ParamSpec[] {
   const specs: ParamSpec[] = [
     { name: `${prefix}.weight`, shape: [outFeatures, inFeatures], layout: 'linear', init: TRUNC_NORMAL_002 },
   ];

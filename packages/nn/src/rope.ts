@@ -97,7 +97,9 @@ export function applyRope(x: tf.Tensor, rope: RopeTensors): tf.Tensor {
   return tf.tidy(() => {
     const [b, h, t, hd] = x.shape as [number, number, number, number];
     if (rope.cos.shape[0] !== t || rope.cos.shape[1] !== hd) {
-      throw new Error(`rope tables are [${rope.cos.shape}] but the attention input has ${t} tokens of dim ${hd}`);
+      throw new Error(
+        `rope tables are [${rope.cos.shape}] but the attention input has ${t} tokens of dim ${hd}`,
+      );
     }
     const pairs = tf.reshape(x, [b * h * t * (hd / 2), 2]); // [B*H*T*hd/2, 2]
     const swapped = tf.reshape(tf.reverse(pairs, 1), [b, h, t, hd]); // (x[2k+1], x[2k]) per pair

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { Rng, SafetensorsReader, selectBackend } from '@qlip/core';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type AttentionConfig,
@@ -67,7 +67,8 @@ function hostAttention(
         const s = new Float64Array(t);
         for (let j = 0; j < t; j++) {
           let dot = 0;
-          for (let c = 0; c < hd; c++) dot += q[(bi * t + i) * d + h * hd + c]! * k[(bi * t + j) * d + h * hd + c]!;
+          for (let c = 0; c < hd; c++)
+            dot += q[(bi * t + i) * d + h * hd + c]! * k[(bi * t + j) * d + h * hd + c]!;
           s[j] = causal && j > i ? -Infinity : dot;
         }
         const m = Math.max(...s);
@@ -102,7 +103,8 @@ describe('rope tables', () => {
   it('equal the reference buffers (grid 4, head_dim 16, positions arange(G)/G*16)', async () => {
     const r = await SafetensorsReader.open(`${FIXTURE}buffers.safetensors`);
     const cos = (await r.read('vision_model.rope.freqs_cos')).data as Float32Array;
-    const sin = (await r.read('vision_decoder.encoder.layers.1.self_attn.rope.freqs_sin')).data as Float32Array;
+    const sin = (await r.read('vision_decoder.encoder.layers.1.self_attn.rope.freqs_sin'))
+      .data as Float32Array;
     await r.close();
     const t = ropeTables({ grid: 4, headDim: 16 });
     expect(maxDiff(t.cos, cos)).toBeLessThanOrEqual(1e-6);
@@ -123,7 +125,15 @@ describe.each(['cpu', 'wasm'])('attention on %s', (backend) => {
   });
 
   it('two tokens, one head, identity projections: a hand-checked case', () => {
-    const cfg: AttentionConfig = { hidden_size: 2, num_attention_heads: 1, layer_norm_eps: 1e-5, q_bias: false, k_bias: false, v_bias: false, subln: false };
+    const cfg: AttentionConfig = {
+      hidden_size: 2,
+      num_attention_heads: 1,
+      layer_norm_eps: 1e-5,
+      q_bias: false,
+      k_bias: false,
+      v_bias: false,
+      subln: false,
+    };
     const eye = tf.tensor2d([1, 0, 0, 1], [2, 2]);
     const params: Params = new Map([
       ['a.q_proj.weight', tf.variable(eye)],
@@ -148,12 +158,29 @@ describe.each(['cpu', 'wasm'])('attention on %s', (backend) => {
     { name: 'rope on every token (decoder)', causal: false, rope: true, shift: 0 },
     { name: 'rope with CLS unrotated (encoder)', causal: false, rope: true, shift: 1 },
   ])('matches a float64 host implementation: $name', async ({ causal, rope, shift }) => {
-    const cfg: AttentionConfig = { hidden_size: 16, num_attention_heads: 2, layer_norm_eps: 1e-5, q_bias: true, k_bias: false, v_bias: true, subln: false };
+    const cfg: AttentionConfig = {
+      hidden_size: 16,
+      num_attention_heads: 2,
+      layer_norm_eps: 1e-5,
+      q_bias: true,
+      k_bias: false,
+      v_bias: true,
+      subln: false,
+    };
     const specs = attentionSpecs('att', cfg);
     expect(specs.map((s) => s.name)).toEqual([
-      'att.k_proj.weight', 'att.v_proj.weight', 'att.v_proj.bias', 'att.q_proj.weight', 'att.q_proj.bias', 'att.out_proj.weight', 'att.out_proj.bias',
+      'att.k_proj.weight',
+      'att.v_proj.weight',
+      'att.v_proj.bias',
+      'att.q_proj.weight',
+      'att.q_proj.bias',
+      'att.out_proj.weight',
+      'att.out_proj.bias',
     ]);
-    const params = initParams(specs.map((s) => ({ ...s, init: { kind: 'normal', std: 0.3 } })), new Rng(3));
+    const params = initParams(
+      specs.map((s) => ({ ...s, init: { kind: 'normal', std: 0.3 } })),
+      new Rng(3),
+    );
     const grid = 2;
     const t = grid * grid + shift;
     const rng = new Rng(11);
@@ -161,7 +188,14 @@ describe.each(['cpu', 'wasm'])('attention on %s', (backend) => {
     const tables = ropeTables({ grid, headDim: 8 });
     const ropeT = rope ? ropeTensors(tables, shift) : undefined;
     const y = attention(params, 'att', cfg, tf.tensor3d(xs, [2, t, 16]), { causal, rope: ropeT });
-    const ref = hostAttention(Float64Array.from(xs), [2, t, 16], await officialWeights(params, 'att', specs), 2, causal, rope ? { ...tables, shift } : undefined);
+    const ref = hostAttention(
+      Float64Array.from(xs),
+      [2, t, 16],
+      await officialWeights(params, 'att', specs),
+      2,
+      causal,
+      rope ? { ...tables, shift } : undefined,
+    );
     expect(maxDiff(await y.data(), ref)).toBeLessThan(2e-5);
   });
 
@@ -178,4 +212,3 @@ describe.each(['cpu', 'wasm'])('attention on %s', (backend) => {
     }
   });
 });
-

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { Rng, selectBackend } from '@qlip/core';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   activation,
@@ -53,7 +53,10 @@ describe.each(['cpu', 'wasm'])('layers on %s', (backend) => {
   });
 
   it('layerNorm matches a hand computation (biased variance, eps inside the sqrt)', () => {
-    const params = paramsOf({ 'ln.weight': tf.tensor1d([1, 2, 0.5, 1]), 'ln.bias': tf.tensor1d([0, 1, 0, -1]) });
+    const params = paramsOf({
+      'ln.weight': tf.tensor1d([1, 2, 0.5, 1]),
+      'ln.bias': tf.tensor1d([0, 1, 0, -1]),
+    });
     const x = [1, 2, 3, 6];
     const mean = 3;
     const variance = (4 + 1 + 0 + 9) / 4;
@@ -93,7 +96,10 @@ describe.each(['cpu', 'wasm'])('layers on %s', (backend) => {
   });
 
   it('initParams is deterministic per seed and follows each init rule', () => {
-    const specs = [...linearSpecs('a', 64, 32), { name: 'ln.weight', shape: [8], layout: 'plain' as const, init: { kind: 'ones' as const } }];
+    const specs = [
+      ...linearSpecs('a', 64, 32),
+      { name: 'ln.weight', shape: [8], layout: 'plain' as const, init: { kind: 'ones' as const } },
+    ];
     const p1 = initParams(specs, new Rng(7));
     const p2 = initParams(specs, new Rng(7));
     const p3 = initParams(specs, new Rng(8));

@@ -1,7 +1,7 @@
 import { Rng, selectBackend } from '@qlip/core';
 import { initParams } from '@qlip/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type TextConfig, poolPositions, textSpecs, textTransformer } from '../src/model/index.js';
+import { poolPositions, type TextConfig, textSpecs, textTransformer } from '../src/model/index.js';
 
 const cfg: TextConfig = {
   vocab_size: 50,
@@ -39,7 +39,10 @@ describe.each(['cpu', 'wasm'])('text transformer on %s', (backend) => {
     await selectBackend(backend);
   });
   const params = initParams(
-    textSpecs(cfg).map((s) => ({ ...s, init: { kind: 'normal' as const, std: s.shape.length === 1 ? 0.2 : 0.3 } })),
+    textSpecs(cfg).map((s) => ({
+      ...s,
+      init: { kind: 'normal' as const, std: s.shape.length === 1 ? 0.2 : 0.3 },
+    })),
     new Rng(9),
   );
 
@@ -79,8 +82,14 @@ describe.each(['cpu', 'wasm'])('text transformer on %s', (backend) => {
   });
 
   it('rejects out-of-vocabulary ids and over-long contexts, naming the position', () => {
-    expect(() => textTransformer(params, cfg, Int32Array.from([1, 50]), [1, 2])).toThrow(/token id 50 at \[0, 1\] is outside \[0, vocab_size=50\)/);
-    expect(() => textTransformer(params, cfg, new Int32Array(9), [1, 9])).toThrow(/context length 9.*max_position_embeddings=8/);
-    expect(() => textTransformer(params, cfg, new Int32Array(5), [2, 3])).toThrow(/5 ids do not form \[2, 3\]/);
+    expect(() => textTransformer(params, cfg, Int32Array.from([1, 50]), [1, 2])).toThrow(
+      /token id 50 at \[0, 1\] is outside \[0, vocab_size=50\)/,
+    );
+    expect(() => textTransformer(params, cfg, new Int32Array(9), [1, 9])).toThrow(
+      /context length 9.*max_position_embeddings=8/,
+    );
+    expect(() => textTransformer(params, cfg, new Int32Array(5), [2, 3])).toThrow(
+      /5 ids do not form \[2, 3\]/,
+    );
   });
 });

@@ -1,5 +1,14 @@
+import {
+  type BlockConfig,
+  encoder,
+  encoderSpecs,
+  layerNorm,
+  layerNormSpecs,
+  type ParamSpec,
+  type Params,
+  param,
+} from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BlockConfig, encoder, encoderSpecs, layerNorm, layerNormSpecs, type ParamSpec, type Params, param } from '@qlip/nn';
 
 /** The fields of the official `text_config` the text transformer reads (rope/post_layernorm are ignored, as in the reference). */
 export interface TextConfig extends BlockConfig {
@@ -16,8 +25,18 @@ export const TEXT_PREFIX = 'text_model';
 export function textSpecs(cfg: TextConfig, prefix = TEXT_PREFIX): ParamSpec[] {
   const d = cfg.hidden_size;
   return [
-    { name: `${prefix}.embeddings.token_embedding.weight`, shape: [cfg.vocab_size, d], layout: 'plain', init: { kind: 'normal', std: 0.02 } },
-    { name: `${prefix}.embeddings.position_embedding.weight`, shape: [cfg.max_position_embeddings, d], layout: 'plain', init: { kind: 'normal', std: 0.02 } },
+    {
+      name: `${prefix}.embeddings.token_embedding.weight`,
+      shape: [cfg.vocab_size, d],
+      layout: 'plain',
+      init: { kind: 'normal', std: 0.02 },
+    },
+    {
+      name: `${prefix}.embeddings.position_embedding.weight`,
+      shape: [cfg.max_position_embeddings, d],
+      layout: 'plain',
+      init: { kind: 'normal', std: 0.02 },
+    },
     ...encoderSpecs(`${prefix}.encoder`, cfg),
     ...layerNormSpecs(`${prefix}.final_layer_norm`, d),
   ];
@@ -37,7 +56,7 @@ export function poolPositions(ids: Int32Array, prompts: number, ctx: number, eos
       for (let i = 1; i < ctx; i++) if (row[i]! > row[pos]!) pos = i;
     } else {
       const i = row.indexOf(eosTokenId);
-      pos = i < 0 ? 0 : i;
+      pos = Math.max(i, 0); // argmax of all-false is 0
     }
     out[p] = pos;
   }
@@ -68,26 +87,49 @@ export function textTransformer(
 ): TextOutput {
   const prefix = opts.prefix ?? TEXT_PREFIX;
   const [prompts, ctx] = shape;
-  if (ids.length !== prompts * ctx) throw new Error(`text model: ${ids.length} ids do not form [${prompts}, ${ctx}]`);
+  if (ids.length !== prompts * ctx)
+    throw new Error(`text model: ${ids.length} ids do not form [${prompts}, ${ctx}]`);
   if (ctx > cfg.max_position_embeddings || ctx < 1) {
-    throw new Error(`text model: context length ${ctx} is outside [1, max_position_embeddings=${cfg.max_position_embeddings}]`);
+    throw new Error(
+      `text model: context length ${ctx} is outside [1, max_position_embeddings=${cfg.max_position_embeddings}]`,
+    );
   }
   for (let i = 0; i < ids.length; i++) {
     const v = ids[i]!;
     if (v < 0 || v >= cfg.vocab_size) {
-      throw new Error(`text model: token id ${v} at [${Math.floor(i / ctx)}, ${i % ctx}] is outside [0, vocab_size=${cfg.vocab_size})`);
+      throw new Error(
+        `text model: token id ${v} at [${Math.floor(i / ctx)}, ${i % ctx}] is outside [0, vocab_size=${cfg.vocab_size})`,
+      );
     }
   }
   const pos = poolPositions(ids, prompts, ctx, cfg.eos_token_id);
   return tf.tidy(() => {
     const d = cfg.hidden_size;
-    const tok = tf.gather(param(params, `${prefix}.embeddings.token_embedding.weight`), tf.tensor1d(ids, 'int32')); // [P*ctx, D]
-    const posEmb = tf.slice(param(params, `${prefix}.embeddings.position_embedding.weight`), [0, 0], [ctx, d]); // [ctx, D]
+    const tok = tf.gather(
+      param(params, `${prefix}.embeddings.token_embedding.weight`),
+      tf.tensor1d(ids, 'int32'),
+    ); // [P*ctx, D]
+    const posEmb = tf.slice(
+      param(params, `${prefix}.embeddings.position_embedding.weight`),
+      [0, 0],
+      [ctx, d],
+    ); // [ctx, D]
     const x = tf.add(tf.reshape(tok, [prompts, ctx, d]), posEmb); // [P, ctx, D]
-    const enc = encoder(params, `${prefix}.encoder`, cfg, x, { causal: true, outputHiddenStates: opts.outputHiddenStates });
-    const last = layerNorm(params, `${prefix}.final_layer_norm`, enc.lastHiddenState, cfg.layer_norm_eps) as tf.Tensor3D;
+    const enc = encoder(params, `${prefix}.encoder`, cfg, x, {
+      causal: true,
+      outputHiddenStates: opts.outputHiddenStates,
+    });
+    const last = layerNorm(
+      params,
+      `${prefix}.final_layer_norm`,
+      enc.lastHiddenState,
+      cfg.layer_norm_eps,
+    ) as tf.Tensor3D;
     const flatIdx = Int32Array.from(pos, (p, i) => i * ctx + p);
-    const pooled = tf.gather(tf.reshape(last, [prompts * ctx, d]), tf.tensor1d(flatIdx, 'int32')) as tf.Tensor2D; // [P, D]
+    const pooled = tf.gather(
+      tf.reshape(last, [prompts * ctx, d]),
+      tf.tensor1d(flatIdx, 'int32'),
+    ) as tf.Tensor2D; // [P, D]
     const out: TextOutput = { lastHiddenState: last, pooled };
     if (enc.hiddenStates) out.hiddenStates = enc.hiddenStates as tf.Tensor3D[];
     return out;
