@@ -41,7 +41,9 @@ export function conv2dBackpropFilterHost(
   attrs: BackpropFilterAttrs,
 ): Float32Array {
   if (attrs.dataFormat === 'NCHW') {
-    throw new Error('wasm Conv2DBackpropFilter (core/wasm-conv-backprop.ts): only NHWC inputs are supported, got NCHW');
+    throw new Error(
+      'wasm Conv2DBackpropFilter (core/wasm-conv-backprop.ts): only NHWC inputs are supported, got NCHW',
+    );
   }
   const info = tf.backend_util.computeConv2DInfo(
     xShape,
@@ -53,7 +55,15 @@ export function conv2dBackpropFilterHost(
     false,
     'channelsLast',
   );
-  const { batchSize: nb, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
+  const {
+    batchSize: nb,
+    inHeight: h,
+    inWidth: w,
+    inChannels: ci,
+    outHeight: ho,
+    outWidth: wo,
+    outChannels: co,
+  } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;

@@ -3,7 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, selectBackend } from '../src/index.js';
 import { conv2dBackpropFilterHost } from '../src/wasm-conv-backprop.js';
 
-type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
+type Pad =
+  | 'valid'
+  | 'same'
+  | number
+  | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
   x: [number, number, number, number];
   f: [number, number, number, number];
@@ -16,7 +20,17 @@ const CASES: Case[] = [
   { x: [1, 7, 9, 2], f: [3, 3, 2, 4], stride: [1, 1], pad: 'same' },
   { x: [2, 9, 7, 3], f: [4, 4, 3, 2], stride: [2, 2], pad: 'same' },
   { x: [1, 6, 6, 4], f: [2, 3, 4, 3], stride: [1, 2], pad: 'valid' },
-  { x: [1, 5, 6, 2], f: [3, 3, 2, 2], stride: [2, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  {
+    x: [1, 5, 6, 2],
+    f: [3, 3, 2, 2],
+    stride: [2, 1],
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
 ];
 
 function randn(rng: Rng, n: number): Float32Array {
@@ -24,7 +38,15 @@ function randn(rng: Rng, n: number): Float32Array {
 }
 
 /** Float64 reference straight from the definition, independent of tfjs' padding helpers except for the explicit pads. */
-function naive(x: Float32Array, c: Case, dy: Float32Array, ho: number, wo: number, top: number, left: number): Float64Array {
+function naive(
+  x: Float32Array,
+  c: Case,
+  dy: Float32Array,
+  ho: number,
+  wo: number,
+  top: number,
+  left: number,
+): Float64Array {
   const [nb, h, w, ci] = c.x;
   const [kh, kw, , co] = c.f;
   const out = new Float64Array(kh * kw * ci * co);
@@ -63,26 +85,44 @@ describe('wasm Conv2DBackpropFilter', () => {
     await selectBackend('wasm');
   });
 
-  it.each(CASES.map((c, i) => [i, c] as const))('case %i matches the cpu backend and a float64 loop', async (_i, c) => {
-    const rng = new Rng(7 + _i);
-    const x = randn(rng, c.x.reduce((a, b) => a * b, 1));
-    const f = randn(rng, c.f.reduce((a, b) => a * b, 1));
-    const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.stride, 1, c.pad, undefined, false, 'channelsLast');
-    const dy = randn(rng, c.x[0] * info.outHeight * info.outWidth * c.f[3]);
+  it.each(CASES.map((c, i) => [i, c] as const))(
+    'case %i matches the cpu backend and a float64 loop',
+    async (_i, c) => {
+      const rng = new Rng(7 + _i);
+      const x = randn(
+        rng,
+        c.x.reduce((a, b) => a * b, 1),
+      );
+      const f = randn(
+        rng,
+        c.f.reduce((a, b) => a * b, 1),
+      );
+      const info = tf.backend_util.computeConv2DInfo(
+        c.x,
+        c.f,
+        c.stride,
+        1,
+        c.pad,
+        undefined,
+        false,
+        'channelsLast',
+      );
+      const dy = randn(rng, c.x[0] * info.outHeight * info.outWidth * c.f[3]);
 
-    expect(tf.getBackend()).toBe('wasm');
-    const onWasm = filterGrad(c, x, f, dy);
-    await tf.setBackend('cpu');
-    const onCpu = filterGrad(c, x, f, dy);
-    await tf.setBackend('wasm');
+      expect(tf.getBackend()).toBe('wasm');
+      const onWasm = filterGrad(c, x, f, dy);
+      await tf.setBackend('cpu');
+      const onCpu = filterGrad(c, x, f, dy);
+      await tf.setBackend('wasm');
 
-    const ref = naive(x, c, dy, info.outHeight, info.outWidth, info.padInfo.top, info.padInfo.left);
-    expect(onWasm.length).toBe(ref.length);
-    for (let i = 0; i < ref.length; i++) {
-      expect(onWasm[i]).toBeCloseTo(onCpu[i]!, 4);
-      expect(onWasm[i]).toBeCloseTo(ref[i]!, 4);
-    }
-  });
+      const ref = naive(x, c, dy, info.outHeight, info.outWidth, info.padInfo.top, info.padInfo.left);
+      expect(onWasm.length).toBe(ref.length);
+      for (let i = 0; i < ref.length; i++) {
+        expect(onWasm[i]).toBeCloseTo(onCpu[i]!, 4);
+        expect(onWasm[i]).toBeCloseTo(ref[i]!, 4);
+      }
+    },
+  );
 
   it('rejects NCHW with a message naming the kernel', () => {
     expect(() =>
