@@ -22,5 +22,80 @@ export { Rng } from './rng.js';
 
 // Safetensors
 export { SafetensorsReader } from './safetensors/reader.js';
-export { halfToFloat, toFloat32, toInt32 } from './safetensors/convert.js';
-export { DTYPES, DTYPE_SIZE, type DType, type HostData, type HostTensor, type TensorEntry } from './safetensors/types.js';
+export { writeSafetensors } from './safetensors/writer.js';
+export { MAX_HEADER_BYTES } from './safetensors/header.js';
+export {
+  INDEX_FILE,
+  SINGLE_FILE,
+  ShardedReader,
+  type ShardedWriteOptions,
+  openCheckpoint,
+  writeShardedSafetensors,
+} from './safetensors/sharded.js';
+export {
+  bf16ToFloat,
+  castFloat,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  floatToBf16,
+  floatToHalf,
+  fromBool,
+  fromFloat32,
+  fromInts,
+  halfToFloat,
+  isFloatDType,
+  toFloat32,
+  toFloat64,
+  toInt32,
+} from './safetensors/convert.js';
+export {
+  DTYPES,
+  DTYPE_SIZE,
+  type DType,
+  type HostData,
+  type HostTensor,
+  type LazyTensor,
+  type TensorEntry,
+  type TensorReader,
+  type TensorSet,
+  type TensorSource,
+  numel,
+} from './safetensors/types.js';
+
+// Images
+export {
+  ALPHA_MODES,
+  type AlphaMode,
+  DEFAULT_MAX_PIXELS,
+  type DecodeOptions,
+  type RgbImage,
+  decodeImage,
+  toRgb8,
+} from './image/decode.js';
+export { resizeBicubic } from './image/resample.js';
+export {
+  CLIP_MEAN,
+  CLIP_STD,
+  type ImageInput,
+  type ImagePreprocessParams,
+  type PixelBatch,
+  centerCropOffsets,
+  clipPreprocessParams,
+  cropImage,
+  normalizeImage,
+  pixelBatchTensor,
+  preprocessBatch,
+  preprocessImage,
+  resizeAndCrop,
+  shortestEdgeSize,
+} from './image/preprocess.js';
+export {
+  type GridOptions,
+  denormalizeImages,
+  encodePng,
+  imageGrid,
+  sideBySide,
+  tensorToImages,
+  writePng,
+} from './image/encode.js';
+export { type ListImagesOptions, imageExtensions, listImages } from './image/list.js';
