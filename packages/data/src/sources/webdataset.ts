@@ -1,0 +1,162 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream';
+import braces from 'braces';
+import tar from 'tar-stream';
+import type { Sample, SampleSource, SourceContext } from '../types.js';
+import { cleanCaption, IMAGE_EXTENSIONS, isSafeRelativePath, requireFile } from './files.js';
+import { epochOrder } from './folder.js';
+
+/**
+ * Shard paths from a list and/or brace patterns (`shard-{00000..00009}.tar`, zero padding kept),
+ * resolved against `baseDir`. Order is as written.
+ */
+export function expandShards(patterns: string | string[], baseDir = process.cwd()): string[] {
+  const list = Array.isArray(patterns) ? patterns : [patterns];
+  const out: string[] = [];
+  for (const p of list) for (const s of braces.expand(p)) out.push(path.resolve(baseDir, s));
+  return out;
+}
+
+/** WebDataset's key/extension split: the key is everything before the first `.` of the base name. */
+export function splitEntryName(name: string): { key: string; ext: string } | null {
+  const m = /^((?:.*\/|)[^./][^.]*)\.([^/]*)$/.exec(name);
+  return m ? { key: m[1]!, ext: m[2]!.toLowerCase() } : null;
+}
+
+interface Group {
+  key: string;
+  files: Map<string, Buffer>;
+}
+
+/** Turn one key's files into a sample, or report why not. */
+function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | null {
+  ctx.seen();
+  const skip = (reason: 'missingImage' | 'missingCaption' | 'badEntry', detail: string) => {
+    ctx.skip({ key: g.key, reason, source: shard, detail });
+    return null;
+  };
+  let imageExt: string | undefined;
+  for (const ext of g.files.keys()) if (IMAGE_EXTENSIONS.has(`.${ext}`)) imageExt = imageExt ?? ext;
+  if (imageExt === undefined)
+    return skip('missingImage', `no image among .${[...g.files.keys()].join(', .')}`);
+  let caption = '';
+  let label: number | undefined;
+  const txt = g.files.get('txt');
+  if (txt) caption = cleanCaption(txt.toString('utf8'));
+  const json = g.files.get('json');
+  if (json) {
+    let meta: unknown;
+    try {
+      meta = JSON.parse(json.toString('utf8'));
+    } catch (e) {
+      if (caption === '') return skip('badEntry', `invalid ${g.key}.json: ${(e as Error).message}`);
+    }
+    if (meta && typeof meta === 'object') {
+      const m = meta as Record<string, unknown>;
+      if (caption === '' && typeof m.caption === 'string') caption = cleanCaption(m.caption);
+      if (Number.isInteger(m.label)) label = m.label as number;
+    }
+  }
+  const cls = g.files.get('cls');
+  if (cls) {
+    const n = Number(cls.toString('utf8').trim());
+    if (Number.isInteger(n)) label = n;
+  }
+  if (caption === '') return skip('missingCaption', 'no .txt and no "caption" in .json');
+  const bytes = g.files.get(imageExt)!;
+  const sample: Sample = { key: g.key, caption, source: shard, image: async () => bytes };
+  if (label !== undefined) sample.label = label;
+  return sample;
+}
+
+/**
+ * Read one shard as a stream of samples. Entries are grouped by key while streaming (WebDataset keeps a
+ * sample's files adjacent). Entry names that are absolute or contain `..`, and link entries, are
+ * rejected and reported as `unsafePath`; nothing is ever written to disk. A truncated or corrupt shard
+ * ends early with a `corrupt` report for the shard, never an exception.
+ */
+export async function* readShard(shard: string, ctx: SourceContext): AsyncGenerator<Sample> {
+  const extract = tar.extract();
+  const input = createReadStream(shard);
+  let streamError: Error | null = null;
+  pipeline(input, extract, (err) => {
+    if (err) streamError = err;
+  });
+  let group: Group | null = null;
+  try {
+    for await (const entry of extract) {
+      const { name, type } = entry.header;
+      if (type === 'directory') {
+        entry.resume();
+        continue;
+      }
+      if (!isSafeRelativePath(name) || (type !== 'file' && type !== 'contiguous-file')) {
+        entry.resume();
+        ctx.seen();
+        ctx.skip({
+          key: name,
+          reason: 'unsafePath',
+          source: shard,
+          detail:
+            type === 'file' || type === 'contiguous-file'
+              ? 'entry name escapes the archive root'
+              : `${type} entries are not followed`,
+        });
+        continue;
+      }
+      const parts = splitEntryName(name.replace(/\\/g, '/'));
+      if (parts === null) {
+        entry.resume();
+        ctx.seen();
+        ctx.skip({
+          key: name,
+          reason: 'badEntry',
+          source: shard,
+          detail: 'entry name has no extension (expected <key>.<ext>)',
+        });
+        continue;
+      }
+      if (group !== null && group.key !== parts.key) {
+        const s = groupToSample(group, shard, ctx);
+        group = null;
+        if (s) yield s;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      group ??= { key: parts.key, files: new Map() };
+      group.files.set(parts.ext, Buffer.concat(chunks));
+    }
+    if (group !== null) {
+      const s = groupToSample(group, shard, ctx);
+      group = null;
+      if (s) yield s;
+    }
+  } catch (e) {
+    const err = streamError ?? (e as Error);
+    ctx.skip({
+      key: path.basename(shard),
+      reason: 'corrupt',
+      source: shard,
+      detail: `shard unreadable: ${err.message}`,
+    });
+  } finally {
+    input.destroy();
+    extract.destroy();
+  }
+}
+
+/** WebDataset `.tar` shards as img2dataset writes them: `key.jpg` + `key.txt` and/or `key.json` ({caption}). */
+export async function webDatasetSource(shards: string | string[], baseDir?: string): Promise<SampleSource> {
+  const files = expandShards(shards, baseDir);
+  if (files.length === 0)
+    throw new Error('webdataset source: no shards given (expected a list of .tar files or a brace pattern)');
+  for (const f of files) await requireFile(f, 'webdataset shard');
+  return {
+    name:
+      files.length === 1 ? `webdataset:${files[0]}` : `webdataset:${files[0]} (+${files.length - 1} shards)`,
+    async *samples(ctx: SourceContext): AsyncGenerator<Sample> {
+      for (const shard of epochOrder(files, ctx)) yield* readShard(shard, ctx);
+    },
+  };
+}
