@@ -1,0 +1,130 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type HostTensor, SafetensorsReader, toFloat32, writeSafetensors } from '@qlip/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { AdamWState } from './optim.js';
+
+/**
+ * Training checkpoints: `ROOT/step-000100/` holds a model directory in the official layout (written by
+ * the caller's `saveModel`), `optimizer.safetensors` (AdamW moments as `m/<name>`, `v/<name>`) and
+ * `trainer_state.json`. A checkpoint is assembled in a hidden temp directory and renamed into place,
+ * so a crash never leaves a half-written checkpoint; `ROOT/latest` names the newest complete one.
+ */
+export const STATE_FILE = 'trainer_state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+
+export const stepDirName = (step: number) => `step-${String(step).padStart(6, '0')}`;
+
+export interface SaveCheckpointOptions {
+  step: number;
+  /** Writes config.json + model.safetensors into the given directory. */
+  saveModel: (dir: string) => Promise<void>;
+  optimizer: AdamWState;
+  /** JSON-serialisable trainer state (schedule, rng, data position, balancer, resolved config). */
+  state: Record<string, unknown>;
+  /** Keep this many newest checkpoints; older ones are deleted after the new one is in place. */
+  keep: number;
+}
+
+/** Write one checkpoint atomically; returns its directory. */
+export async function saveCheckpoint(root: string, o: SaveCheckpointOptions): Promise<string> {
+  await mkdir(root, { recursive: true });
+  const name = stepDirName(o.step);
+  const final = join(root, name);
+  const tmp = join(root, `.${name}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  try {
+    await o.saveModel(tmp);
+    await writeSafetensors(join(tmp, OPTIMIZER_FILE), await optimizerTensors(o.optimizer), {
+      step: String(o.optimizer.step),
+    });
+    await writeFile(join(tmp, STATE_FILE), `${JSON.stringify({ ...o.state, step: o.step }, null, 2)}\n`);
+    await rm(final, { recursive: true, force: true });
+    await rename(tmp, final);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  await writeFile(join(root, 'latest.tmp'), `${name}\n`);
+  await rename(join(root, 'latest.tmp'), join(root, 'latest'));
+  await pruneCheckpoints(root, o.keep);
+  return final;
+}
+
+async function optimizerTensors(s: AdamWState): Promise<Record<string, HostTensor>> {
+  const out: Record<string, HostTensor> = {};
+  for (const [kind, map] of [
+    ['m', s.m],
+    ['v', s.v],
+  ] as const) {
+    for (const [k, t] of map) out[`${kind}/${k}`] = { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array };
+  }
+  return out;
+}
+
+/** Step directories under `root`, oldest first. */
+export async function listCheckpoints(root: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^step-\d{6,}$/.test(n)).sort();
+}
+
+async function pruneCheckpoints(root: string, keep: number): Promise<void> {
+  const all = await listCheckpoints(root);
+  for (const old of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) {
+    await rm(join(root, old), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Resolve what `--resume` points at: a checkpoint directory itself, or a run root (its `latest`, else
+ * its newest step directory). Errors name the path.
+ */
+export async function resolveCheckpoint(path: string): Promise<string> {
+  try {
+    await readFile(join(path, STATE_FILE));
+    return path;
+  } catch {
+    // not a checkpoint directory itself: try it as a run root
+  }
+  try {
+    const latest = (await readFile(join(path, 'latest'), 'utf8')).trim();
+    return join(path, latest);
+  } catch {
+    const all = await listCheckpoints(path);
+    if (all.length === 0) throw new Error(`${path}: no checkpoint found (expected ${STATE_FILE} or step-NNNNNN directories)`);
+    return join(path, all[all.length - 1]!);
+  }
+}
+
+/** Read the trainer state and optimizer moments of a checkpoint directory. */
+export async function loadCheckpointState(dir: string): Promise<{ state: Record<string, unknown>; optimizer: AdamWState }> {
+  const statePath = join(dir, STATE_FILE);
+  let state: Record<string, unknown>;
+  try {
+    state = JSON.parse(await readFile(statePath, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${statePath}: cannot read trainer state (${(err as Error).message})`);
+  }
+  const reader = await SafetensorsReader.open(join(dir, OPTIMIZER_FILE));
+  try {
+    const optimizer: AdamWState = { step: Number(reader.metadata.step ?? 0), m: new Map(), v: new Map() };
+    for (const name of reader.names()) {
+      const slash = name.indexOf('/');
+      const kind = name.slice(0, slash);
+      const t = await reader.read(name);
+      const tensor = tf.tensor(toFloat32(t), t.shape);
+      if (kind === 'm') optimizer.m.set(name.slice(slash + 1), tensor);
+      else if (kind === 'v') optimizer.v.set(name.slice(slash + 1), tensor);
+      else throw new Error(`${reader.path}: unexpected optimizer tensor "${name}" (expected m/<param> or v/<param>)`);
+    }
+    return { state, optimizer };
+  } finally {
+    await reader.close();
+  }
+}
