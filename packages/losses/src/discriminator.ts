@@ -1,4 +1,4 @@
-import { type HostTensor, type Rng, SafetensorsReader, toFloat32 } from '@qlip/core';
+import { type HostTensor, type Rng, SafetensorsReader, toFloat32, writeSafetensors } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -155,6 +155,18 @@ export async function loadPatchGan(cfg: PatchGanConfig, path: string): Promise<M
   }
 }
 
+/** Write discriminator parameters (float32) to a safetensors file, atomically; the config goes into the metadata. */
+export async function savePatchGan(
+  params: Map<string, tf.Tensor>,
+  cfg: PatchGanConfig,
+  path: string,
+): Promise<void> {
+  await writeSafetensors(path, patchGanToHost(params), {
+    format: 'qlip-patchgan',
+    config: JSON.stringify(cfg),
+  });
+}
+
 /** Thin holder of config + parameters. */
 export class PatchGanDiscriminator {
   constructor(
@@ -183,6 +195,10 @@ export class PatchGanDiscriminator {
 
   toHost(): Map<string, HostTensor> {
     return patchGanToHost(this.params);
+  }
+
+  save(path: string): Promise<void> {
+    return savePatchGan(this.params, this.config, path);
   }
 
   dispose(): void {

@@ -46,6 +46,7 @@ export {
   patchGanFromHost,
   patchGanLayers,
   patchGanToHost,
+  savePatchGan,
 } from './discriminator.js';
 // Perceptual
 export {

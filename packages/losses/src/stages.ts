@@ -107,7 +107,7 @@ export function stage1Loss(
 export type Stage2Term = 'total' | 'reconstruction' | 'perceptual' | 'generator' | 'ganWeight';
 
 export interface Stage2Inputs {
-  /** `[B, H, W, 3]` decoder output in [0, 1] */
+  /** `[B, H, W, 3]` decoder output in [0, 1] (the perceptual network's range; convert a [-1, 1] or mean/std-normalised output first) */
   reconstruction: tf.Tensor4D;
   /** `[B, H, W, 3]` in [0, 1] */
   target: tf.Tensor4D;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng, selectBackend } from '@qlip/core';
+import { Rng, SafetensorsReader, selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -261,9 +261,15 @@ describe('PatchGAN discriminator', () => {
     const d = PatchGanDiscriminator.create(new Rng(9), tiny);
     const host = d.toHost();
     const file = join(dir, 'disc.safetensors');
-    writeF32Safetensors(file, Object.fromEntries(host));
+    await d.save(file);
     const e = await PatchGanDiscriminator.load(file, tiny);
     for (const [k, v] of d.params) expect([...e.params.get(k)!.dataSync()]).toEqual([...v.dataSync()]);
+    // The file is plain safetensors: names, shapes and float32 data as the host arrays say.
+    const reader = await SafetensorsReader.open(file);
+    expect(reader.names().sort()).toEqual([...host.keys()].sort());
+    expect(JSON.parse(reader.metadata.config!)).toEqual(tiny);
+    expect([...(await reader.read('conv1.weight')).data]).toEqual([...host.get('conv1.weight')!.data]);
+    await reader.close();
 
     const missing = Object.fromEntries([...host].filter(([k]) => k !== 'conv1.bias'));
     writeF32Safetensors(join(dir, 'missing.safetensors'), missing);
