@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "qlip_native",
+      "sources": ["native/addon.cc", "native/sgemm.cc", "native/kernels.cc"],
+      "depends": ["native/micro.inc", "native/kernels.h", "native/sgemm.h"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-O2"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-ffp-contract=fast", "-Wno-psabi"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "OTHER_CPLUSPLUSFLAGS": ["-std=c++17", "-O3", "-ffp-contract=fast"]
+      }
+    }
+  ]
+}

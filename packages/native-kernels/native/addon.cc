@@ -1,0 +1,154 @@
+// Node-API surface: gemm() reads and writes the wasm heap (a Float32Array over WebAssembly memory) in place.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "sgemm.h"
+
+namespace {
+
+// Layout of the Float64Array parameter block passed to gemm(); mirrored in src/native.ts.
+enum Param : int {
+  kAOff, kBOff, kCOff, kBatch, kM, kN, kK, kTransA, kTransB, kAItems, kBItems,
+  kAct, kBiasOff, kBiasLen, kPreluOff, kPreluLen, kAlpha, kParamCount
+};
+
+bool fits(double off, double count, size_t len) {
+  return off >= 0 && count >= 0 && std::floor(off) == off && off + count <= static_cast<double>(len);
+}
+
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "gemm(heap: Float32Array, params: Float64Array, aIdx?, bIdx?)");
+  }
+  auto heapArr = info[0].As<Napi::TypedArray>();
+  auto parArr = info[1].As<Napi::TypedArray>();
+  if (heapArr.TypedArrayType() != napi_float32_array || parArr.TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(env, "gemm: heap must be a Float32Array and params a Float64Array");
+  }
+  auto heap = info[0].As<Napi::Float32Array>();
+  auto par = info[1].As<Napi::Float64Array>();
+  if (par.ElementLength() < kParamCount) throw Napi::RangeError::New(env, "gemm: params block too short");
+  const double* p = par.Data();
+  float* base = heap.Data();
+  const size_t len = heap.ElementLength();
+
+  qlip::BatchedGemm g;
+  g.batch = static_cast<int64_t>(p[kBatch]);
+  g.M = static_cast<int64_t>(p[kM]);
+  g.N = static_cast<int64_t>(p[kN]);
+  g.K = static_cast<int64_t>(p[kK]);
+  g.transA = p[kTransA] != 0;
+  g.transB = p[kTransB] != 0;
+  const double aItems = p[kAItems], bItems = p[kBItems];
+  if (g.batch < 0 || g.M < 0 || g.N < 0 || g.K < 0 || aItems < 1 || bItems < 1) {
+    throw Napi::RangeError::New(env, "gemm: negative size or empty operand batch");
+  }
+  const double mk = static_cast<double>(g.M) * g.K, kn = static_cast<double>(g.K) * g.N;
+  if (!fits(p[kAOff], aItems * mk, len) || !fits(p[kBOff], bItems * kn, len) ||
+      !fits(p[kCOff], static_cast<double>(g.batch) * g.M * g.N, len)) {
+    throw Napi::RangeError::New(env, "gemm: operand lies outside the heap");
+  }
+  g.a = base + static_cast<size_t>(p[kAOff]);
+  g.b = base + static_cast<size_t>(p[kBOff]);
+  g.c = base + static_cast<size_t>(p[kCOff]);
+
+  // Explicit broadcast maps (general numpy-style batch broadcasting), validated against the item counts.
+  auto indexArg = [&](size_t i, double items, const int32_t** out, bool* broadcast) {
+    if (info.Length() > i && info[i].IsTypedArray()) {
+      auto arr = info[i].As<Napi::Int32Array>();
+      if (arr.TypedArrayType() != napi_int32_array || static_cast<int64_t>(arr.ElementLength()) != g.batch) {
+        throw Napi::RangeError::New(env, "gemm: batch index map must be an Int32Array of length batch");
+      }
+      for (size_t k = 0; k < arr.ElementLength(); ++k) {
+        if (arr[k] < 0 || arr[k] >= items) throw Napi::RangeError::New(env, "gemm: batch index out of range");
+      }
+      *out = arr.Data();
+    } else if (items == 1) {
+      *broadcast = true;
+    } else if (items != static_cast<double>(g.batch)) {
+      throw Napi::RangeError::New(env, "gemm: operand batch must be 1 or equal the output batch");
+    }
+  };
+  indexArg(2, aItems, &g.aIdx, &g.aBroadcast);
+  indexArg(3, bItems, &g.bIdx, &g.bBroadcast);
+
+  qlip::Epilogue ep;
+  ep.act = static_cast<int>(p[kAct]);
+  if (ep.act < qlip::kLinear || ep.act > qlip::kElu) throw Napi::RangeError::New(env, "gemm: unknown activation");
+  ep.alpha = static_cast<float>(p[kAlpha]);
+  auto vecArg = [&](int offIdx, int lenIdx, const float** ptr, int64_t* n) {
+    if (p[offIdx] < 0) return;
+    const double count = p[lenIdx];
+    if ((count != 1 && count != static_cast<double>(g.N)) || !fits(p[offIdx], count, len)) {
+      throw Napi::RangeError::New(env, "gemm: bias/prelu weights must hold 1 or N values inside the heap");
+    }
+    *ptr = base + static_cast<size_t>(p[offIdx]);
+    *n = static_cast<int64_t>(count);
+  };
+  vecArg(kBiasOff, kBiasLen, &ep.bias, &ep.biasLen);
+  vecArg(kPreluOff, kPreluLen, &ep.prelu, &ep.preluLen);
+  if (ep.act == qlip::kPrelu && !ep.prelu) throw Napi::RangeError::New(env, "gemm: prelu needs weights");
+  const bool plain = ep.act == qlip::kLinear && !ep.bias;
+  g.ep = plain ? nullptr : &ep;
+
+  qlip::run(g);
+  return env.Undefined();
+}
+
+Napi::Value GetIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), qlip::isaName(qlip::currentIsa()));
+}
+
+bool parseIsa(const std::string& s, qlip::Isa* out) {
+  if (s == "avx512") *out = qlip::Isa::Avx512;
+  else if (s == "avx2") *out = qlip::Isa::Avx2;
+  else if (s == "portable") *out = qlip::Isa::Portable;
+  else return false;
+  return true;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  qlip::Isa isa;
+  if (info.Length() < 1 || !info[0].IsString() || !parseIsa(info[0].As<Napi::String>().Utf8Value(), &isa)) {
+    throw Napi::TypeError::New(env, "setIsa: expected 'avx512', 'avx2' or 'portable'");
+  }
+  return Napi::Boolean::New(env, qlip::setIsa(isa));
+}
+
+Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (qlip::Isa isa : {qlip::Isa::Avx512, qlip::Isa::Avx2, qlip::Isa::Portable}) {
+    if (qlip::isaSupported(isa)) out.Set(n++, Napi::String::New(env, qlip::isaName(isa)));
+  }
+  return out;
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), qlip::threadCount()); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setThreads: expected a number");
+  qlip::setThreadCount(info[0].As<Napi::Number>().Int32Value());
+  return Napi::Number::New(info.Env(), qlip::threadCount());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("getIsa", Napi::Function::New(env, GetIsa));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  // Join the workers before the environment goes away: a joinable std::thread at exit aborts the process.
+  napi_add_env_cleanup_hook(env, [](void*) { qlip::shutdownThreads(); }, nullptr);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(qlip_native, Init)

@@ -1,0 +1,180 @@
+// Packing and register-blocked micro-kernels (GotoBLAS loop order), one micro-kernel per ISA.
+//
+// The micro-kernel is written once with GCC vector extensions and instantiated inside functions that carry
+// a target attribute, so one portable binary holds AVX-512, AVX2+FMA and baseline code and picks at run
+// time (never -march=native, which would make the .node file crash on an older CPU).
+#include "kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace qlip {
+namespace {
+
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
+
+// Cache blocking: a KC x NR panel of B stays in L1, an MC x KC block of A in L2, KC x NC of B in L3.
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 144;   // multiple of every MR below (6, 12)
+constexpr int64_t kNC = 2048;  // multiple of every NR below (8, 16, 32)
+
+inline float finish(float x, const Epilogue& ep, int64_t col) {
+  if (ep.bias) x += ep.biasLen == 1 ? ep.bias[0] : ep.bias[col];
+  switch (ep.act) {
+    case kRelu:
+      return x > 0.f ? x : 0.f;
+    case kRelu6:
+      return std::min(std::max(x, 0.f), 6.f);
+    case kPrelu: {
+      const float w = ep.preluLen == 1 ? ep.prelu[0] : ep.prelu[col];
+      return x < 0.f ? w * x : x;
+    }
+    case kLeakyRelu:
+      return x < 0.f ? ep.alpha * x : x;
+    case kSigmoid:
+      return 1.f / (1.f + std::exp(-x));
+    case kElu:
+      return x < 0.f ? std::exp(x) - 1.f : x;
+    default:
+      return x;
+  }
+}
+
+// The micro-kernel source is included once per ISA inside a `#pragma GCC target` region, so every
+// function in it (splat, loads, FMAs) is compiled for that ISA. Instantiating one generic template from
+// target-attributed wrappers does not work: GCC lowers the 256/512-bit vector code of the template
+// before inlining, splitting broadcasts into 128-bit pieces.
+namespace portable {
+typedef v4 V;
+constexpr int MR = 6, NV = 2;
+#define QLIP_SPLAT(s) V{s, s, s, s}
+#include "micro.inc"
+#undef QLIP_SPLAT
+}  // namespace portable
+
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+typedef v8 V;
+constexpr int MR = 6, NV = 2;
+#define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s}
+#include "micro.inc"
+#undef QLIP_SPLAT
+}  // namespace avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace avx512 {
+typedef v16 V;
+constexpr int MR = 12, NV = 2;
+#define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}
+#include "micro.inc"
+#undef QLIP_SPLAT
+}  // namespace avx512
+#pragma GCC pop_options
+#endif
+
+// Rows ir..ir+MR of A (zero-padded), column by column: pa[p * MR + i] = A(ir + i, p).
+void packA(const Operand& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int MR, float* pa) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t m = std::min<int64_t>(MR, mc - ir);
+    const float* src = a.data + (i0 + ir) * a.rs + p0 * a.cs;
+    if (a.cs == 1) {
+      // Row-major A: read each row contiguously.
+      for (int64_t i = 0; i < MR; ++i)
+        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = i < m ? src[i * a.rs + p] : 0.f;
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = 0; i < MR; ++i) pa[p * MR + i] = i < m ? src[i * a.rs + p * a.cs] : 0.f;
+    }
+    pa += MR * kc;
+  }
+}
+
+// Columns jr..jr+NR of B (zero-padded), row by row: pb[p * NR + j] = B(p, jr + j).
+void packB(const Operand& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int NR, float* pb) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t n = std::min<int64_t>(NR, nc - jr);
+    const float* src = b.data + p0 * b.rs + (j0 + jr) * b.cs;
+    if (b.rs == 1) {
+      // Transposed B ([N, K] in memory): read each column contiguously.
+      for (int64_t j = 0; j < NR; ++j)
+        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = j < n ? src[j * b.cs + p] : 0.f;
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t j = 0; j < NR; ++j) pb[p * NR + j] = j < n ? src[p * b.rs + j * b.cs] : 0.f;
+    }
+    pb += NR * kc;
+  }
+}
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+float* workspace(std::unique_ptr<float, AlignedFree>& buf, size_t floats) {
+  if (!buf) buf.reset(static_cast<float*>(std::aligned_alloc(64, floats * sizeof(float))));
+  return buf.get();
+}
+
+}  // namespace
+
+Kernel kernelFor(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::Avx512) return {avx512::micro, avx512::MR, avx512::NV * 16};
+  if (isa == Isa::Avx2) return {avx2::micro, avx2::MR, avx2::NV * 8};
+#endif
+  (void)isa;
+  return {portable::micro, portable::MR, portable::NV * 4};
+}
+
+void gemmBlocked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  // Per-thread pack buffers, sized for the largest MR/NR so any ISA can use them.
+  thread_local std::unique_ptr<float, AlignedFree> aBuf, bBuf;
+  float* pa = workspace(aBuf, kMC * kKC);
+  float* pb = workspace(bBuf, kKC * kNC);
+  if (pr.K == 0) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = j0; j < j1; ++j) pr.c[i * pr.ldc + j] = pr.ep ? finish(0.f, *pr.ep, j) : 0.f;
+    return;
+  }
+  for (int64_t jc = j0; jc < j1; jc += kNC) {
+    const int64_t nc = std::min(kNC, j1 - jc);
+    for (int64_t pc = 0; pc < pr.K; pc += kKC) {
+      const int64_t kc = std::min(kKC, pr.K - pc);
+      const bool last = pc + kc >= pr.K;
+      packB(pr.b, pc, jc, kc, nc, kern.nr, pb);
+      for (int64_t ic = i0; ic < i1; ic += kMC) {
+        const int64_t mc = std::min(kMC, i1 - ic);
+        packA(pr.a, ic, pc, mc, kc, kern.mr, pa);
+        for (int64_t jr = 0; jr < nc; jr += kern.nr) {
+          const int n = static_cast<int>(std::min<int64_t>(kern.nr, nc - jr));
+          for (int64_t ir = 0; ir < mc; ir += kern.mr) {
+            const int m = static_cast<int>(std::min<int64_t>(kern.mr, mc - ir));
+            kern.micro(kc, pa + ir * kc, pb + jr * kc, pr.c + (ic + ir) * pr.ldc + jc + jr, pr.ldc, m, n,
+                       pc > 0, last ? pr.ep : nullptr, jc + jr);
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemmSimple(const Problem& pr) {
+  for (int64_t i = 0; i < pr.M; ++i)
+    for (int64_t j = 0; j < pr.N; ++j) {
+      float s = 0.f;
+      for (int64_t k = 0; k < pr.K; ++k)
+        s += pr.a.data[i * pr.a.rs + k * pr.a.cs] * pr.b.data[k * pr.b.rs + j * pr.b.cs];
+      pr.c[i * pr.ldc + j] = pr.ep ? finish(s, *pr.ep, j) : s;
+    }
+}
+
+}  // namespace qlip

@@ -1,0 +1,40 @@
+// Single-threaded building blocks behind sgemm.cc: one product C = act(A * B + bias) on strided operands.
+#pragma once
+
+#include <cstdint>
+
+#include "sgemm.h"
+
+namespace qlip {
+
+// Element (r, c) of a matrix operand is data[r * rs + c * cs]; transposes are just swapped strides.
+struct Operand {
+  const float* data;
+  int64_t rs, cs;
+};
+
+// C[M, N] (row stride ldc) = A[M, K] * B[K, N], then the epilogue (bias + activation) when ep is set.
+struct Problem {
+  Operand a, b;
+  float* c;
+  int64_t ldc, M, N, K;
+  const Epilogue* ep;
+};
+
+using MicroFn = void (*)(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, int m, int n,
+                         bool accumulate, const Epilogue* ep, int64_t col0);
+
+struct Kernel {
+  MicroFn micro;
+  int mr, nr;  // register tile: rows of A x columns of B
+};
+
+Kernel kernelFor(Isa isa);
+
+// Rows [i0, i1) x columns [j0, j1) of pr.c with packing and the register-blocked micro-kernel.
+void gemmBlocked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
+
+// Plain triple loop for tiny products, where packing costs more than it saves.
+void gemmSimple(const Problem& pr);
+
+}  // namespace qlip

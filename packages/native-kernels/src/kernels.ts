@@ -1,0 +1,245 @@
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+// Registers the wasm backend and its stock kernels, which are kept as fallbacks.
+import '@tensorflow/tfjs-backend-wasm';
+import { type Isa, loadNative, type NativeAddon, P } from './native.js';
+
+/** The parts of tfjs-backend-wasm's BackendWasm this module touches. */
+interface WasmBackendLike {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  wasm: { HEAPF32: Float32Array };
+}
+
+/** tfjs FusableActivation codes (tfjs-backend-wasm kernels/types.ts), as native/sgemm.h expects them. */
+const ACTIVATIONS: Record<string, number> = {
+  linear: 0,
+  relu: 1,
+  relu6: 2,
+  prelu: 3,
+  leakyrelu: 4,
+  sigmoid: 5,
+  elu: 6,
+};
+
+/** Epilogue inputs of `_FusedMatMul` that the native path accepts. */
+interface Epilogue {
+  act: number;
+  bias?: tf.TensorInfo;
+  prelu?: tf.TensorInfo;
+  alpha: number;
+}
+
+const params = new Float64Array(P.count);
+
+const size = (shape: number[]): number => shape.reduce((a, c) => a * c, 1);
+
+/** Index of the operand item feeding each output batch item under numpy broadcasting. */
+function broadcastIndex(outer: number[], outOuter: number[]): Int32Array {
+  const padded = [...new Array(outOuter.length - outer.length).fill(1), ...outer];
+  const idx = new Int32Array(size(outOuter));
+  for (let o = 0; o < idx.length; o++) {
+    let rem = o;
+    let src = 0;
+    let stride = 1;
+    for (let d = outOuter.length - 1; d >= 0; d--) {
+      const coord = rem % outOuter[d];
+      rem = Math.floor(rem / outOuter[d]);
+      if (padded[d] !== 1) src += coord * stride;
+      stride *= padded[d];
+    }
+    idx[o] = src;
+  }
+  return idx;
+}
+
+/** A per-column vector (bias, prelu weights): 1 or N values with every leading dimension 1. */
+function perColumn(t: tf.TensorInfo | undefined, N: number): boolean {
+  if (!t) return true;
+  if (t.dtype !== 'float32' || t.shape.slice(0, -1).some((d) => d !== 1)) return false;
+  const last = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
+  return last === 1 || last === N;
+}
+
+/**
+ * out[..., M, N] = act(op(a) * op(b) + bias) on the wasm heap, or undefined when this case is left to the
+ * stock kernel (non-float32 inputs, mismatched shapes whose error message the stock kernel gives).
+ * a: [...batchA, M, K] (or [..., K, M] transposed), b: [...batchB, K, N] (or [..., N, K]).
+ */
+function nativeMatMul(
+  addon: NativeAddon,
+  backend: WasmBackendLike,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  ep: Epilogue | undefined,
+): tf.TensorInfo | undefined {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return undefined;
+  const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (K !== kb) return undefined;
+  const aOuter = a.shape.slice(0, -2);
+  const bOuter = b.shape.slice(0, -2);
+  let outOuter: number[];
+  try {
+    outOuter = tf.broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter);
+  } catch {
+    return undefined;
+  }
+  if (ep && (!perColumn(ep.bias, N) || !perColumn(ep.prelu, N))) return undefined;
+  const batch = size(outOuter);
+  const aItems = size(aOuter);
+  const bItems = size(bOuter);
+  // Allocate first: makeOutput may grow wasm memory, which detaches every earlier heap view.
+  const out = backend.makeOutput([...outOuter, M, N], 'float32');
+  if (batch * M * N === 0) return out;
+  const offset = (t: tf.TensorInfo): number => {
+    const entry = backend.dataIdMap.get(t.dataId);
+    if (!entry || entry.memoryOffset % 4 !== 0) {
+      throw new Error(
+        `@qlip/native-kernels: tensor of shape [${t.shape}] has no float32 data on the wasm heap`,
+      );
+    }
+    return entry.memoryOffset / 4;
+  };
+  params[P.aOff] = aItems * M * K === 0 ? 0 : offset(a);
+  params[P.bOff] = bItems * K * N === 0 ? 0 : offset(b);
+  params[P.cOff] = offset(out);
+  params[P.batch] = batch;
+  params[P.M] = M;
+  params[P.N] = N;
+  params[P.K] = K;
+  params[P.transA] = transposeA ? 1 : 0;
+  params[P.transB] = transposeB ? 1 : 0;
+  params[P.aItems] = aItems;
+  params[P.bItems] = bItems;
+  params[P.act] = ep?.act ?? 0;
+  params[P.biasOff] = ep?.bias ? offset(ep.bias) : -1;
+  params[P.biasLen] = ep?.bias ? size(ep.bias.shape) : 0;
+  params[P.preluOff] = ep?.prelu ? offset(ep.prelu) : -1;
+  params[P.preluLen] = ep?.prelu ? size(ep.prelu.shape) : 0;
+  params[P.alpha] = ep?.alpha ?? 0;
+  // Explicit maps only when both sides broadcast partially ([2, 1] x [1, 3]); the common cases are strides.
+  const aIdx = aItems === 1 || aItems === batch ? null : broadcastIndex(aOuter, outOuter);
+  const bIdx = bItems === 1 || bItems === batch ? null : broadcastIndex(bOuter, outOuter);
+  addon.gemm(backend.wasm.HEAPF32, params, aIdx, bIdx);
+  return out;
+}
+
+interface Installed {
+  addon: NativeAddon;
+  stockMatMul: tf.KernelConfig;
+  stockFused: tf.KernelConfig;
+}
+
+let installed: Installed | undefined;
+
+function register(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, config.backendName)) {
+    tf.unregisterKernel(config.kernelName, config.backendName);
+  }
+  tf.registerKernel(config);
+}
+
+function threadsFromEnv(): number {
+  const raw = process.env.QLIP_NATIVE_THREADS;
+  if (raw === undefined || raw.trim() === '') return Math.min(availableParallelism(), 8);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new Error(`QLIP_NATIVE_THREADS="${raw}": expected an integer from 1 to 64`);
+  }
+  return n;
+}
+
+/** What installNativeKernels reports: the ISA path in use and the worker thread count. */
+export interface NativeKernelsInfo {
+  isa: Isa;
+  threads: number;
+}
+
+/**
+ * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels.
+ *
+ * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
+ * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native
+ * path does not take (non-float32, bias or prelu weights that are not per-column) go to the stock kernels.
+ * Calling it again keeps the installation and re-reads `QLIP_NATIVE_THREADS`.
+ */
+export function installNativeKernels(): NativeKernelsInfo | undefined {
+  if (process.env.QLIP_NATIVE === '0') return undefined;
+  const addon = loadNative();
+  if (!addon) return undefined;
+  const threads = addon.setThreads(threadsFromEnv());
+  if (!installed) {
+    const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
+    const stockFused = tf.getKernel(tf._FusedMatMul, 'wasm');
+    if (!stockMatMul || !stockFused) {
+      throw new Error(
+        '@qlip/native-kernels: @tensorflow/tfjs-backend-wasm registered no BatchMatMul/_FusedMatMul',
+      );
+    }
+    installed = { addon, stockMatMul, stockFused };
+    register({
+      kernelName: tf.BatchMatMul,
+      backendName: 'wasm',
+      // The stock setup still has to run if the backend initialises later: fallbacks call into it.
+      setupFunc: stockMatMul.setupFunc,
+      kernelFunc: (args) => {
+        const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+        const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+        const backend = args.backend as unknown as WasmBackendLike;
+        return (
+          nativeMatMul(addon, backend, a, b, transposeA, transposeB, undefined) ??
+          stockMatMul.kernelFunc(args)
+        );
+      },
+    });
+    register({
+      kernelName: tf._FusedMatMul,
+      backendName: 'wasm',
+      setupFunc: stockFused.setupFunc,
+      kernelFunc: (args) => {
+        const { a, b, bias, preluActivationWeights } = args.inputs as {
+          a: tf.TensorInfo;
+          b: tf.TensorInfo;
+          bias?: tf.TensorInfo;
+          preluActivationWeights?: tf.TensorInfo;
+        };
+        const { transposeA, transposeB, activation, leakyreluAlpha } =
+          args.attrs as unknown as tf._FusedMatMulAttrs;
+        const act = ACTIVATIONS[activation ?? 'linear'];
+        const backend = args.backend as unknown as WasmBackendLike;
+        const fused =
+          act === undefined || (act === ACTIVATIONS.prelu && !preluActivationWeights)
+            ? undefined
+            : nativeMatMul(addon, backend, a, b, transposeA, transposeB, {
+                act,
+                bias: bias ?? undefined,
+                prelu: act === ACTIVATIONS.prelu ? preluActivationWeights : undefined,
+                alpha: leakyreluAlpha ?? 0, // the stock kernel also reads a missing alpha as 0
+              });
+        return fused ?? stockFused.kernelFunc(args);
+      },
+    });
+  }
+  return { isa: addon.getIsa(), threads };
+}
+
+/** Puts the stock wasm kernels back; true when native kernels had been installed. */
+export function uninstallNativeKernels(): boolean {
+  if (!installed) return false;
+  register(installed.stockMatMul);
+  register(installed.stockFused);
+  installed = undefined;
+  return true;
+}
+
+/** Whether the native kernels are currently registered. */
+export function nativeKernelsInstalled(): boolean {
+  return installed !== undefined;
+}

@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Instruction-set paths of the native SGEMM, fastest first. `portable` is plain C++ vector code. */
+export type Isa = 'avx512' | 'avx2' | 'portable';
+
+/**
+ * Slots of the Float64Array parameter block of `gemm` (mirrors `enum Param` in native/addon.cc).
+ * Offsets are in float32 elements from the start of the heap view; -1 means "absent".
+ */
+export const P = {
+  aOff: 0,
+  bOff: 1,
+  cOff: 2,
+  batch: 3,
+  M: 4,
+  N: 5,
+  K: 6,
+  transA: 7,
+  transB: 8,
+  aItems: 9,
+  bItems: 10,
+  act: 11,
+  biasOff: 12,
+  biasLen: 13,
+  preluOff: 14,
+  preluLen: 15,
+  alpha: 16,
+  count: 17,
+} as const;
+
+/** The compiled addon (native/addon.cc). */
+export interface NativeAddon {
+  /**
+   * C[b] = act(op(A[aIdx[b]]) * op(B[bIdx[b]]) + bias) for every output batch item b, in place on `heap`.
+   * Without an index map an operand with one item is broadcast, else item b is used.
+   */
+  gemm(heap: Float32Array, params: Float64Array, aIdx?: Int32Array | null, bIdx?: Int32Array | null): void;
+  getIsa(): Isa;
+  /** Selects an ISA path; false (and no change) when this CPU lacks it. */
+  setIsa(isa: Isa): boolean;
+  supportedIsas(): Isa[];
+  getThreads(): number;
+  /** Sets the worker count (clamped to 1..64) and returns it. */
+  setThreads(n: number): number;
+}
+
+/** Where the install script leaves the addon (package root, one level above src/ and dist/). */
+export const ADDON_PATH = fileURLToPath(new URL('../build/Release/qlip_native.node', import.meta.url));
+
+let cached: NativeAddon | null | undefined;
+
+/**
+ * Loads the native addon, or returns undefined when it was not built (no compiler at install time) or does
+ * not load on this machine. Never throws.
+ */
+export function loadNative(): NativeAddon | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  cached = null;
+  if (!existsSync(ADDON_PATH)) return undefined;
+  try {
+    cached = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch {
+    cached = null;
+  }
+  return cached ?? undefined;
+}
+
+/** Why loadNative() returns undefined (for skip messages and `detail` strings), or undefined when it loads. */
+export function nativeUnavailableReason(): string | undefined {
+  if (loadNative()) return undefined;
+  if (!existsSync(ADDON_PATH))
+    return `native addon not built (${ADDON_PATH} is missing; run pnpm build:native)`;
+  return `native addon at ${ADDON_PATH} failed to load`;
+}
