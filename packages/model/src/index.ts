@@ -1,16 +1,7 @@
 // Model
 
-// Checkpoint files and parameter lists
-export {
-  type Checkpoint,
-  type CheckpointEntry,
-  CONFIG_NAME,
-  type F32Source,
-  openCheckpoint,
-  WEIGHTS_INDEX_NAME,
-  WEIGHTS_NAME,
-  writeF32Safetensors,
-} from './checkpoint.js';
+// Checkpoint checks and parameter lists (weights I/O itself: openCheckpoint / writeSafetensors in @qlip/core)
+export { CONFIG_NAME } from './checkpoint.js';
 
 // Official config.json
 export {

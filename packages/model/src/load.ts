@@ -1,7 +1,6 @@
-import { toFloat32 } from '@qlip/core';
+import { type TensorReader, toFloat32 } from '@qlip/core';
 import { disposeParams, type ParamSpec, type Params, storageShape, toStorage } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Checkpoint } from './checkpoint.js';
 import { isIgnoredBuffer } from './specs.js';
 
 const MAX_LISTED = 40;
@@ -10,7 +9,7 @@ const MAX_LISTED = 40;
  * Check a checkpoint against the expected parameters before reading any data: every missing, unexpected or
  * mis-shaped tensor is reported at once, each line naming the file, the tensor, and expected vs actual shape.
  */
-export function checkCheckpoint(ckpt: Checkpoint, specs: ParamSpec[]): void {
+export function checkCheckpoint(ckpt: TensorReader, specs: ParamSpec[]): void {
   const problems: string[] = [];
   const expected = new Set<string>();
   for (const s of specs) {
@@ -45,7 +44,7 @@ export function checkCheckpoint(ckpt: Checkpoint, specs: ParamSpec[]): void {
  * created from a single read of its tensor and the host copy is dropped before the next one, so peak memory is
  * the model plus one tensor (two for transposed Linear weights).
  */
-export async function loadParams(ckpt: Checkpoint, specs: ParamSpec[]): Promise<Params> {
+export async function loadParams(ckpt: TensorReader, specs: ParamSpec[]): Promise<Params> {
   checkCheckpoint(ckpt, specs);
   const params: Params = new Map();
   try {

@@ -8,7 +8,7 @@ import {
   l2Normalize,
   MAX_INDEX_BITS,
 } from '@qlip/bsq';
-import { Rng } from '@qlip/core';
+import { openCheckpoint, Rng, SINGLE_FILE, writeSafetensors } from '@qlip/core';
 import {
   type DecoderConfig,
   decoder,
@@ -18,10 +18,10 @@ import {
   type VisionConfig,
   visionEncoder,
 } from '@qlip/encoder';
-import { disposeParams, fromStorage, initParams, linear, type Params, param } from '@qlip/nn';
+import { disposeParams, fromStorage, initParams, linear, type Params, param, storageShape } from '@qlip/nn';
 import { type TextConfig, textTransformer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
-import { CONFIG_NAME, openCheckpoint, WEIGHTS_NAME, writeF32Safetensors } from './checkpoint.js';
+import { CONFIG_NAME } from './checkpoint.js';
 import { parseQLIPConfig, type QLIPConfig, type QLIPConfigInput, readQLIPConfig } from './config.js';
 import { loadParams } from './load.js';
 import { qlipSpecs } from './specs.js';
@@ -69,8 +69,31 @@ export class QLIPModel {
   }
 
   /**
-   * Load a Hugging Face QLIP directory: `config.json` and `model.safetensors` (or a sharded
-   * `model.safetensors.index.json`). F16/BF16 weights are widened to float32. Rope buffers
+   * Wrap existing parameters (e.g. from a trainer) after checking that they are exactly the config's
+   * parameters in storage layout; the model takes ownership (`dispose` frees them).
+   */
+  static fromParams(config: QLIPConfigInput, params: Params): QLIPModel {
+    const cfg = parseQLIPConfig(config, 'config');
+    const specs = qlipSpecs(cfg);
+    const problems: string[] = [];
+    for (const s of specs) {
+      const v = params.get(s.name);
+      const want = storageShape(s);
+      if (!v) problems.push(`missing parameter "${s.name}" (storage shape [${want}])`);
+      else if (v.shape.length !== want.length || v.shape.some((d, i) => d !== want[i])) {
+        problems.push(`parameter "${s.name}" has shape [${v.shape}], expected [${want}] (storage layout)`);
+      }
+    }
+    const names = new Set(specs.map((s) => s.name));
+    for (const name of params.keys()) if (!names.has(name)) problems.push(`unexpected parameter "${name}"`);
+    if (problems.length)
+      throw new Error(`QLIPModel.fromParams: parameters do not match the config:\n${problems.join('\n')}`);
+    return new QLIPModel(cfg, params);
+  }
+
+  /**
+   * Load a Hugging Face QLIP directory: `config.json` and `model.safetensors`, or the shards of
+   * `model.safetensors.index.json` (preferred when both exist; see `openCheckpoint` in @qlip/core). F16/BF16 weights are widened to float32. Rope buffers
    * (`*.rope.freqs_cos/sin`) and `position_ids` are ignored (recomputed). Any missing, unexpected or
    * mis-shaped tensor fails before data is read, with every problem listed (file, tensor, shapes).
    * Linear weights are transposed to `[in, out]` and the patch-embedding conv to `[3*p*p, D]` on load.
@@ -87,17 +110,26 @@ export class QLIPModel {
 
   /**
    * Write `config.json` and `model.safetensors` (float32, official names and layouts, `format: pt` metadata)
-   * into `dir`, creating it. Tensors are read back from the backend one at a time.
+   * into `dir`, creating it. Tensors are read back from the backend one at a time; the file is written
+   * atomically (temp file + rename).
    */
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, CONFIG_NAME), `${JSON.stringify(this.config, null, 2)}\n`);
-    const sources = qlipSpecs(this.config).map((s) => ({
-      name: s.name,
-      shape: s.shape,
-      data: async () => fromStorage(s, (await param(this.params, s.name).data()) as Float32Array),
-    }));
-    await writeF32Safetensors(join(dir, WEIGHTS_NAME), sources);
+    // Lazy tensors: each is read back from the backend (and transposed to the official layout) only when the
+    // writer reaches it, so the model never exists twice in host memory.
+    const tensors = new Map(
+      qlipSpecs(this.config).map((s) => [
+        s.name,
+        {
+          dtype: 'F32' as const,
+          shape: s.shape,
+          data: async () => fromStorage(s, (await param(this.params, s.name).data()) as Float32Array),
+        },
+      ]),
+    );
+    // HF transformers refuses safetensors files whose metadata lacks format "pt".
+    await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt' });
   }
 
   /** Free every parameter. The model is unusable afterwards. */

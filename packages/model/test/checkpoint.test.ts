@@ -1,29 +1,37 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend, toFloat32 } from '@qlip/core';
-import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type F32Source,
+  type HostTensor,
+  INDEX_FILE,
   openCheckpoint,
-  QLIPModel,
-  WEIGHTS_INDEX_NAME,
-  WEIGHTS_NAME,
-  writeF32Safetensors,
-} from '../src/index.js';
+  SINGLE_FILE,
+  selectBackend,
+  toFloat32,
+  writeSafetensors,
+} from '@qlip/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { QLIPModel } from '../src/index.js';
 import { FIXTURE, maxAbsDiff } from './fixture.js';
 import { randomImages, tinyConfig } from './tiny.js';
 
+type Tensor = HostTensor & { name: string };
+
+/** Write named tensors with the core writer. */
+function write(path: string, tensors: Tensor[]): Promise<void> {
+  return writeSafetensors(path, new Map(tensors.map((t) => [t.name, t])), { format: 'pt' });
+}
+
 /** A saved tiny model directory and a way to rewrite its weights file. */
-async function savedModel(): Promise<{ dir: string; model: QLIPModel; tensors: F32Source[] }> {
+async function savedModel(): Promise<{ dir: string; model: QLIPModel; tensors: Tensor[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'qlip-ckpt-'));
   const model = QLIPModel.create(tinyConfig(), 2);
   await model.save(dir);
   const ckpt = await openCheckpoint(dir);
-  const tensors: F32Source[] = [];
+  const tensors: Tensor[] = [];
   for (const [name, e] of ckpt.entries) {
     const data = toFloat32(await ckpt.read(name));
-    tensors.push({ name, shape: e.shape, data: () => data });
+    tensors.push({ name, dtype: 'F32', shape: e.shape, data });
   }
   await ckpt.close();
   return { dir, model, tensors };
@@ -45,7 +53,7 @@ describe('checkpoint loading and errors', () => {
     const v = await model.params.get('vision_model.quant_embed.c_proj.weight')!.data(); // [16, 8]
     for (let o = 0; o < 8; o++) for (let i = 0; i < 16; i++) expect(w[o * 16 + i]).toBe(v[i * 8 + o]);
     await ckpt.close();
-    const raw = await readFile(join(dir, WEIGHTS_NAME));
+    const raw = await readFile(join(dir, SINGLE_FILE));
     const headerLen = Number(raw.readBigUInt64LE(0));
     expect((8 + headerLen) % 8).toBe(0);
     expect(JSON.parse(raw.subarray(8, 8 + headerLen).toString()).__metadata__).toEqual({ format: 'pt' });
@@ -81,12 +89,12 @@ describe('checkpoint loading and errors', () => {
 
   it('lists every missing, unexpected and mis-shaped tensor with file, name and shapes', async () => {
     const { dir, model, tensors } = await savedModel();
-    const file = join(dir, WEIGHTS_NAME);
+    const file = join(dir, SINGLE_FILE);
     const edited = tensors
       .filter((t) => t.name !== 'vision_decoder.norm.bias')
       .map((t) => (t.name === 'text_projection.weight' ? { ...t, shape: [8, 4, 4] } : t));
-    edited.push({ name: 'vision_model.extra.weight', shape: [2], data: () => new Float32Array(2) });
-    await writeF32Safetensors(file, edited);
+    edited.push({ name: 'vision_model.extra.weight', dtype: 'F32', shape: [2], data: new Float32Array(2) });
+    await write(file, edited);
     const err = await QLIPModel.load(dir).then(
       () => undefined,
       (e: Error) => e.message,
@@ -104,18 +112,25 @@ describe('checkpoint loading and errors', () => {
 
   it('ignores rope buffers and position_ids, as the reference state_dict may carry them', async () => {
     const { dir, model, tensors } = await savedModel();
-    tensors.push({ name: 'vision_model.rope.freqs_cos', shape: [16, 8], data: () => new Float32Array(128) });
+    tensors.push({
+      name: 'vision_model.rope.freqs_cos',
+      dtype: 'F32',
+      shape: [16, 8],
+      data: new Float32Array(128),
+    });
     tensors.push({
       name: 'vision_decoder.encoder.layers.0.self_attn.rope.freqs_sin',
+      dtype: 'F32',
       shape: [16, 8],
-      data: () => new Float32Array(128),
+      data: new Float32Array(128),
     });
     tensors.push({
       name: 'text_model.embeddings.position_ids',
+      dtype: 'F32',
       shape: [1, 8],
-      data: () => new Float32Array(8),
+      data: new Float32Array(8),
     });
-    await writeF32Safetensors(join(dir, WEIGHTS_NAME), tensors);
+    await write(join(dir, SINGLE_FILE), tensors);
     const loaded = await QLIPModel.load(dir);
     const x = randomImages(1, 16, 3);
     expect(maxAbsDiff(await loaded.reconstruct(x).data(), await model.reconstruct(x).data())).toBe(0);
@@ -125,13 +140,13 @@ describe('checkpoint loading and errors', () => {
 
   it('loads a sharded checkpoint (model.safetensors.index.json) to the same model', async () => {
     const { dir, model, tensors } = await savedModel();
-    await rm(join(dir, WEIGHTS_NAME));
+    await rm(join(dir, SINGLE_FILE));
     const half = Math.floor(tensors.length / 2);
     const shards = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
-    await writeF32Safetensors(join(dir, shards[0]!), tensors.slice(0, half));
-    await writeF32Safetensors(join(dir, shards[1]!), tensors.slice(half));
+    await write(join(dir, shards[0]!), tensors.slice(0, half));
+    await write(join(dir, shards[1]!), tensors.slice(half));
     const weightMap = Object.fromEntries(tensors.map((t, i) => [t.name, shards[i < half ? 0 : 1]]));
-    await writeFile(join(dir, WEIGHTS_INDEX_NAME), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    await writeFile(join(dir, INDEX_FILE), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const loaded = await QLIPModel.load(dir);
     const x = randomImages(2, 16, 5);
     expect([...(await loaded.encodeToIndices(x)).indices]).toEqual([
@@ -140,7 +155,7 @@ describe('checkpoint loading and errors', () => {
     // A shard that the index names but that is missing.
     await rm(join(dir, shards[1]!));
     await expect(QLIPModel.load(dir)).rejects.toThrow(
-      `${join(dir, WEIGHTS_INDEX_NAME)}: shard "${shards[1]}" listed in weight_map does not exist`,
+      `${join(dir, INDEX_FILE)}: invalid checkpoint index: shard file(s) not found in ${dir}: ${shards[1]}`,
     );
     loaded.dispose();
     model.dispose();
@@ -148,9 +163,9 @@ describe('checkpoint loading and errors', () => {
 
   it('names the directory or file when config or weights are missing or the config is bad', async () => {
     const { dir, model } = await savedModel();
-    await rm(join(dir, WEIGHTS_NAME));
+    await rm(join(dir, SINGLE_FILE));
     await expect(QLIPModel.load(dir)).rejects.toThrow(
-      `${dir}: no ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME} in this directory`,
+      `${dir}: no ${INDEX_FILE} or ${SINGLE_FILE} in this directory`,
     );
     const cfgPath = join(dir, 'config.json');
     const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));

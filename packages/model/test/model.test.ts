@@ -1,10 +1,10 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@qlip/core';
+import { openCheckpoint, selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openCheckpoint, QLIPModel, qlipSpecs } from '../src/index.js';
+import { QLIPModel, qlipSpecs } from '../src/index.js';
 import { maxAbsDiff } from './fixture.js';
 import { promptIds, randomImages, type TinyOptions, tinyConfig } from './tiny.js';
 
@@ -72,7 +72,11 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
     const dir = await tmp();
     await model.save(dir);
     const ckpt = await openCheckpoint(dir);
-    expect([...ckpt.entries.keys()]).toEqual(qlipSpecs(model.config).map((s) => s.name));
+    expect([...ckpt.entries.keys()].sort()).toEqual(
+      qlipSpecs(model.config)
+        .map((s) => s.name)
+        .sort(),
+    );
     await ckpt.close();
     const loaded = await QLIPModel.load(dir);
     expect(loaded.config).toEqual(model.config);
@@ -130,6 +134,25 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
         expect(logits[i]![p]).toBeCloseTo(s * cos, 4);
       }
     for (const m of [a, b, c]) m.dispose();
+  });
+
+  it('fromParams wraps trainer parameters after checking names and storage shapes', async () => {
+    const a = QLIPModel.create(tinyConfig(), 21);
+    const b = QLIPModel.fromParams(tinyConfig(), a.params);
+    const x = randomImages(1, 16, 2);
+    expect([...(await b.encodeToIndices(x)).indices]).toEqual([...(await a.encodeToIndices(x)).indices]);
+    const other = QLIPModel.create(tinyConfig({ bits: 12, groupSize: 6 }), 1);
+    expect(() => QLIPModel.fromParams(tinyConfig(), other.params)).toThrow(
+      /parameter "vision_model\.quant_embed\.c_proj\.weight" has shape \[16,12\], expected \[16,8\]/,
+    );
+    const partial = new Map(a.params);
+    partial.delete('logit_scale');
+    partial.set('extra', a.params.get('logit_scale')!);
+    expect(() => QLIPModel.fromParams(tinyConfig(), partial)).toThrow(
+      /missing parameter "logit_scale"[^]*unexpected parameter "extra"/,
+    );
+    a.dispose();
+    other.dispose();
   });
 
   it('rejects bad inputs with what was expected', () => {
