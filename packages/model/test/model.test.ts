@@ -149,7 +149,7 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
     partial.delete('logit_scale');
     partial.set('extra', a.params.get('logit_scale')!);
     expect(() => QLIPModel.fromParams(tinyConfig(), partial)).toThrow(
-      /missing parameter "logit_scale"[^]*unexpected parameter "extra"/,
+      /missing parameter "logit_scale"[\s\S]*unexpected parameter "extra"/,
     );
     a.dispose();
     other.dispose();
