@@ -1,0 +1,63 @@
+import { codesToIndices } from '@qlip/bsq';
+import { f32ToF16Bits } from '@qlip/core';
+import type { QLIPModel } from '@qlip/model';
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * What the tokenize/reconstruct jobs need from a model, independent of how it runs (tfjs here; ONNX
+ * Runtime in @qlip/export provides the same shape). Pixels are CLIP-normalised NCHW float32.
+ */
+export interface TokenizerRuntime {
+  /** "tfjs" or "onnx", for reports. */
+  readonly name: string;
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly bits: number;
+  readonly grid: [number, number];
+  /** Width D of the post-quantisation features (decoder input). */
+  readonly featureDim: number;
+  /**
+   * @param pixels `[B, 3, S, S]`
+   * @returns indices `[B, N]`, and with `features` the float16 bits of `[B, N, D]` post-quantisation features
+   */
+  encode(pixels: Float32Array, batch: number, opts: { features: boolean }): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
+  /** indices `[B, N]` -> pixels `[B, 3, S, S]` (normalised space, unclamped). */
+  decode(indices: Uint32Array, batch: number): Promise<Float32Array>;
+}
+
+/** The tfjs runtime over a loaded QLIPModel. */
+export function tfjsRuntime(model: QLIPModel): TokenizerRuntime {
+  const s = model.imageSize;
+  return {
+    name: 'tfjs',
+    imageSize: s,
+    patchSize: model.patchSize,
+    bits: model.bits,
+    grid: model.grid,
+    featureDim: model.config.vision_config.hidden_size_post_q,
+    async encode(pixels, batch, opts) {
+      const x = tf.tensor4d(pixels, [batch, 3, s, s]);
+      try {
+        if (!opts.features) return { indices: (await model.encodeToIndices(x)).indices };
+        const f = model.encodeFeatures(x);
+        try {
+          const indices = codesToIndices(await f.preQuant.data(), model.bits);
+          const features = f32ToF16Bits((await f.postQuant.data()) as Float32Array);
+          return { indices, features };
+        } finally {
+          tf.dispose([f.preQuant, f.quantized, f.postQuant]);
+        }
+      } finally {
+        x.dispose();
+      }
+    },
+    async decode(indices, _batch) {
+      const y = model.decodeIndices(indices);
+      try {
+        return (await y.data()) as Float32Array;
+      } finally {
+        y.dispose();
+      }
+    },
+  };
+}

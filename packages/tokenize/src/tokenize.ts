@@ -1,0 +1,175 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  clipPreprocessParams,
+  type ImagePreprocessParams,
+  listImages,
+  type ProgressListener,
+  preprocessImage,
+  silentProgress,
+} from '@qlip/core';
+import { type TokenDatasetMeta, TokenDatasetWriter } from './dataset.js';
+import { sha256 } from './fingerprint.js';
+import type { TokenizerRuntime } from './runtime.js';
+
+export interface TokenizeOptions {
+  /** Folder of images (searched recursively). */
+  input: string;
+  /** Dataset folder to create or resume. */
+  out: string;
+  /** Recorded in meta.json. */
+  model: { path: string; fingerprint: string };
+  batchSize?: number;
+  /** Images per .npy shard. */
+  shardSize?: number;
+  /** Also store post-quantisation features (float16). */
+  features?: boolean;
+  /** Decompression-bomb guard passed to the decoder. */
+  maxPixels?: number;
+  onProgress?: ProgressListener;
+  /** Abort between batches; everything finished so far is written. */
+  signal?: AbortSignal;
+  /** Written into meta.json (e.g. "qlip 0.1.0"). */
+  createdBy?: string;
+}
+
+export interface TokenizeResult {
+  input: string;
+  out: string;
+  runtime: string;
+  /** Image files found. */
+  found: number;
+  /** Already in the dataset from an earlier run (skipped). */
+  alreadyDone: number;
+  /** Tokenized by this run. */
+  tokenized: number;
+  /** Files that could not be read or decoded (skipped). */
+  failed: { path: string; reason: string }[];
+  /** Images in the dataset now. */
+  total: number;
+  interrupted: boolean;
+  bits: number;
+  grid: [number, number];
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+interface Prepared {
+  paths: string[];
+  hashes: string[];
+  pixels: Float32Array; // [b, 3, S, S]
+  failed: { path: string; reason: string }[];
+}
+
+/** Read, hash and preprocess a batch concurrently (sharp decodes on libuv threads); failures are collected. */
+async function prepare(input: string, files: string[], params: ImagePreprocessParams, maxPixels?: number): Promise<Prepared> {
+  const s = params.cropSize;
+  const results = await Promise.all(
+    files.map(async (rel) => {
+      const path = join(input, rel);
+      try {
+        const bytes = await readFile(path);
+        const pixels = await preprocessImage(bytes, params, { name: path, maxPixels });
+        return { rel, hash: sha256(bytes), pixels };
+      } catch (err) {
+        return { rel, error: err instanceof Error ? err.message : String(err) };
+      }
+    }),
+  );
+  const ok = results.filter((r): r is { rel: string; hash: string; pixels: Float32Array } => 'pixels' in r);
+  const pixels = new Float32Array(ok.length * 3 * s * s);
+  ok.forEach((r, i) => pixels.set(r.pixels, i * 3 * s * s));
+  return {
+    paths: ok.map((r) => r.rel),
+    hashes: ok.map((r) => r.hash),
+    pixels,
+    failed: results.filter((r): r is { rel: string; error: string } => 'error' in r).map((r) => ({ path: r.rel, reason: r.error })),
+  };
+}
+
+/**
+ * Tokenize every image under `input` into a resumable dataset at `out` (see docs/formats.md).
+ * The next batch is decoded while the model runs on the current one.
+ */
+export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions): Promise<TokenizeResult> {
+  const t0 = performance.now();
+  const batchSize = o.batchSize ?? 16;
+  const onProgress = o.onProgress ?? silentProgress;
+  const params = clipPreprocessParams(rt.imageSize);
+  const files = await listImages(o.input);
+  const meta: TokenDatasetMeta = {
+    format: 'qlip-tokens',
+    version: 1,
+    model: o.model,
+    bits: rt.bits,
+    grid: rt.grid,
+    imageSize: rt.imageSize,
+    patchSize: rt.patchSize,
+    preprocessing: params as unknown as Record<string, unknown>,
+    shardSize: o.shardSize ?? 4096,
+    ...(o.features ? { features: { dim: rt.featureDim, dtype: 'float16' as const } } : {}),
+    createdBy: o.createdBy ?? 'qlip',
+  };
+  const writer = await TokenDatasetWriter.open(o.out, meta);
+  const alreadyDone = files.filter((f) => writer.done.has(f)).length;
+  const pending = files.filter((f) => !writer.done.has(f));
+  const failed: TokenizeResult['failed'] = [];
+  let tokenized = 0;
+  let interrupted = false;
+  const n = rt.grid[0] * rt.grid[1]; // tokens per image
+  onProgress({ task: 'tokenize', done: 0, total: pending.length, unit: 'images', message: alreadyDone ? `resuming: ${alreadyDone} of ${files.length} images already tokenized` : undefined });
+  let next = pending.length ? prepare(o.input, pending.slice(0, batchSize), params, o.maxPixels) : undefined;
+  try {
+    for (let start = 0; start < pending.length; start += batchSize) {
+      const batch = await next!;
+      const after = start + batchSize;
+      next = after < pending.length ? prepare(o.input, pending.slice(after, after + batchSize), params, o.maxPixels) : undefined;
+      for (const f of batch.failed) onProgress({ task: 'tokenize', done: tokenized + failed.length, message: `skipped ${f.path}: ${f.reason}` });
+      failed.push(...batch.failed);
+      if (batch.paths.length) {
+        const { indices, features } = await rt.encode(batch.pixels, batch.paths.length, { features: Boolean(o.features) });
+        const d = rt.featureDim;
+        await writer.add(
+          batch.paths.map((path, i) => ({
+            path,
+            sha256: batch.hashes[i]!,
+            tokens: indices.subarray(i * n, (i + 1) * n),
+            ...(features ? { features: features.subarray(i * n * d, (i + 1) * n * d) } : {}),
+          })),
+        );
+        tokenized += batch.paths.length;
+      }
+      const secs = (performance.now() - t0) / 1000;
+      onProgress({
+        task: 'tokenize',
+        done: tokenized + failed.length,
+        total: pending.length,
+        unit: 'images',
+        metrics: { 'img/s': tokenized / secs, skipped: failed.length },
+      });
+      if (o.signal?.aborted) {
+        interrupted = after < pending.length;
+        break;
+      }
+    }
+  } finally {
+    await next?.catch(() => undefined);
+    await writer.close(); // what finished is always written, also on error or abort
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    input: o.input,
+    out: o.out,
+    runtime: rt.name,
+    found: files.length,
+    alreadyDone,
+    tokenized,
+    failed,
+    total: writer.done.size,
+    interrupted,
+    bits: rt.bits,
+    grid: rt.grid,
+    seconds,
+    imagesPerSecond: tokenized / Math.max(seconds, 1e-9),
+  };
+}
