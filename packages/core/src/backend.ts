@@ -91,6 +91,30 @@ async function tryWasm(skipped: BackendInfo['skipped']): Promise<boolean> {
   return false;
 }
 
+/** What core uses of the optional `@qlip/native-kernels` package. */
+interface NativeKernelsModule {
+  installNativeKernels(): { isa: string; threads: number } | undefined;
+}
+
+/**
+ * Registers the native C++ SGEMM as the wasm matMul kernels (unless `QLIP_NATIVE=0`) and returns the note
+ * for `detail`, e.g. `native SGEMM avx2, 2 threads`. Undefined when the optional package is absent or its
+ * addon was not built (no compiler at install time): the stock wasm kernels stay.
+ */
+async function installNativeMatMul(): Promise<string | undefined> {
+  if (process.env.QLIP_NATIVE === '0') return undefined;
+  // A variable specifier keeps the optional package out of core's compile-time dependencies.
+  const pkg = '@qlip/native-kernels';
+  let mod: NativeKernelsModule;
+  try {
+    mod = (await import(pkg)) as NativeKernelsModule;
+  } catch {
+    return undefined;
+  }
+  const info = mod.installNativeKernels();
+  return info && `native SGEMM ${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+}
+
 function firstLine(err: unknown): string {
   return String(err instanceof Error ? err.message : err).split('\n')[0] ?? '';
 }
@@ -129,6 +153,8 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
     if (await tryWasm(skipped)) {
       name = 'wasm';
       detail = 'WebAssembly (single thread)';
+      const native = await installNativeMatMul();
+      if (native) detail += `, ${native}`;
     } else if (choice === 'wasm') {
       throw new Error(`Backend "wasm" is not available: ${skipped.at(-1)?.reason}`);
     }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { loadNative, nativeKernelsInstalled } from '@qlip/native-kernels';
 import { selectBackend } from '../src/index.js';
 
 describe('selectBackend', () => {
@@ -37,6 +38,16 @@ describe('selectBackend', () => {
       expect((await selectBackend()).name).toBe('cpu');
     } finally {
       delete process.env.QLIP_BACKEND;
+    }
+  });
+
+  it('wasm installs the native SGEMM kernels when the addon is built, and says so in detail', async () => {
+    const w = await selectBackend('wasm');
+    if (loadNative()) {
+      expect(w.detail).toMatch(/native SGEMM (avx512|avx2|portable), \d+ threads?$/);
+      expect(nativeKernelsInstalled()).toBe(true);
+    } else {
+      expect(w.detail).toBe('WebAssembly (single thread)');
     }
   });
 });
