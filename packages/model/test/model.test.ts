@@ -155,6 +155,28 @@ describe.each(['wasm', 'cpu'])('QLIPModel on %s', (backend) => {
     other.dispose();
   });
 
+  it('leaks no tensors: each call leaves only the tensors it returns', async () => {
+    const model = QLIPModel.create(tinyConfig(), 2);
+    const x = randomImages(2, 16, 3);
+    const ids = promptIds();
+    const before = tf.memory().numTensors;
+    const { indices } = await model.encodeToIndices(x);
+    await model.encodeToGroupIndices(x);
+    expect(tf.memory().numTensors).toBe(before);
+    const outs = [
+      model.decodeIndices(indices),
+      model.reconstruct(x),
+      model.imageEmbeddings(x, { normalize: true }),
+      model.textEmbeddings(ids),
+      model.logits(x, ids),
+    ];
+    const f = model.encodeFeatures(x);
+    expect(tf.memory().numTensors).toBe(before + outs.length + 3);
+    for (const t of [...outs, f.preQuant, f.quantized, f.postQuant]) t.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
   it('rejects bad inputs with what was expected', () => {
     const model = QLIPModel.create(tinyConfig(), 1);
     expect(() => model.decodeIndices(new Uint32Array(15))).toThrow(
