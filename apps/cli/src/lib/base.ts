@@ -29,3 +29,18 @@ export abstract class QlipCommand extends Command {
     return info;
   }
 }
+
+/**
+ * An AbortSignal that fires on the first Ctrl-C (jobs finish their current batch and write what they
+ * have); a second Ctrl-C exits at once.
+ */
+export function interruptSignal(note: (m: string) => void): { signal: AbortSignal; release(): void } {
+  const ac = new AbortController();
+  const onInt = () => {
+    if (ac.signal.aborted) process.exit(130);
+    note('interrupted: finishing the current batch and saving (Ctrl-C again to quit now)');
+    ac.abort();
+  };
+  process.on('SIGINT', onInt);
+  return { signal: ac.signal, release: () => process.off('SIGINT', onInt) };
+}
