@@ -24,7 +24,10 @@ export interface OfficialQuantizerCfg {
   input_format?: string;
 }
 
-/** Map an official quantizer_cfg to a BsqConfig, with the reference defaults for absent keys. */
+/**
+ * Map an official quantizer_cfg to a BsqConfig, with the defaults of QLIP's `BinarySphericalQuantizer`
+ * for absent keys (l2_norm true, inv_temperature 100, group_size 9, beta 0, gamma_0 = gamma_1 = 1).
+ */
 export function fromOfficialQuantizerCfg(cfg: OfficialQuantizerCfg): BsqConfig {
   const mode = cfg.persample_entropy_compute ?? 'group';
   if (mode !== 'group' && mode !== 'analytical') {
@@ -46,8 +49,8 @@ export function fromOfficialQuantizerCfg(cfg: OfficialQuantizerCfg): BsqConfig {
     gamma1: cfg.gamma_1 ?? 1,
     zeta: cfg.zeta ?? 1,
     groupSize,
-    invTemperature: cfg.inv_temperature ?? 1,
-    l2Norm: cfg.l2_norm ?? false,
+    invTemperature: cfg.inv_temperature ?? 100,
+    l2Norm: cfg.l2_norm ?? true,
     mode: mode as EntropyMode,
   };
 }

@@ -95,8 +95,11 @@ describe('BinarySphericalQuantizer', () => {
   });
 
   it('maps the official quantizer_cfg and validates it', () => {
-    const cfg = fromOfficialQuantizerCfg({ embed_dim: 28, group_size: 7, l2_norm: true, inv_temperature: 100 });
+    const cfg = fromOfficialQuantizerCfg({ embed_dim: 28, group_size: 7 });
     expect(cfg).toMatchObject({ bits: 28, groupSize: 7, beta: 0, gamma0: 1, gamma1: 1, zeta: 1, mode: 'group' });
+    // QLIP's BinarySphericalQuantizer defaults (not BSQ-ViT's): unit-sphere codes, inverse temperature 100.
+    expect(cfg).toMatchObject({ l2Norm: true, invTemperature: 100 });
+    expect(fromOfficialQuantizerCfg({ embed_dim: 18 }).groupSize).toBe(9);
     expect(() => fromOfficialQuantizerCfg({ embed_dim: 10, group_size: 4 })).toThrow(/divisible by group_size/);
     expect(() => fromOfficialQuantizerCfg({ embed_dim: 8, persample_entropy_compute: 'x' })).toThrow(/"group" or "analytical"/);
   });
