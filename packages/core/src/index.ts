@@ -62,3 +62,40 @@ export {
   numel,
 } from './safetensors/types.js';
 
+// Images
+export {
+  ALPHA_MODES,
+  type AlphaMode,
+  DEFAULT_MAX_PIXELS,
+  type DecodeOptions,
+  decodeImage,
+  type RgbImage,
+  toRgb8,
+} from './image/decode.js';
+export {
+  denormalizeImages,
+  encodePng,
+  type GridOptions,
+  imageGrid,
+  sideBySide,
+  tensorToImages,
+  writePng,
+} from './image/encode.js';
+export { imageExtensions, type ListImagesOptions, listImages } from './image/list.js';
+export {
+  CLIP_MEAN,
+  CLIP_STD,
+  centerCropOffsets,
+  clipPreprocessParams,
+  cropImage,
+  type ImageInput,
+  type ImagePreprocessParams,
+  normalizeImage,
+  type PixelBatch,
+  pixelBatchTensor,
+  preprocessBatch,
+  preprocessImage,
+  resizeAndCrop,
+  shortestEdgeSize,
+} from './image/preprocess.js';
+export { resizeBicubic } from './image/resample.js';

@@ -1,0 +1,145 @@
+import { readFile } from 'node:fs/promises';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+
+/** 8-bit RGB pixels, row-major `[height, width, 3]`. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array; // [H, W, 3]
+}
+
+/**
+ * What happens to an alpha channel.
+ * - `drop` (default): keep the stored colour and discard alpha, as PIL's `convert('RGB')` does in the
+ *   reference preprocessing (HF CLIPImageProcessor and open_clip both call it), so training and
+ *   tokenizing see what the reference model saw.
+ * - `white`: composite over opaque white (`c * a + 1 * (1 - a)`), the "what a viewer shows" result.
+ */
+export type AlphaMode = 'drop' | 'white';
+export const ALPHA_MODES: readonly AlphaMode[] = ['drop', 'white'];
+
+/** Default decompression-bomb guard: 40 megapixels (a 7296 x 5472 photo is 39.9). */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+export interface DecodeOptions {
+  /** Largest width x height accepted, checked from the header before any pixel is decoded. */
+  maxPixels?: number;
+  /** Alpha handling, see {@link AlphaMode}. Default `drop`. */
+  alpha?: AlphaMode;
+  /** Name used in error messages when the input is a buffer (default `<buffer>`). */
+  name?: string;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Decode any raster image sharp reads here (PNG, JPEG, WebP, AVIF, TIFF, GIF; palette, grayscale,
+ * 16-bit and alpha variants) to 8-bit RGB `[H, W, 3]`.
+ *
+ * - The EXIF orientation is applied, so the pixels are upright as a viewer shows them.
+ * - Only the first frame of an animated GIF/WebP or the first page of a multi-page TIFF is read.
+ * - Grayscale is replicated to R = G = B; palette images are expanded; embedded ICC profiles are
+ *   converted to sRGB by libvips.
+ * - 16-bit samples are scaled with rounding, `round(v / 257)` (65535 -> 255, 32896 -> 128), not
+ *   truncated to their high byte.
+ * - Alpha is dropped by default (matching the reference's PIL `convert('RGB')`), or composited on
+ *   white with `{ alpha: 'white' }`.
+ * - Images over `maxPixels` (default {@link DEFAULT_MAX_PIXELS}) are refused from their header
+ *   dimensions alone, before decoding, so a small file that claims a huge canvas costs nothing.
+ *
+ * @param input a file path, or the encoded bytes
+ * @throws Error naming the file (or `opts.name`) and the cause when the input cannot be read, is not a
+ *   supported image, is corrupt or truncated, or is too large. Callers that scan folders catch, skip and
+ *   count.
+ */
+export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  const name = typeof input === 'string' ? input : (opts.name ?? '<buffer>');
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const alpha = opts.alpha ?? 'drop';
+  if (!(maxPixels > 0))
+    throw new Error(`decodeImage ${name}: maxPixels must be a positive number, got ${maxPixels}`);
+  if (!ALPHA_MODES.includes(alpha)) {
+    throw new Error(`decodeImage ${name}: alpha must be one of ${ALPHA_MODES.join(', ')}, got "${alpha}"`);
+  }
+
+  let bytes: Uint8Array;
+  try {
+    bytes = typeof input === 'string' ? await readFile(input) : input;
+  } catch (err) {
+    throw new Error(`Cannot read image ${name}: ${message(err)}`, { cause: err });
+  }
+
+  let meta: Metadata;
+  try {
+    // Header only: lift sharp's own limit here so that our check, with its clearer message, decides.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new Error(`Cannot decode image ${name}: ${message(err)}`, { cause: err });
+  }
+  const { width, height } = meta;
+  if (!width || !height) throw new Error(`Cannot decode image ${name}: its header gives no dimensions`);
+  if (width * height > maxPixels) {
+    throw new Error(
+      `Image ${name} is ${width}x${height} (${((width * height) / 1e6).toFixed(1)} megapixels), over the ` +
+        `limit of ${maxPixels} pixels: refusing to decode it (possible decompression bomb; raise maxPixels to allow it)`,
+    );
+  }
+
+  // Decode at 16 bits when the source has them, so the reduction to 8 bits is ours (rounded).
+  const sixteen = meta.depth === 'ushort';
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await sharp(bytes, { limitInputPixels: maxPixels, pages: 1, page: 0 })
+      .autoOrient()
+      .toColourspace(sixteen ? 'rgb16' : 'srgb')
+      .raw({ depth: sixteen ? 'ushort' : 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new Error(`Cannot decode image ${name}: ${message(err)}`, { cause: err });
+  }
+  const { info } = raw;
+  const samples = sixteen
+    ? new Uint16Array(raw.data.buffer, raw.data.byteOffset, raw.data.length / 2)
+    : new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length);
+  return {
+    width: info.width,
+    height: info.height,
+    data: toRgb8(samples, info.width * info.height, info.channels, sixteen ? 65535 : 255, alpha),
+  };
+}
+
+/**
+ * Interleaved samples with 1-4 channels (gray, gray+alpha, RGB, RGBA) of range [0, max] -> RGB uint8.
+ * Pure, exported for tests of the 16-bit and alpha arithmetic.
+ */
+export function toRgb8(
+  samples: ArrayLike<number>,
+  pixels: number,
+  channels: number,
+  max: 255 | 65535,
+  alpha: AlphaMode,
+): Uint8Array {
+  if (channels < 1 || channels > 4 || samples.length !== pixels * channels) {
+    throw new Error(
+      `toRgb8: expected ${pixels} pixels x 1-4 channels, got ${samples.length} samples / ${channels} channels`,
+    );
+  }
+  const colour = channels >= 3 ? 3 : 1;
+  const hasAlpha = channels === 2 || channels === 4;
+  const composite = hasAlpha && alpha === 'white';
+  const out = new Uint8Array(pixels * 3);
+  // Exact rational arithmetic in doubles, one rounding at the end: v * 255 / max, or for compositing
+  // (v * a + max * (max - a)) / max, then * 255 / max.
+  for (let p = 0; p < pixels; p++) {
+    const s = p * channels;
+    const a = composite ? samples[s + channels - 1]! : max;
+    for (let c = 0; c < 3; c++) {
+      const v = samples[s + (colour === 3 ? c : 0)]!;
+      const mixed = composite ? (v * a + max * (max - a)) / max : v;
+      out[p * 3 + c] = max === 255 ? Math.round(mixed) : Math.round(mixed / 257);
+    }
+  }
+  return out;
+}
