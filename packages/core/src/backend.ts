@@ -133,7 +133,13 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
   // PROD silences tfjs' console banners ("looks like you are running TensorFlow.js in Node.js"),
   // which would otherwise land in the middle of CLI output.
   tf.env().set('PROD', true);
-  if (current && (choice === current.requested || choice === current.name)) return current;
+  // Reuse the previous selection only while it is still the active tfjs backend (tests switch backends).
+  if (
+    current &&
+    (choice === current.requested || choice === current.name) &&
+    tf.getBackend() === current.name
+  )
+    return current;
   const skipped: BackendInfo['skipped'] = [];
   let name: BackendInfo['name'] | undefined;
   let detail = '';
