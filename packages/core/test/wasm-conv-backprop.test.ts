@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, selectBackend } from '../src/index.js';
-import { conv2dBackpropFilterHost } from '../src/wasm-conv-backprop.js';
+import { conv2dBackpropFilterHost, setWasmConvBackpropChunk } from '../src/wasm-conv-backprop.js';
 
 type Pad =
   | 'valid'
@@ -123,6 +123,98 @@ describe('wasm Conv2DBackpropFilter', () => {
       }
     },
   );
+
+  it('chunked patch matrices (accumulated over pixel chunks) give the same gradient', () => {
+    const c = CASES[0]!;
+    const rng = new Rng(99);
+    const x = randn(
+      rng,
+      c.x.reduce((a, b) => a * b, 1),
+    );
+    const f = randn(
+      rng,
+      c.f.reduce((a, b) => a * b, 1),
+    );
+    const info = tf.backend_util.computeConv2DInfo(
+      c.x,
+      c.f,
+      c.stride,
+      1,
+      c.pad,
+      undefined,
+      false,
+      'channelsLast',
+    );
+    const dy = randn(rng, c.x[0] * info.outHeight * info.outWidth * c.f[3]);
+    const whole = filterGrad(c, x, f, dy);
+    const prev = setWasmConvBackpropChunk(100); // K = 48 -> 2 output pixels per chunk, 16 chunks
+    try {
+      const chunked = filterGrad(c, x, f, dy);
+      for (let i = 0; i < whole.length; i++) expect(chunked[i]).toBeCloseTo(whole[i]!, 5);
+    } finally {
+      setWasmConvBackpropChunk(prev);
+    }
+    expect(() => setWasmConvBackpropChunk(0)).toThrow(/positive integer/);
+  });
+
+  it('frees its intermediate buffers', () => {
+    const c = CASES[2]!;
+    const rng = new Rng(5);
+    const x = randn(
+      rng,
+      c.x.reduce((a, b) => a * b, 1),
+    );
+    const f = randn(
+      rng,
+      c.f.reduce((a, b) => a * b, 1),
+    );
+    const info = tf.backend_util.computeConv2DInfo(
+      c.x,
+      c.f,
+      c.stride,
+      1,
+      c.pad,
+      undefined,
+      false,
+      'channelsLast',
+    );
+    const dy = randn(rng, c.x[0] * info.outHeight * info.outWidth * c.f[3]);
+    filterGrad(c, x, f, dy);
+    const before = tf.engine().backend.numDataIds();
+    const prev = setWasmConvBackpropChunk(50);
+    filterGrad(c, x, f, dy);
+    setWasmConvBackpropChunk(prev);
+    filterGrad(c, x, f, dy);
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+  });
+
+  it('the plain-loop reference matches the float64 definition', () => {
+    const c = CASES[4]!;
+    const rng = new Rng(3);
+    const x = randn(
+      rng,
+      c.x.reduce((a, b) => a * b, 1),
+    );
+    const info = tf.backend_util.computeConv2DInfo(
+      c.x,
+      c.f,
+      c.stride,
+      1,
+      c.pad,
+      undefined,
+      false,
+      'channelsLast',
+    );
+    const dy = randn(rng, c.x[0] * info.outHeight * info.outWidth * c.f[3]);
+    const got = conv2dBackpropFilterHost(x, c.x, dy, {
+      strides: c.stride,
+      pad: c.pad,
+      dataFormat: 'NHWC',
+      filterShape: c.f,
+    });
+    const ref = naive(x, c, dy, info.outHeight, info.outWidth, info.padInfo.top, info.padInfo.left);
+    for (let i = 0; i < ref.length; i++) expect(got[i]).toBeCloseTo(ref[i]!, 5);
+  });
 
   it('rejects NCHW with a message naming the kernel', () => {
     expect(() =>
