@@ -1,0 +1,32 @@
+// ONNX export (graphs written with onnx-proto, opset 17, dynamic batch)
+export {
+  DEFAULT_EXTERNAL_THRESHOLD,
+  exportOnnx,
+  ONNX_GRAPHS,
+  ONNX_MANIFEST,
+  type OnnxExportOptions,
+  type OnnxExportResult,
+  type OnnxGraphName,
+  type OnnxGraphReport,
+  type OnnxManifest,
+} from './onnx/export.js';
+export { IR_VERSION, OPSET } from './onnx/graph.js';
+export { BATCH, IO, MAX_FLAT_BITS } from './onnx/towers.js';
+
+// Atomic output
+export { type WrittenFile, writeStaged } from './staging.js';
+
+// Verification against the tfjs runtime and the ONNX checker
+export {
+  checkOnnxModels,
+  findOnnxPython,
+  type OnnxCheckerResult,
+  type OnnxVerification,
+  VERIFY_TOLERANCE,
+  verificationIds,
+  verificationPixels,
+  verifyOnnxExport,
+} from './onnx/verify.js';
+
+// ONNX Runtime inference
+export { type HostFloat, OnnxQLIP, type OnnxQLIPOptions, type OnnxTokenIndices } from './runtime/onnx-qlip.js';

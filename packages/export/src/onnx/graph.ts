@@ -1,0 +1,145 @@
+import { onnx, type OnnxTypes } from './proto.js';
+
+/** ONNX element types used by the exported graphs. */
+export const FLOAT = onnx.TensorProto.DataType.FLOAT;
+export const INT64 = onnx.TensorProto.DataType.INT64;
+
+/** The opset every exported graph imports (default domain). 17 is the first with LayerNormalization. */
+export const OPSET = 17;
+/** IR version 8: the one that goes with opset 17 (onnx 1.12). */
+export const IR_VERSION = 8;
+
+/** A graph input/output dimension: a fixed size or a symbolic name (dynamic, e.g. "batch"). */
+export type Dim = number | string;
+
+/** Attribute values the emitters use. */
+export type AttrValue = number | number[] | string | { ints: number[] } | { float: number };
+
+/**
+ * A weight or constant of the graph. `data` is read only when the model file is written, so a model's
+ * parameters are pulled from the tfjs backend one at a time (see `writeOnnxModel`).
+ */
+export interface Initializer {
+  name: string;
+  dataType: typeof FLOAT | typeof INT64;
+  dims: number[];
+  data: () => Promise<Float32Array | BigInt64Array>;
+}
+
+/** A graph under construction: nodes in topological order (emit order), initializers, inputs, outputs. */
+export class GraphBuilder {
+  readonly nodes: OnnxTypes.INodeProto[] = [];
+  readonly initializers: Initializer[] = [];
+  readonly inputs: OnnxTypes.IValueInfoProto[] = [];
+  readonly outputs: OnnxTypes.IValueInfoProto[] = [];
+  private readonly names = new Set<string>();
+  private counter = 0;
+  private readonly constants = new Map<string, string>();
+
+  constructor(readonly name: string) {}
+
+  /** A fresh value name derived from `hint`. */
+  fresh(hint: string): string {
+    let n = `${hint}_${this.counter++}`;
+    while (this.names.has(n)) n = `${hint}_${this.counter++}`;
+    this.names.add(n);
+    return n;
+  }
+
+  input(name: string, elemType: number, dims: Dim[]): string {
+    this.claim(name);
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  /** Declare `value` as graph output `name` (through an Identity when the names differ). */
+  output(name: string, value: string, elemType: number, dims: Dim[]): void {
+    if (value !== name) {
+      this.claim(name);
+      this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: `${name}_out` });
+    }
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** Register a (lazily read) initializer under its own name, once; returns the name. */
+  initializer(init: Initializer): string {
+    if (this.names.has(init.name)) {
+      const prev = this.initializers.find((i) => i.name === init.name);
+      if (!prev) throw new Error(`graph ${this.name}: initializer name "${init.name}" clashes with a value`);
+      return init.name;
+    }
+    this.claim(init.name);
+    this.initializers.push(init);
+    return init.name;
+  }
+
+  /** A float32 constant initializer (identical small constants are shared). */
+  constF(hint: string, values: ArrayLike<number>, dims: number[]): string {
+    const data = Float32Array.from(values);
+    return this.constant(hint, FLOAT, dims, data, `f:${dims}:${data.length <= 64 ? data.join(',') : this.counter}`);
+  }
+
+  /** An int64 constant initializer (shapes, axes, bit weights; identical ones are shared). */
+  constI64(hint: string, values: ArrayLike<number>, dims: number[] = [values.length]): string {
+    const data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
+    return this.constant(hint, INT64, dims, data, `i:${dims}:${data.join(',')}`);
+  }
+
+  private constant(
+    hint: string,
+    dataType: Initializer['dataType'],
+    dims: number[],
+    data: Float32Array | BigInt64Array,
+    key: string,
+  ): string {
+    const known = this.constants.get(key);
+    if (known) return known;
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dataType, dims, data: async () => data });
+    this.constants.set(key, name);
+    return name;
+  }
+
+  /** Add a node with one output; returns the output name. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, hint = opType): string {
+    const out = this.fresh(hint);
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: [out],
+      name: `${out}_node`,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return out;
+  }
+
+  private claim(name: string): void {
+    if (this.names.has(name)) throw new Error(`graph ${this.name}: duplicate value name "${name}"`);
+    this.names.add(name);
+  }
+}
+
+function valueInfo(name: string, elemType: number, dims: Dim[]): OnnxTypes.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+const A = onnx.AttributeProto.AttributeType;
+
+function attribute(name: string, v: AttrValue): OnnxTypes.IAttributeProto {
+  if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: use { float } for non-integer ${v}`);
+    return { name, type: A.INT, i: v };
+  }
+  if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
+  if ('ints' in v) return { name, type: A.INTS, ints: v.ints };
+  return { name, type: A.FLOAT, f: v.float };
+}
