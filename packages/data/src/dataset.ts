@@ -1,6 +1,4 @@
-import type { Rng } from '@qlip/core';
-import { decodeRgb } from './image/decode.js';
-import { type AugmentOptions, augmentImage, normaliseClip, resizeCentreCrop } from './image/transform.js';
+import { type AugmentOptions, preprocessSampleImage } from './image/transform.js';
 import { batch } from './pipeline/batch.js';
 import { mapOrdered, prefetch } from './pipeline/concurrency.js';
 import { STREAM, streamRng } from './pipeline/seed.js';
@@ -10,7 +8,6 @@ import {
   type DataPosition,
   type DataStats,
   type ProcessedSample,
-  type RgbImage,
   type Sample,
   type SampleSource,
   SKIP_REASONS,
@@ -110,25 +107,6 @@ export function checkPosition(p: DataPosition): void {
   }
 }
 
-/**
- * Decode one image and turn it into CLIP-normalised `[3, S, S]` pixels: augmentation (with `rng`) or
- * resize + centre crop. Throws on undecodable input; the pipeline turns that into a `corrupt` skip.
- */
-export async function preprocessImage(
-  input: Buffer | RgbImage,
-  size: number,
-  augment: AugmentOptions | false,
-  rng: Rng | null,
-  what = 'image',
-): Promise<Float32Array> {
-  const rgb = await decodeRgb(input, what);
-  const out =
-    augment === false || rng === null
-      ? await resizeCentreCrop(rgb, size)
-      : await augmentImage(rgb, size, rng, augment);
-  return normaliseClip(out); // [3, S, S]
-}
-
 /** Stack processed samples into one batch. */
 export function collate(samples: ProcessedSample[], size: number): Batch {
   const per = 3 * size * size;
@@ -192,7 +170,7 @@ export class ImageTextDataset {
     const rng =
       this.options.augment === false ? null : streamRng(this.options.seed, STREAM.augment, epoch, index);
     try {
-      const pixels = await preprocessImage(
+      const pixels = await preprocessSampleImage(
         await sample.image(),
         this.options.imageSize,
         this.options.augment,

@@ -25,21 +25,17 @@ export {
   type PipelineOptions,
   type PositionedSample,
   positionedSamples,
-  preprocessImage,
 } from './dataset.js';
 // Images
-export { decodeRgb, greyToRgb } from './image/decode.js';
 export {
   type AugmentOptions,
   augmentImage,
-  CLIP_MEAN,
-  CLIP_STD,
   type CropBox,
-  centreCropGeometry,
+  cropRect,
   DEFAULT_AUGMENT,
-  normaliseClip,
+  flipHorizontal,
+  preprocessSampleImage,
   randomResizedCropBox,
-  resizeCentreCrop,
 } from './image/transform.js';
 export { batch, take } from './pipeline/batch.js';
 export { mapOrdered, prefetch } from './pipeline/concurrency.js';
@@ -59,7 +55,7 @@ export {
   emojiSource,
   loadEmojiEntries,
 } from './sources/emoji.js';
-export { IMAGE_EXTENSIONS, isSafeRelativePath, listImageFiles } from './sources/files.js';
+export { isImageExtension, isSafeRelativePath } from './sources/files.js';
 export { epochOrder, type FolderSourceOptions, folderSource } from './sources/folder.js';
 export {
   type ManifestFormat,

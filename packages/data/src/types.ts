@@ -1,11 +1,6 @@
-import type { Rng } from '@qlip/core';
+import type { RgbImage, Rng } from '@qlip/core';
 
-/** A decoded image: interleaved RGB, row-major. `data.length === height * width * 3`. */
-export interface RgbImage {
-  data: Uint8Array; // [H, W, 3]
-  width: number;
-  height: number;
-}
+export type { RgbImage };
 
 /**
  * One image-text pair before decoding. `image()` is lazy so that listing, shuffling and skipping

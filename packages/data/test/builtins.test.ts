@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { CLIP_MEAN, CLIP_STD, decodeImage } from '@qlip/core';
 import { describe, expect, it } from 'vitest';
 import {
-  CLIP_MEAN,
-  CLIP_STD,
   createDataset,
-  decodeRgb,
   emojiSource,
   MNIST_CLASS_NAMES,
   mnistSource,
@@ -114,7 +112,11 @@ describe('emoji built-in', () => {
       (await emojiSource({ limit: 1 })).samples({ rng: null, seen: () => {}, skip: () => {} }),
     );
     expect(s0!.key).toBe('emoji/1f600');
-    const png = await decodeRgb((await s0!.image()) as Buffer);
-    expect([png.width, png.height]).toEqual([64, 64]);
+    const rgb = (await s0!.image()) as RgbImage;
+    expect([rgb.width, rgb.height]).toEqual([64, 64]);
+    // Transparent corners are composited onto white; with alpha dropped they would be the stored colour.
+    expect([...rgb.data.subarray(0, 3)]).toEqual([255, 255, 255]);
+    const dropped = await decodeImage(s0!.source);
+    expect([...dropped.data.subarray(0, 3)]).not.toEqual([255, 255, 255]);
   });
 });

@@ -1,16 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { clipPreprocessParams, preprocessImage } from '@qlip/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Batch,
-  createDataset,
-  type DataConfigInput,
-  decodeRgb,
-  normaliseClip,
-  resizeCentreCrop,
-  type SkipEvent,
-} from '../src/index.js';
-import { collect, tempDir, writeImage } from './helpers.js';
+import { type Batch, createDataset, type DataConfigInput, type SkipEvent } from '../src/index.js';
+import { collect, encodeImage, makeTar, patternPixels, tempDir, writeImage } from './helpers.js';
 
 const N = 30;
 let dir: string;
@@ -62,8 +55,7 @@ describe('batches', () => {
     const ds = await createDataset(config({ augment: false, epochs: 1 }));
     const [b] = await collect(ds.batches(), 1);
     for (let i = 0; i < b!.keys.length; i++) {
-      const rgb = await decodeRgb(await readFile(path.join(dir, 'good', b!.keys[i]!)));
-      const expected = normaliseClip(await resizeCentreCrop(rgb, 8));
+      const expected = await preprocessImage(path.join(dir, 'good', b!.keys[i]!), clipPreprocessParams(8));
       expect(b!.images.subarray(i * 192, (i + 1) * 192)).toEqual(expected);
     }
     // And augmentation really changes pixels.
@@ -117,6 +109,44 @@ describe('resume', () => {
     expect(joined.map((b) => b.captions)).toEqual(straight.map((b) => b.captions));
     // Resuming skips without decoding: only the 40 resumed samples plus the 2 prefetched batches were decoded.
     expect(resumed.stats.yielded).toBe(40 + 2 * 4);
+  });
+
+  it('works the same over streamed WebDataset shards with a corrupt sample in them', async () => {
+    const { dir: d, cleanup: c } = await tempDir();
+    try {
+      for (let s = 0; s < 3; s++) {
+        const entries = [];
+        for (let k = 0; k < 5; k++) {
+          const key = `${s}${String(k).padStart(4, '0')}`;
+          const bad = s === 1 && k === 2;
+          entries.push({
+            name: `${key}.jpg`,
+            data: bad
+              ? Buffer.from('corrupt jpeg')
+              : await encodeImage(patternPixels(10, 10, s * 5 + k), 10, 10, 'jpeg'),
+          });
+          entries.push({ name: `${key}.txt`, data: `shard ${s} item ${k}` });
+        }
+        await makeTar(path.join(d, `s-${s}.tar`), entries);
+      }
+      const cfg: DataConfigInput = {
+        source: { kind: 'webdataset', shards: 's-{0..2}.tar' },
+        imageSize: 6,
+        batchSize: 2,
+        shuffleBuffer: 4,
+        seed: 3,
+      };
+      const straight = await collect((await createDataset(cfg, { baseDir: d })).batches(), 12);
+      const first = await collect((await createDataset(cfg, { baseDir: d })).batches(), 5);
+      const second = await collect((await createDataset(cfg, { baseDir: d })).batches(first[4]!.position), 7);
+      expect(keysOf([...first, ...second])).toEqual(keysOf(straight));
+      for (const [i, b] of [...first, ...second].entries()) expect(b.images).toEqual(straight[i]!.images);
+      // 12 batches of 2 over 14 good samples per epoch: the corrupt one is skipped in both epochs.
+      expect(keysOf(straight).filter((k) => k === '10002')).toEqual([]);
+      expect(new Set(keysOf(straight).slice(0, 14)).size).toBe(14);
+    } finally {
+      await c();
+    }
   });
 
   it('rejects a malformed position', async () => {

@@ -1,106 +1,45 @@
-import { Rng } from '@qlip/core';
-import sharp from 'sharp';
+import { clipPreprocessParams, normalizeImage, preprocessImage, Rng, resizeBicubic } from '@qlip/core';
 import { describe, expect, it } from 'vitest';
 import {
   augmentImage,
-  CLIP_MEAN,
-  CLIP_STD,
-  centreCropGeometry,
-  decodeRgb,
-  normaliseClip,
+  cropRect,
+  flipHorizontal,
+  preprocessSampleImage,
   randomResizedCropBox,
-  resizeCentreCrop,
 } from '../src/index.js';
 import { encodeImage, patternPixels } from './helpers.js';
 
-describe('centreCropGeometry (torchvision Resize(S) + CenterCrop(S))', () => {
-  it('resizes the shorter side to S and centres the crop', () => {
-    expect(centreCropGeometry(300, 200, 100)).toEqual({
-      resizeWidth: 150,
-      resizeHeight: 100,
-      crop: { left: 25, top: 0, width: 100, height: 100 },
-    });
-    expect(centreCropGeometry(200, 300, 100)).toEqual({
-      resizeWidth: 100,
-      resizeHeight: 150,
-      crop: { left: 0, top: 25, width: 100, height: 100 },
-    });
+const img8 = () => ({ data: new Uint8Array(patternPixels(8, 6, 1)), width: 8, height: 6 });
+
+describe('cropRect / flipHorizontal', () => {
+  it('crop copies exactly the requested rectangle', () => {
+    const img = img8();
+    const c = cropRect(img, { left: 2, top: 1, width: 3, height: 4 });
+    expect([c.width, c.height]).toEqual([3, 4]);
+    for (let y = 0; y < 4; y++) {
+      for (let x = 0; x < 3; x++) {
+        for (let ch = 0; ch < 3; ch++)
+          expect(c.data[(y * 3 + x) * 3 + ch]).toBe(img.data[((y + 1) * 8 + x + 2) * 3 + ch]);
+      }
+    }
+    expect(() => cropRect(img, { left: 6, top: 0, width: 3, height: 1 })).toThrow('outside the 8x6 image');
   });
 
-  it('truncates the long side and rounds the offset half to even like Python', () => {
-    // 333x200 -> long side int(100 * 333 / 200) = 166; offset round(33) = 33.
-    expect(centreCropGeometry(333, 200, 100).resizeWidth).toBe(166);
-    expect(centreCropGeometry(333, 200, 100).crop.left).toBe(33);
-    // 101 wide after resize: offset round(0.5) = 0; 103 wide: round(1.5) = 2.
-    expect(centreCropGeometry(101, 100, 100).crop.left).toBe(0);
-    expect(centreCropGeometry(103, 100, 100).crop.left).toBe(2);
-  });
-});
-
-describe('decodeRgb', () => {
-  it('expands greyscale to three equal channels', async () => {
-    const grey = Buffer.from([0, 64, 128, 255]);
-    const png = await encodeImage(grey, 2, 2, 'png', 1);
-    const img = await decodeRgb(png);
-    expect([img.width, img.height]).toEqual([2, 2]);
-    expect([...img.data]).toEqual([0, 0, 0, 64, 64, 64, 128, 128, 128, 255, 255, 255]);
-  });
-
-  it('composites transparency onto white', async () => {
-    const rgba = Buffer.from([255, 0, 0, 255, 0, 0, 255, 0]); // opaque red, fully transparent blue
-    const img = await decodeRgb(await encodeImage(rgba, 2, 1, 'png', 4));
-    expect([...img.data]).toEqual([255, 0, 0, 255, 255, 255]);
-  });
-
-  it('rejects bytes that are not an image and RGB buffers of the wrong length', async () => {
-    await expect(decodeRgb(Buffer.from('definitely not a png'))).rejects.toThrow();
-    await expect(decodeRgb({ data: new Uint8Array(5), width: 2, height: 2 }, 'x.png')).rejects.toThrow(
-      'x.png: RGB image of 2x2 has 5 bytes, expected 12',
-    );
+  it('flip mirrors columns and is its own inverse', () => {
+    const img = img8();
+    const f = flipHorizontal(img);
+    for (let y = 0; y < 6; y++) {
+      for (let x = 0; x < 8; x++) {
+        for (let ch = 0; ch < 3; ch++)
+          expect(f.data[(y * 8 + x) * 3 + ch]).toBe(img.data[(y * 8 + 7 - x) * 3 + ch]);
+      }
+    }
+    expect(flipHorizontal(f).data).toEqual(img.data);
   });
 });
 
-describe('normaliseClip', () => {
-  it('maps uint8 HWC to CLIP-normalised CHW', () => {
-    const img = { data: new Uint8Array([0, 128, 255, 255, 255, 255]), width: 2, height: 1 };
-    const out = normaliseClip(img);
-    expect(out.length).toBe(6);
-    const expected = [
-      (0 / 255 - CLIP_MEAN[0]) / CLIP_STD[0],
-      (255 / 255 - CLIP_MEAN[0]) / CLIP_STD[0],
-      (128 / 255 - CLIP_MEAN[1]) / CLIP_STD[1],
-      (255 / 255 - CLIP_MEAN[1]) / CLIP_STD[1],
-      (255 / 255 - CLIP_MEAN[2]) / CLIP_STD[2],
-      (255 / 255 - CLIP_MEAN[2]) / CLIP_STD[2],
-    ];
-    for (const [i, v] of out.entries()) expect(v).toBeCloseTo(expected[i]!, 5);
-  });
-});
-
-describe('resizeCentreCrop', () => {
-  it('keeps the centre of a wide image (left and right bands are cut away)', async () => {
-    // 12x4: columns 0-3 red, 4-7 green, 8-11 blue; S=4 -> no resize, keep columns 4-7 (all green).
-    const px = Buffer.alloc(12 * 4 * 3);
-    for (let y = 0; y < 4; y++) for (let x = 0; x < 12; x++) px[(y * 12 + x) * 3 + Math.floor(x / 4)] = 255;
-    const out = await resizeCentreCrop({ data: px, width: 12, height: 4 }, 4);
-    expect([out.width, out.height]).toEqual([4, 4]);
-    for (let p = 0; p < 16; p++)
-      expect([out.data[p * 3], out.data[p * 3 + 1], out.data[p * 3 + 2]]).toEqual([0, 255, 0]);
-  });
-
-  it('matches sharp bicubic resize of the whole image when no crop is needed', async () => {
-    const px = patternPixels(16, 16, 3);
-    const out = await resizeCentreCrop({ data: px, width: 16, height: 16 }, 8);
-    const ref = await sharp(px, { raw: { width: 16, height: 16, channels: 3 } })
-      .resize(8, 8, { kernel: 'cubic' })
-      .raw()
-      .toBuffer();
-    expect(Buffer.from(out.data)).toEqual(ref);
-  });
-});
-
-describe('augmentation', () => {
-  it('random resized crop boxes stay inside the image with an area fraction in range', () => {
+describe('randomResizedCropBox', () => {
+  it('stays inside the image with an area fraction in range', () => {
     const rng = new Rng(4);
     for (let i = 0; i < 200; i++) {
       const b = randomResizedCropBox(64, 48, rng, [0.3, 0.9], [3 / 4, 4 / 3]);
@@ -123,28 +62,55 @@ describe('augmentation', () => {
       height: 10,
     });
   });
+});
 
-  it('full-scale crop with flip mirrors the image', async () => {
-    const px = patternPixels(8, 8, 1);
-    const img = { data: px, width: 8, height: 8 };
-    // scale [1, 1] and ratio [1, 1] force the whole image; find a seed that flips.
-    let flipped = null;
-    let straight = null;
-    for (let seed = 0; seed < 20 && (flipped === null || straight === null); seed++) {
-      const rng = new Rng(seed);
+describe('augmentImage', () => {
+  it('is crop -> PIL bicubic resize -> optional flip, drawn from the rng', () => {
+    const img = { data: new Uint8Array(patternPixels(20, 16, 2)), width: 20, height: 16 };
+    const opts = {
+      scale: [0.4, 0.7] as [number, number],
+      ratio: [3 / 4, 4 / 3] as [number, number],
+      flip: true,
+    };
+    let flips = 0;
+    for (let seed = 0; seed < 12; seed++) {
       const probe = new Rng(seed);
-      randomResizedCropBox(8, 8, probe, [1, 1], [1, 1]);
-      const willFlip = probe.next() < 0.5;
-      const out = await augmentImage(img, 8, rng, { scale: [1, 1], ratio: [1, 1], flip: true });
-      if (willFlip) flipped = out;
-      else straight = out;
+      const box = randomResizedCropBox(20, 16, probe, opts.scale, opts.ratio);
+      const flip = probe.next() < 0.5;
+      flips += flip ? 1 : 0;
+      const expected = resizeBicubic(cropRect(img, box), 8, 8);
+      const out = augmentImage(img, 8, new Rng(seed), opts);
+      expect(out.data).toEqual(flip ? flipHorizontal(expected).data : expected.data);
     }
-    expect(Buffer.from(straight!.data)).toEqual(px);
-    for (let y = 0; y < 8; y++) {
-      for (let x = 0; x < 8; x++) {
-        for (let c = 0; c < 3; c++)
-          expect(flipped!.data[(y * 8 + x) * 3 + c]).toBe(px[(y * 8 + (7 - x)) * 3 + c]);
-      }
-    }
+    expect(flips).toBeGreaterThan(0);
+    expect(flips).toBeLessThan(12);
+  });
+});
+
+describe('preprocessSampleImage', () => {
+  it('without augmentation equals @qlip/core preprocessImage (CLIP resize + centre crop)', async () => {
+    const png = await encodeImage(patternPixels(30, 18, 5), 30, 18);
+    const params = clipPreprocessParams(8);
+    const expected = await preprocessImage(png, params);
+    expect(await preprocessSampleImage(png, 8, false, null)).toEqual(expected);
+    // An rng alone does not turn augmentation on.
+    expect(await preprocessSampleImage(png, 8, false, new Rng(1))).toEqual(expected);
+  });
+
+  it('with augmentation normalises the augmented pixels', async () => {
+    const raw = { data: new Uint8Array(patternPixels(12, 12, 3)), width: 12, height: 12 };
+    const opts = { scale: [0.5, 0.5] as [number, number], ratio: [1, 1] as [number, number], flip: false };
+    const out = await preprocessSampleImage(raw, 6, opts, new Rng(7));
+    expect(out).toEqual(normalizeImage(augmentImage(raw, 6, new Rng(7), opts), clipPreprocessParams(6)));
+    expect(out.length).toBe(3 * 6 * 6);
+  });
+
+  it('names the sample when the bytes or the RGB buffer are bad', async () => {
+    await expect(
+      preprocessSampleImage(Buffer.from('not an image'), 8, false, null, 'shard.tar (k1)'),
+    ).rejects.toThrow('shard.tar (k1)');
+    await expect(
+      preprocessSampleImage({ data: new Uint8Array(5), width: 2, height: 2 }, 8, false, null, 'x.png'),
+    ).rejects.toThrow('x.png: RGB image of 2x2 has 5 bytes, expected 12');
   });
 });

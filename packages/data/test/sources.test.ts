@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { decodeImage } from '@qlip/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   classFolderSource,
   createSource,
-  decodeRgb,
   expandShards,
   folderSource,
   manifestSource,
@@ -53,7 +53,7 @@ describe('folder source', () => {
     expect(seen).toBe(3);
     expect(skips).toHaveLength(1);
     expect(skips[0]).toMatchObject({ key: 'sub/no_caption-here.png', reason: 'missingCaption' });
-    const img = await decodeRgb((await samples[1]!.image()) as Buffer);
+    const img = await decodeImage((await samples[1]!.image()) as Buffer);
     expect([img.width, img.height]).toEqual([16, 16]);
   });
 
@@ -69,7 +69,7 @@ describe('folder source', () => {
     );
     await mkdir(path.join(dir, 'empty'));
     await expect(folderSource(path.join(dir, 'empty'))).rejects.toThrow(
-      `no image files under '${path.join(dir, 'empty')}'`,
+      `Image folder ${path.join(dir, 'empty')} holds no image files`,
     );
   });
 });
@@ -222,7 +222,7 @@ describe('webdataset source', () => {
       ['000000001', 'caption from json', 7],
       ['sub/000010000', 'third', 4],
     ]);
-    const decoded = await decodeRgb((await samples[2]!.image()) as Buffer);
+    const decoded = await decodeImage((await samples[2]!.image()) as Buffer);
     expect(decoded.width).toBe(8);
   });
 

@@ -1,10 +1,18 @@
-import type { Rng } from '@qlip/core';
-import sharp, { type Sharp } from 'sharp';
-import type { RgbImage } from '../types.js';
+import {
+  clipPreprocessParams,
+  decodeImage,
+  normalizeImage,
+  type RgbImage,
+  type Rng,
+  resizeAndCrop,
+  resizeBicubic,
+} from '@qlip/core';
 
-/** CLIP's pixel statistics (also QLIP's `preprocessor_config.json`). */
-export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
-export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
+/**
+ * Per-sample image work for the pipeline. Decoding, the PIL-exact bicubic resize, the centre crop and
+ * the CLIP normalisation all come from `@qlip/core`, so training sees exactly the pixels `qlip tokenize`
+ * and evaluation see; this module adds the training augmentation on uint8 pixels.
+ */
 
 export interface CropBox {
   left: number;
@@ -23,36 +31,8 @@ export interface AugmentOptions {
   flip: boolean;
 }
 
+/** Mild by default: a tokenizer must reconstruct whole images, so crops keep most of the frame. */
 export const DEFAULT_AUGMENT: AugmentOptions = { scale: [0.8, 1], ratio: [3 / 4, 4 / 3], flip: true };
-
-/** Python's `round` (ties to even), so crop offsets match torchvision's `center_crop`. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/**
- * Geometry of CLIP's eval preprocessing: resize so the shorter side is `size` (the longer side is
- * `int(size * long / short)`, as torchvision computes it), then take the centred `size`x`size` window.
- */
-export function centreCropGeometry(
-  width: number,
-  height: number,
-  size: number,
-): { resizeWidth: number; resizeHeight: number; crop: CropBox } {
-  const short = Math.min(width, height);
-  const long = Math.max(width, height);
-  const newLong = Math.floor((size * long) / short);
-  const resizeWidth = width <= height ? size : newLong;
-  const resizeHeight = width <= height ? newLong : size;
-  const crop = {
-    left: roundHalfEven((resizeWidth - size) / 2),
-    top: roundHalfEven((resizeHeight - size) / 2),
-    width: size,
-    height: size,
-  };
-  return { resizeWidth, resizeHeight, crop };
-}
 
 /**
  * A random crop box in source pixels (torchvision `RandomResizedCrop.get_params`): up to 10 tries at a
@@ -85,53 +65,80 @@ export function randomResizedCropBox(
   return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
 }
 
-function rawInput(img: RgbImage) {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+/** Copy a rectangle out of `[H, W, 3]`. */
+export function cropRect(img: RgbImage, box: CropBox): RgbImage {
+  if (
+    box.left < 0 ||
+    box.top < 0 ||
+    box.width < 1 ||
+    box.height < 1 ||
+    box.left + box.width > img.width ||
+    box.top + box.height > img.height
+  ) {
+    throw new Error(`cropRect: box ${JSON.stringify(box)} is outside the ${img.width}x${img.height} image`);
+  }
+  const data = new Uint8Array(box.width * box.height * 3); // [h, w, 3]
+  for (let y = 0; y < box.height; y++) {
+    const src = ((box.top + y) * img.width + box.left) * 3;
+    data.set(img.data.subarray(src, src + box.width * 3), y * box.width * 3);
+  }
+  return { width: box.width, height: box.height, data };
 }
 
-async function toRgbImage(pipeline: Sharp): Promise<RgbImage> {
-  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-  return {
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-    width: info.width,
-    height: info.height,
-  };
+/** Mirror left-right. */
+export function flipHorizontal(img: RgbImage): RgbImage {
+  const { width: w, height: h } = img;
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (y * w + x) * 3;
+      const d = (y * w + (w - 1 - x)) * 3;
+      data[d] = img.data[s]!;
+      data[d + 1] = img.data[s + 1]!;
+      data[d + 2] = img.data[s + 2]!;
+    }
+  }
+  return { width: w, height: h, data };
 }
 
-/** CLIP eval preprocessing on uint8 pixels: bicubic shortest-side resize to `size`, centre crop. */
-export async function resizeCentreCrop(img: RgbImage, size: number): Promise<RgbImage> {
-  const g = centreCropGeometry(img.width, img.height, size);
-  return toRgbImage(
-    rawInput(img).resize(g.resizeWidth, g.resizeHeight, { fit: 'fill', kernel: 'cubic' }).extract(g.crop),
-  );
-}
-
-/** Training augmentation on uint8 pixels: random resized crop to `size`x`size` (bicubic), maybe flipped. */
-export async function augmentImage(
-  img: RgbImage,
-  size: number,
-  rng: Rng,
-  opts: AugmentOptions,
-): Promise<RgbImage> {
+/** Training augmentation on uint8 pixels: random resized crop to `size`x`size` (PIL bicubic), maybe flipped. */
+export function augmentImage(img: RgbImage, size: number, rng: Rng, opts: AugmentOptions): RgbImage {
   const box = randomResizedCropBox(img.width, img.height, rng, opts.scale, opts.ratio);
   const flip = opts.flip && rng.next() < 0.5;
-  let p = rawInput(img).extract(box).resize(size, size, { fit: 'fill', kernel: 'cubic' });
-  if (flip) p = p.flop();
-  return toRgbImage(p);
+  const crop = cropRect(img, box);
+  const resized = crop.width === size && crop.height === size ? crop : resizeBicubic(crop, size, size);
+  return flip ? flipHorizontal(resized) : resized;
+}
+
+function isRgb(x: Uint8Array | RgbImage): x is RgbImage {
+  return !(x instanceof Uint8Array);
 }
 
 /**
- * `(x / 255 - mean) / std` per channel, HWC uint8 to CHW float32. Writes into `out` at `offset` when
- * given (a batch buffer), else into a new array.
+ * Decode (unless already RGB) and turn one image into CLIP-normalised `[3, S, S]`: the augmentation
+ * when `augment` and `rng` are given, else CLIP's resize + centre crop. Throws naming `name` on
+ * undecodable input; the pipeline turns that into a `corrupt` skip.
  */
-export function normaliseClip(img: RgbImage, out?: Float32Array, offset = 0): Float32Array {
-  const plane = img.width * img.height;
-  const dst = out ?? new Float32Array(3 * plane); // [3, H, W]
-  for (let c = 0; c < 3; c++) {
-    const scale = 1 / (255 * CLIP_STD[c]!);
-    const shift = CLIP_MEAN[c]! / CLIP_STD[c]!;
-    const base = offset + c * plane;
-    for (let p = 0; p < plane; p++) dst[base + p] = img.data[p * 3 + c]! * scale - shift;
+export async function preprocessSampleImage(
+  input: Uint8Array | RgbImage,
+  size: number,
+  augment: AugmentOptions | false,
+  rng: Rng | null,
+  name = 'image',
+): Promise<Float32Array> {
+  let rgb: RgbImage;
+  if (isRgb(input)) {
+    if (!(input.width > 0 && input.height > 0) || input.data.length !== input.width * input.height * 3) {
+      throw new Error(
+        `${name}: RGB image of ${input.width}x${input.height} has ${input.data.length} bytes, expected ${input.width * input.height * 3}`,
+      );
+    }
+    rgb = input;
+  } else {
+    rgb = await decodeImage(input, { name });
   }
-  return dst;
+  const params = clipPreprocessParams(size);
+  const out =
+    augment === false || rng === null ? resizeAndCrop(rgb, params) : augmentImage(rgb, size, rng, augment);
+  return normalizeImage(out, params); // [3, S, S]
 }

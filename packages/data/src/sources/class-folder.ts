@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { listImages } from '@qlip/core';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
-import { compareCodeUnits, listImageFiles, requireDir } from './files.js';
+import { compareCodeUnits, requireDir } from './files.js';
 import { epochOrder } from './folder.js';
 import { captionFor, checkTemplates, DEFAULT_CLASS_TEMPLATES } from './templates.js';
 
@@ -36,9 +37,13 @@ export async function classFolderSource(
   const templates = checkTemplates(options.templates ?? DEFAULT_CLASS_TEMPLATES, what);
   const classes = await listClassDirs(root);
   if (classes.length === 0) throw new Error(`${what}: no class directories under '${root}'`);
+  // One sorted listing of the tree; images directly under the root belong to no class and are left out.
+  const labelOf = new Map(classes.map((c, i) => [c, i]));
   const items: { rel: string; label: number }[] = [];
-  for (const [label, cls] of classes.entries()) {
-    for (const rel of await listImageFiles(path.join(root, cls))) items.push({ rel: `${cls}/${rel}`, label });
+  for (const rel of await listImages(root)) {
+    const slash = rel.indexOf('/');
+    const label = slash > 0 ? labelOf.get(rel.slice(0, slash)) : undefined;
+    if (label !== undefined) items.push({ rel, label });
   }
   if (items.length === 0) throw new Error(`${what}: no image files in the class directories under '${root}'`);
   const display = classes.map((c) => options.classNames?.[c] ?? c.replace(/_/g, ' '));

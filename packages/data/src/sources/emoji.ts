@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { decodeImage } from '@qlip/core';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
 import { compareCodeUnits } from './files.js';
 import { epochOrder } from './folder.js';
@@ -75,7 +76,9 @@ export async function emojiSource(options: EmojiOptions = {}): Promise<SampleSou
           label: categories.indexOf(e.category),
           className: e.category,
           source: e.file,
-          image: () => readFile(e.file),
+          // Decoded here rather than by the pipeline: emoji need white behind their transparency, while the
+          // pipeline's default (like the reference preprocessing) drops alpha.
+          image: () => decodeImage(e.file, { alpha: 'white' }),
         };
       }
     },

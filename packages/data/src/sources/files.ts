@@ -1,11 +1,11 @@
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { imageExtensions } from '@qlip/core';
 
-/** File extensions treated as images (what sharp decodes). */
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
-
-export function isImagePath(p: string): boolean {
-  return IMAGE_EXTENSIONS.has(path.extname(p).toLowerCase());
+/** Whether an extension (`jpg`, `.png`, any case) is one `@qlip/core` decodes (its `imageExtensions()`). */
+export function isImageExtension(ext: string): boolean {
+  const dotted = ext.startsWith('.') ? ext.toLowerCase() : `.${ext.toLowerCase()}`;
+  return imageExtensions().includes(dotted);
 }
 
 /** Throw a message naming `dir` and `what` it should hold unless it is an existing directory. */
@@ -20,23 +20,6 @@ export async function requireFile(file: string, what: string): Promise<void> {
   const st = await stat(file).catch(() => null);
   if (st === null) throw new Error(`${what}: file '${file}' does not exist`);
   if (!st.isFile()) throw new Error(`${what}: '${file}' is not a file`);
-}
-
-/**
- * Image files under `dir`, recursively, as paths relative to `dir` with `/` separators, sorted by code
- * unit so the natural order is the same on every machine. Hidden entries (`.name`) are ignored.
- */
-export async function listImageFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const out: string[] = [];
-  for (const e of entries) {
-    if (!e.isFile() || !isImagePath(e.name)) continue;
-    const parent = (e as { parentPath?: string; path?: string }).parentPath ?? (e as { path: string }).path;
-    const rel = path.relative(dir, path.join(parent, e.name)).split(path.sep).join('/');
-    if (rel.split('/').some((part) => part.startsWith('.'))) continue;
-    out.push(rel);
-  }
-  return out.sort(compareCodeUnits);
 }
 
 export function compareCodeUnits(a: string, b: string): number {

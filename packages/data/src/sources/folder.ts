@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { listImages } from '@qlip/core';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
-import { captionFromFilename, cleanCaption, listImageFiles, requireDir } from './files.js';
+import { captionFromFilename, cleanCaption, requireDir } from './files.js';
 
 export interface FolderSourceOptions {
   /** What to do when `a.jpg` has no (or an empty) `a.txt`: skip and count it, or use the file name. */
@@ -23,9 +24,8 @@ export async function folderSource(dir: string, options: FolderSourceOptions = {
   const root = path.resolve(dir);
   const what = 'folder source (images with .txt captions)';
   await requireDir(root, what);
-  const files = await listImageFiles(root);
-  if (files.length === 0)
-    throw new Error(`${what}: no image files under '${root}' (expected .jpg/.png/.webp/...)`);
+  // Sorted relative paths; throws naming the folder when it holds no images.
+  const files = await listImages(root);
   const missing = options.missingCaption ?? 'skip';
   return {
     name: `folder:${root}`,

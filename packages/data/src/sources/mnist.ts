@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { greyToRgb } from '../image/decode.js';
+import { toRgb8 } from '@qlip/core';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
 import { epochOrder } from './folder.js';
 import { captionFor, checkTemplates } from './templates.js';
@@ -102,8 +102,11 @@ export async function mnistSource(options: MnistOptions = {}): Promise<SampleSou
           label,
           className,
           source: imgFile,
-          image: async () =>
-            greyToRgb(images.pixels.subarray(i * plane, (i + 1) * plane), images.cols, images.rows),
+          image: async () => ({
+            width: images.cols,
+            height: images.rows,
+            data: toRgb8(images.pixels.subarray(i * plane, (i + 1) * plane), plane, 1, 255, 'drop'),
+          }),
         };
       }
     },

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream';
 import braces from 'braces';
 import tar from 'tar-stream';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
-import { cleanCaption, IMAGE_EXTENSIONS, isSafeRelativePath, requireFile } from './files.js';
+import { cleanCaption, isImageExtension, isSafeRelativePath, requireFile } from './files.js';
 import { epochOrder } from './folder.js';
 
 /**
@@ -37,7 +37,7 @@ function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | nu
     return null;
   };
   let imageExt: string | undefined;
-  for (const ext of g.files.keys()) if (IMAGE_EXTENSIONS.has(`.${ext}`)) imageExt = imageExt ?? ext;
+  for (const ext of g.files.keys()) if (isImageExtension(ext)) imageExt = imageExt ?? ext;
   if (imageExt === undefined)
     return skip('missingImage', `no image among .${[...g.files.keys()].join(', .')}`);
   let caption = '';
