@@ -242,6 +242,33 @@ describe('corrupt and unreadable samples', () => {
   });
 });
 
+describe('empty epochs', () => {
+  it('streaming forever when the source drops every candidate throws naming the source', async () => {
+    const { dir: d, cleanup: c } = await tempDir();
+    try {
+      await writeImage(path.join(d, 'a.png'), 1);
+      const events: SkipEvent[] = [];
+      const ds = await createDataset(
+        { source: { kind: 'folder', path: d }, imageSize: 4, batchSize: 1 },
+        { onSkip: (e) => events.push(e) },
+      );
+      await expect(collect(ds.batches(), 1)).rejects.toThrow(`folder:${d}: epoch 0 produced no samples`);
+      expect(events.map((e) => e.reason)).toEqual(['missingCaption']);
+      // With a bounded number of epochs the stream just ends.
+      const bounded = await createDataset({
+        source: { kind: 'folder', path: d },
+        imageSize: 4,
+        batchSize: 1,
+        epochs: 2,
+      });
+      expect(await collect(bounded.batches())).toEqual([]);
+      expect(bounded.stats.skipped.missingCaption).toBe(2);
+    } finally {
+      await c();
+    }
+  });
+});
+
 describe('config', () => {
   it('errors name the bad key, the unknown built-in and the missing directory', async () => {
     await expect(createDataset({ source: { kind: 'builtin', name: 'cifar' } })).rejects.toThrow(

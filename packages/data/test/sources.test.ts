@@ -192,6 +192,16 @@ describe('class-folder source', () => {
       'template "a photo" has no {c} placeholder',
     );
     await expect(classFolderSource(path.join(dir, 'none'))).rejects.toThrow('does not exist');
+    const both = parseDataConfig({
+      source: { kind: 'classFolder', path: '.', templates: ['a {c}'], templateFile: 't.txt' },
+    });
+    await expect(createSource(both.source, dir)).rejects.toThrow(
+      'give either templates or templateFile, not both',
+    );
+    const missing = parseDataConfig({ source: { kind: 'builtin', name: 'mnist', templateFile: 'gone.txt' } });
+    await expect(createSource(missing.source, dir)).rejects.toThrow(
+      `template file '${path.join(dir, 'gone.txt')}' could not be read`,
+    );
   });
 });
 
