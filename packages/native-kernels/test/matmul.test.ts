@@ -55,25 +55,25 @@ describe.skipIf(skipReason)(
     });
 
     // Tiny items take the simple loop; 70x90x80 items take the packed, threaded path with index maps.
-  for (const [M, N, K] of [
-    [5, 4, 7],
-    [70, 90, 80],
-  ]) {
-    it(`broadcasts [2, 1, ..] x [1, 3, ..] like numpy, ${M}x${N}x${K} (reference: tiled operands)`, () => {
-      const a = filled([2, 1, M, K], 6);
-      const b = filled([1, 3, K, N], 7);
-      const tiledA = tf.broadcastTo(a, [2, 3, M, K]);
-      const tiledB = tf.broadcastTo(b, [2, 3, K, N]);
-      uninstallNativeKernels();
-      const [ref] = readTensor(tf.matMul(tiledA, tiledB));
-      installNativeKernels();
-      const out = tf.matMul(a, b);
-      expect(out.shape).toEqual([2, 3, M, N]);
-      expect(relErr(readTensor(out)[0], ref)).toBeLessThan(1e-5);
-    });
-  }
+    for (const [M, N, K] of [
+      [5, 4, 7],
+      [70, 90, 80],
+    ]) {
+      it(`broadcasts [2, 1, ..] x [1, 3, ..] like numpy, ${M}x${N}x${K} (reference: tiled operands)`, () => {
+        const a = filled([2, 1, M, K], 6);
+        const b = filled([1, 3, K, N], 7);
+        const tiledA = tf.broadcastTo(a, [2, 3, M, K]);
+        const tiledB = tf.broadcastTo(b, [2, 3, K, N]);
+        uninstallNativeKernels();
+        const [ref] = readTensor(tf.matMul(tiledA, tiledB));
+        installNativeKernels();
+        const out = tf.matMul(a, b);
+        expect(out.shape).toEqual([2, 3, M, N]);
+        expect(relErr(readTensor(out)[0], ref)).toBeLessThan(1e-5);
+      });
+    }
 
-  it('an empty inner dimension gives zeros', () => {
+    it('an empty inner dimension gives zeros', () => {
       installNativeKernels();
       const out = tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 4]));
       expect(out.shape).toEqual([3, 4]);
