@@ -1,0 +1,42 @@
+// Images
+
+// Codebook
+export { bitsPerImage, type CodebookUsage, codebookUsage, compressionRatio } from './codebook.js';
+// Frechet distance
+export {
+  type FeatureSet,
+  type FeatureStats,
+  FeatureStatsAccumulator,
+  featureStats,
+  frechetDistance,
+  frechetDistanceFromStats,
+  traceSqrtProduct,
+} from './frechet.js';
+export { checkImage, checkPair, type FromTensorOptions, type Image, imagesFromTensor } from './image.js';
+// Reconstruction metrics
+export { mse, psnr, psnrSet } from './psnr.js';
+export { type ConfusionPlotOptions, confusionMatrixPng, confusionMatrixSvg } from './report/confusion.js';
+export { type GridOptions, reconstructionGridPng } from './report/grid.js';
+// Reports
+export {
+  type EvalReport,
+  formatNumber,
+  markdownTable,
+  renderMarkdownReport,
+  writeMarkdownReport,
+} from './report/markdown.js';
+export { gaussianTaps, type SsimOptions, ssim, ssimSet } from './ssim.js';
+export { fillTemplates, OPENAI_IMAGENET_TEMPLATES } from './templates.js';
+// Zero-shot classification
+export {
+  argmaxRows,
+  confusionMatrix,
+  cosineScores,
+  ensemblePrompts,
+  l2NormalizeRows,
+  perClassAccuracy,
+  type Rows,
+  topKAccuracy,
+  type ZeroShotResult,
+  zeroShotEvaluate,
+} from './zeroshot.js';
