@@ -30,3 +30,15 @@ export {
 
 // ONNX Runtime inference
 export { type HostFloat, OnnxQLIP, type OnnxQLIPOptions, type OnnxTokenIndices } from './runtime/onnx-qlip.js';
+
+// Hugging Face safetensors layout
+export {
+  CLIP_IMAGE_MEAN,
+  CLIP_IMAGE_STD,
+  exportSafetensors,
+  HF_FILES,
+  hfConfig,
+  modelCard,
+  preprocessorConfig,
+  type SafetensorsExportResult,
+} from './safetensors.js';

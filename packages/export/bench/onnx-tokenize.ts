@@ -1,0 +1,129 @@
+/**
+ * Tokenize throughput of the bench-s model shape (fixtures/bench-s.json) through ONNX Runtime: pixels
+ * [32, 3, 64, 64] -> indices [32, 64], at 1 and 2 intra-op threads. The PyTorch peer does ~104 images/s at
+ * one thread. Prints one JSON object. Run: `pnpm bench` (QLIP_BENCH_QUICK=1 for fewer repetitions).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Rng, selectBackend } from '@qlip/core';
+import { QLIPModel, type QLIPConfigInput } from '@qlip/model';
+import { exportOnnx, OnnxQLIP } from '../src/index.js';
+
+const quick = process.env.QLIP_BENCH_QUICK === '1';
+const BATCH = 32;
+const PEER_IMAGES_PER_S_1T = 104;
+
+interface BenchS {
+  image: { size: number };
+  patch_embed: { patch_size: number };
+  block: { layernorm_eps: number };
+  vision_encoder: { width: number; depth: number; heads: number; mlp_hidden: number };
+  bottleneck: { bsq: { bits: number; entropy: { group_size: number } } };
+  decoder: { width: number; depth: number; heads: number; mlp_hidden: number };
+  text_encoder: { vocab_size: number; context_length: number; width: number; depth: number; heads: number; mlp_hidden: number; eot_token: number };
+  image_embedding: { projection: { out: number } };
+}
+
+/** bench-s as a QLIP config: plain erf-GELU MLP, no rope / SwiGLU / sub-LN, MLP quant_embed, 18 bits. */
+function benchSConfig(s: BenchS): QLIPConfigInput {
+  const v = s.vision_encoder;
+  const plain = { swiglu: false, subln: false, rope: false, hidden_act: 'gelu', layer_norm_eps: s.block.layernorm_eps };
+  const geometry = { image_size: s.image.size, patch_size: s.patch_embed.patch_size };
+  const bits = s.bottleneck.bsq.bits;
+  return {
+    projection_dim: s.image_embedding.projection.out,
+    vision_config: {
+      ...plain,
+      ...geometry,
+      hidden_size: v.width,
+      num_hidden_layers: v.depth,
+      num_attention_heads: v.heads,
+      intermediate_size: v.mlp_hidden,
+      quantizer: 'bsq',
+      quantizer_l2_norm: true,
+      quantizer_embed_type: 'mlp',
+      hidden_size_post_q: s.decoder.width,
+      quantizer_cfg: { embed_dim: bits, group_size: s.bottleneck.bsq.entropy.group_size, l2_norm: true, input_format: 'blc' },
+    },
+    decoder_config: {
+      ...plain,
+      ...geometry,
+      hidden_size: s.decoder.width,
+      num_hidden_layers: s.decoder.depth,
+      num_attention_heads: s.decoder.heads,
+      intermediate_size: s.decoder.mlp_hidden,
+    },
+    text_config: {
+      ...plain,
+      vocab_size: s.text_encoder.vocab_size,
+      max_position_embeddings: s.text_encoder.context_length,
+      hidden_size: s.text_encoder.width,
+      num_hidden_layers: s.text_encoder.depth,
+      num_attention_heads: s.text_encoder.heads,
+      intermediate_size: s.text_encoder.mlp_hidden,
+      eos_token_id: s.text_encoder.eot_token,
+    },
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const specPath = new URL('../../../fixtures/bench-s.json', import.meta.url);
+  const spec = JSON.parse(await readFile(specPath, 'utf8')) as BenchS;
+  await selectBackend('wasm');
+  const model = QLIPModel.create(benchSConfig(spec), 0);
+  const dir = await mkdtemp(join(tmpdir(), 'qlip-bench-onnx-'));
+  const reps = quick ? 3 : 7;
+  try {
+    await exportOnnx(model, dir, { graphs: ['image_encoder'] });
+    const rng = new Rng(0);
+    const size = spec.image.size;
+    const pixels = Float32Array.from({ length: BATCH * 3 * size * size }, () => rng.next() * 2 - 1);
+    const results: Record<string, { images_per_s: number; median_ms: number; runs_ms: number[] }> = {};
+    for (const threads of [1, 2]) {
+      const rt = await OnnxQLIP.load(dir, { threads });
+      for (let i = 0; i < 2; i++) await rt.encodeToIndices(pixels); // warm-up (session creation, allocator)
+      const runs: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        await rt.encodeToIndices(pixels);
+        runs.push(performance.now() - t0);
+      }
+      await rt.release();
+      const ms = median(runs);
+      results[`threads_${threads}`] = {
+        images_per_s: Math.round((BATCH / (ms / 1000)) * 10) / 10,
+        median_ms: Math.round(ms * 10) / 10,
+        runs_ms: runs.map((r) => Math.round(r * 10) / 10),
+      };
+    }
+    const one = results.threads_1!.images_per_s;
+    console.log(
+      JSON.stringify({
+        bench: 'onnx-tokenize',
+        model: 'bench-s',
+        runtime: 'onnxruntime-node 1.30.0 (CPU)',
+        batch: BATCH,
+        image: [3, size, size],
+        tokens: (size / spec.patch_embed.patch_size) ** 2,
+        bits: spec.bottleneck.bsq.bits,
+        cpu: cpus()[0]?.model ?? 'unknown',
+        cores: cpus().length,
+        repetitions: reps,
+        ...results,
+        peer_torch_images_per_s_1_thread: PEER_IMAGES_PER_S_1T,
+        vs_peer_1_thread: Math.round((one / PEER_IMAGES_PER_S_1T) * 100) / 100,
+      }),
+    );
+  } finally {
+    model.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,154 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { QLIPConfig, QLIPModel } from '@qlip/model';
+import { writeHfTokenizerFiles } from '@qlip/text-encoder';
+import { writeStaged, type WrittenFile } from './staging.js';
+
+/** CLIP's image normalisation, as in the released QLIP checkpoints' preprocessor_config.json. */
+export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
+export const CLIP_IMAGE_STD = [0.26862954, 0.26130258, 0.27577711];
+
+/** PIL.Image.BICUBIC, the `resample` value HF writes for bicubic. */
+const PIL_BICUBIC = 3;
+
+/** The files of the official Hugging Face QLIP layout, in the order they are moved into place. */
+export const HF_FILES = [
+  'model.safetensors',
+  'config.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'preprocessor_config.json',
+  'README.md',
+] as const;
+
+/**
+ * Keys NVIDIA's released config.json carries besides `QLIPConfig.to_dict()`: they point transformers at the
+ * QLIP modeling code (`configuration_qlip.py` / `modeling_qlip.py` from NVlabs/QLIP, placed beside the
+ * weights or loaded with trust_remote_code). Kept as they are when the model already has them.
+ */
+const HF_CONFIG_KEYS = {
+  architectures: ['QLIPModel'],
+  auto_map: { AutoConfig: 'configuration_qlip.QLIPConfig', AutoModel: 'modeling_qlip.QLIPModel' },
+  model_type: 'clip',
+  torch_dtype: 'float32',
+};
+
+/** `preprocessor_config.json` as transformers' CLIPImageProcessor writes it: bicubic shortest-edge resize, centre crop, CLIP mean/std. */
+export function preprocessorConfig(imageSize: number): Record<string, unknown> {
+  return {
+    crop_size: { height: imageSize, width: imageSize },
+    do_center_crop: true,
+    do_convert_rgb: true,
+    do_normalize: true,
+    do_rescale: true,
+    do_resize: true,
+    image_mean: CLIP_IMAGE_MEAN,
+    image_processor_type: 'CLIPImageProcessor',
+    image_std: CLIP_IMAGE_STD,
+    resample: PIL_BICUBIC,
+    rescale_factor: 1 / 255,
+    size: { shortest_edge: imageSize },
+  };
+}
+
+/** The config.json to write: the model's config (unknown keys kept) plus the HF keys it lacks. */
+export function hfConfig(config: QLIPConfig): Record<string, unknown> {
+  return { ...HF_CONFIG_KEYS, ...config };
+}
+
+/** A model card: what the model is, its configuration, how to load it. */
+export function modelCard(model: QLIPModel, name: string): string {
+  const c = model.config;
+  const v = c.vision_config;
+  const d = c.decoder_config;
+  const t = c.text_config;
+  const [gh, gw] = model.grid;
+  const params = model.parameterCount();
+  const family = (s: { swiglu: boolean; subln: boolean; rope: boolean; hidden_act: string }) =>
+    [s.swiglu ? 'SwiGLU' : `MLP (${s.hidden_act})`, s.subln ? 'sub-LN' : '', s.rope ? '2-D RoPE' : ''].filter(Boolean).join(', ');
+  const tower = (s: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; intermediate_size: number }) =>
+    `${s.hidden_size} wide, ${s.num_hidden_layers} layers, ${s.num_attention_heads} heads, MLP ${s.intermediate_size}`;
+  const rows: Array<[string, string]> = [
+    ['image size / patch size', `${model.imageSize} / ${model.patchSize}`],
+    ['tokens per image', `${gh}x${gw} = ${model.tokensPerImage}`],
+    ['bits per token (BSQ)', `${model.bits} (groups of ${model.groupSize})`],
+    ['compression ratio (24 p^2 / L)', (24 * model.patchSize ** 2 / model.bits).toFixed(1)],
+    ['vision encoder', `${tower(v)}; ${family(v)}`],
+    ['quant_embed', `${v.quantizer_embed_type}${v.quantizer_l2_norm ? ', L2-normalised' : ''}`],
+    ['decoder', `${tower(d)}; ${family(d)}`],
+    ['text encoder', `${tower(t)}; context ${t.max_position_embeddings}, vocab ${t.vocab_size}`],
+    ['projection dim', String(c.projection_dim)],
+    ['parameters', `${params.toLocaleString('en-US')} (float32, ${(params * 4 / 2 ** 20).toFixed(1)} MiB)`],
+  ];
+  return `---
+library_name: transformers
+tags:
+  - qlip
+  - visual-tokenizer
+  - binary-spherical-quantization
+  - clip
+---
+
+# ${name}
+
+A QLIP visual tokenizer (arXiv 2502.05178): a ViT encoder whose patch tokens are quantised with Binary
+Spherical Quantization into ${model.bits}-bit tokens and decoded back to pixels by a ViT decoder, trained
+together with a CLIP text tower so the image embedding also serves zero-shot classification. Exported by
+qlip in the layout of NVIDIA's released \`nvidia/QLIP-*\` checkpoints.
+
+## Configuration
+
+| setting | value |
+|---|---|
+${rows.map(([k, val]) => `| ${k} | ${val} |`).join('\n')}
+
+## Files
+
+- \`config.json\`: \`QLIPConfig\` (vision_config with quantizer_cfg, decoder_config, text_config)
+- \`model.safetensors\`: every parameter, float32, official parameter names
+- \`vocab.json\`, \`merges.txt\`, \`tokenizer_config.json\`, \`special_tokens_map.json\`: the OpenAI CLIP BPE tokenizer
+- \`preprocessor_config.json\`: bicubic resize of the shortest edge to ${model.imageSize}, centre crop, CLIP mean/std
+
+## Use
+
+Images go in as \`[B, 3, ${model.imageSize}, ${model.imageSize}]\` float32, \`(x / 255 - mean) / std\`; decoded pixels come
+back in the same normalised space. Token indices pack the bits most-significant first (channel 0 is the MSB).
+
+- qlip: \`qlip tokenize --model <this folder> ...\`, or \`QLIPModel.load(dir)\` from \`@qlip/model\`.
+- Python: NVIDIA's \`QLIPModel.from_pretrained(dir)\` with \`configuration_qlip.py\` and \`modeling_qlip.py\` from
+  NVlabs/QLIP beside the files (config.json's \`auto_map\` names them), and \`CLIPTokenizer\` /
+  \`CLIPImageProcessor\` from transformers.
+`;
+}
+
+export interface SafetensorsExportResult {
+  dir: string;
+  files: WrittenFile[];
+  parameters: number;
+}
+
+/**
+ * Write `model` in the official Hugging Face QLIP layout (config.json, model.safetensors, CLIP tokenizer
+ * files, preprocessor_config.json, README.md model card) into `outDir`. Every file is staged and moved into
+ * place only when all were written; on any error nothing is left behind.
+ */
+export async function exportSafetensors(
+  model: QLIPModel,
+  outDir: string,
+  opts: { name?: string } = {},
+): Promise<SafetensorsExportResult> {
+  const { files } = await writeStaged(outDir, async (stage) => {
+    await model.save(stage); // config.json + model.safetensors (streamed, one tensor at a time)
+    await writeFile(join(stage, 'config.json'), `${JSON.stringify(hfConfig(model.config), null, 2)}\n`);
+    writeHfTokenizerFiles(stage);
+    await writeFile(
+      join(stage, 'preprocessor_config.json'),
+      `${JSON.stringify(preprocessorConfig(model.imageSize), null, 2)}\n`,
+    );
+    await writeFile(join(stage, 'README.md'), modelCard(model, opts.name ?? 'QLIP'));
+    return { files: [...HF_FILES], result: undefined };
+  });
+  return { dir: outDir, files, parameters: model.parameterCount() };
+}
