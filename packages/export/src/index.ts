@@ -30,6 +30,12 @@ export {
 
 // ONNX Runtime inference
 export { type HostFloat, OnnxQLIP, type OnnxQLIPOptions, type OnnxTokenIndices } from './runtime/onnx-qlip.js';
+export {
+  ONNX_SUBDIR,
+  type OnnxTokenizerRuntime,
+  onnxRuntime,
+  resolveOnnxDir,
+} from './runtime/tokenizer-runtime.js';
 
 // Hugging Face safetensors layout
 export {
@@ -41,4 +47,6 @@ export {
   modelCard,
   preprocessorConfig,
   type SafetensorsExportResult,
+  type SafetensorsVerification,
+  verifySafetensorsExport,
 } from './safetensors.js';

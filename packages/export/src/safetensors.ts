@@ -1,6 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { QLIPConfig, QLIPModel } from '@qlip/model';
+import { type QLIPConfig, QLIPModel } from '@qlip/model';
+import * as tf from '@tensorflow/tfjs-core';
+import { verificationIds, verificationPixels } from './onnx/verify.js';
 import { writeHfTokenizerFiles } from '@qlip/text-encoder';
 import { writeStaged, type WrittenFile } from './staging.js';
 
@@ -151,4 +153,64 @@ export async function exportSafetensors(
     return { files: [...HF_FILES], result: undefined };
   });
   return { dir: outDir, files, parameters: model.parameterCount() };
+}
+
+export interface SafetensorsVerification {
+  /** True when the re-loaded model gives bit-identical indices, pixels and embeddings. */
+  passed: boolean;
+  batch: number;
+  indexMismatches: number;
+  /** Max |reloaded - original| (0 when identical). */
+  maxAbsDiff: { reconstruction: number; imageEmbeds: number; textEmbeds: number };
+  problems: string[];
+}
+
+function maxAbs(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  a.dispose();
+  b.dispose();
+  return Number.isNaN(m) ? Number.POSITIVE_INFINITY : m;
+}
+
+/** Re-load an export with `QLIPModel.load` and compare its outputs with `model` on fixed inputs. */
+export async function verifySafetensorsExport(
+  model: QLIPModel,
+  dir: string,
+  opts: { batch?: number; seed?: number } = {},
+): Promise<SafetensorsVerification> {
+  const batch = opts.batch ?? 2;
+  const seed = opts.seed ?? 1234;
+  const back = await QLIPModel.load(dir);
+  const s = model.imageSize;
+  const c = model.config.vision_config.num_channels;
+  const x = tf.tensor4d(verificationPixels({ channels: c, imageSize: s }, batch, seed), [batch, c, s, s]);
+  const t = model.config.text_config;
+  const ids = verificationIds(
+    { contextLength: t.max_position_embeddings, vocabSize: t.vocab_size, eosTokenId: t.eos_token_id },
+    batch,
+    seed + 1,
+  );
+  try {
+    let indexMismatches = 0;
+    if (model.config.vision_config.quantizer === 'bsq') {
+      const a = await back.encodeToGroupIndices(x);
+      const b = await model.encodeToGroupIndices(x);
+      for (let i = 0; i < b.indices.length; i++) if (a.indices[i] !== b.indices[i]) indexMismatches++;
+    }
+    const maxAbsDiff = {
+      reconstruction: maxAbs(back.reconstruct(x), model.reconstruct(x)),
+      imageEmbeds: maxAbs(back.imageEmbeddings(x), model.imageEmbeddings(x)),
+      textEmbeds: maxAbs(back.textEmbeddings(ids), model.textEmbeddings(ids)),
+    };
+    const problems: string[] = [];
+    if (indexMismatches) problems.push(`${indexMismatches} group indices differ after re-loading ${dir}`);
+    for (const [k, v] of Object.entries(maxAbsDiff)) if (v !== 0) problems.push(`${k} differs by up to ${v} after re-loading ${dir}`);
+    return { passed: problems.length === 0, batch, indexMismatches, maxAbsDiff, problems };
+  } finally {
+    x.dispose();
+    back.dispose();
+  }
 }

@@ -5,7 +5,7 @@ import { selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportOnnx, OnnxQLIP, verificationIds, verificationPixels } from '../src/index.js';
+import { exportOnnx, OnnxQLIP, onnxRuntime, resolveOnnxDir, verificationIds, verificationPixels } from '../src/index.js';
 import { maxAbsDiff, tinyConfig } from './helpers.js';
 
 let dir: string;
@@ -75,5 +75,29 @@ describe('OnnxQLIP (--runtime onnx)', () => {
     await expect(OnnxQLIP.load(empty)).rejects.toThrow(/not a qlip ONNX manifest/);
     await expect(OnnxQLIP.load(dir, { threads: 0 })).rejects.toThrow(/threads must be a positive integer/);
     await rm(empty, { recursive: true });
+  });
+});
+
+describe('onnxRuntime (the tokenizer runtime behind --runtime onnx)', () => {
+  it('finds <model>/onnx, encodes and decodes like the model, and refuses --features', async () => {
+    const modelDir = await mkdtemp(join(tmpdir(), 'qlip-ort-model-'));
+    await exportOnnx(model, join(modelDir, 'onnx'), { graphs: ['image_encoder', 'decoder'] });
+    expect(resolveOnnxDir(modelDir)).toBe(join(modelDir, 'onnx'));
+    const rt = await onnxRuntime(modelDir, { threads: 1 });
+    expect(rt).toMatchObject({ name: 'onnx', imageSize: 32, patchSize: 8, bits: 10, grid: [4, 4], featureDim: 8 });
+    const pixels = verificationPixels({ channels: 3, imageSize: 32 }, 2, 3);
+    const x = tf.tensor4d(pixels, [2, 3, 32, 32]);
+    const ref = await model.encodeToIndices(x);
+    const { indices } = await rt.encode(pixels, 2, { features: false });
+    expect(Array.from(indices)).toEqual(Array.from(ref.indices));
+    const dec = model.decodeIndices(indices);
+    expect(maxAbsDiff(await rt.decode(indices, 2), dec.dataSync())).toBeLessThan(1e-4);
+    await expect(rt.encode(pixels, 2, { features: true })).rejects.toThrow(/--runtime tfjs/);
+    await expect(rt.onnx.textEmbeddings(new Int32Array(8))).rejects.toThrow(/has no text_encoder graph/);
+    rt.dispose();
+    x.dispose();
+    dec.dispose();
+    expect(() => resolveOnnxDir(join(modelDir, 'onnx', 'nothing'))).toThrow(/no ONNX export found.*qlip export onnx --model/);
+    await rm(modelDir, { recursive: true });
   });
 });

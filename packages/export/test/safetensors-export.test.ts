@@ -6,7 +6,7 @@ import { QLIPModel } from '@qlip/model';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIP_IMAGE_MEAN, exportSafetensors, HF_FILES } from '../src/index.js';
+import { CLIP_IMAGE_MEAN, exportSafetensors, HF_FILES, verifySafetensorsExport } from '../src/index.js';
 import { FIXTURE, tinyConfig } from './helpers.js';
 
 const dirs: string[] = [];
@@ -116,5 +116,24 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
     await expect(exportSafetensors(model, out)).rejects.toThrow(/disposed/);
     expect(await readdir(out)).toEqual([]);
     expect(await readdir(dir)).toEqual(['file', 'out']);
+  });
+});
+
+describe('verifySafetensorsExport', () => {
+  it('passes on a faithful export and reports a tampered weight', async () => {
+    const model = QLIPModel.create(tinyConfig({ eva: false }), 4);
+    const dir = await tempDir();
+    await exportSafetensors(model, dir);
+    const ok = await verifySafetensorsExport(model, dir);
+    expect(ok.problems).toEqual([]);
+    expect(ok.passed).toBe(true);
+    // Change one decoder weight in the original: the re-loaded export no longer matches it.
+    const w = model.params.get('vision_decoder.conv_out.bias')!;
+    w.assign(tf.add(w, 0.5) as tf.Tensor1D);
+    const bad = await verifySafetensorsExport(model, dir);
+    expect(bad.passed).toBe(false);
+    expect(bad.maxAbsDiff.reconstruction).toBeCloseTo(0.5, 5);
+    expect(bad.maxAbsDiff.imageEmbeds).toBe(0);
+    model.dispose();
   });
 });

@@ -48,6 +48,8 @@ export interface OnnxManifest {
   groupSize: number;
   /** The integer tensor between the tokenizer graphs: `indices` [B, N] (L <= 32) or `group_indices` [B, N, G]. */
   indexInput: string;
+  /** Width of the post-quantisation features (decoder input). */
+  featureDim: number;
   contextLength: number;
   vocabSize: number;
   eosTokenId: number;
@@ -95,6 +97,7 @@ export function onnxManifest(model: QLIPModel, graphs: OnnxGraphName[]): OnnxMan
     bits: model.bits,
     groupSize: model.groupSize,
     indexInput: indexLayout(model).name,
+    featureDim: model.config.vision_config.hidden_size_post_q,
     contextLength: t.max_position_embeddings,
     vocabSize: t.vocab_size,
     eosTokenId: t.eos_token_id,

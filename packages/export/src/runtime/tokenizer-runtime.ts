@@ -1,0 +1,70 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ONNX_MANIFEST } from '../onnx/export.js';
+import { OnnxQLIP, type OnnxQLIPOptions } from './onnx-qlip.js';
+
+/** Sub-folder of a model directory where `qlip export onnx` output is looked for by `--runtime onnx`. */
+export const ONNX_SUBDIR = 'onnx';
+
+/**
+ * The tokenizer-runtime shape `qlip tokenize` / `reconstruct` drive (`TokenizerRuntime` of @qlip/tokenize,
+ * restated here so this package does not depend on the CLI's libraries).
+ */
+export interface OnnxTokenizerRuntime {
+  readonly name: 'onnx';
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly bits: number;
+  readonly grid: [number, number];
+  readonly featureDim: number;
+  /** The underlying ONNX Runtime model (embeddings, group indices). */
+  readonly onnx: OnnxQLIP;
+  encode(pixels: Float32Array, batch: number, opts: { features: boolean }): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
+  decode(indices: Uint32Array, batch: number): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** The ONNX export folder of `dir`: `dir` itself when it holds `qlip-onnx.json`, else `dir/onnx`. */
+export function resolveOnnxDir(dir: string): string {
+  if (existsSync(join(dir, ONNX_MANIFEST))) return dir;
+  const sub = join(dir, ONNX_SUBDIR);
+  if (existsSync(join(sub, ONNX_MANIFEST))) return sub;
+  throw new Error(
+    `${dir}: no ONNX export found (looked for ${join(dir, ONNX_MANIFEST)} and ${join(sub, ONNX_MANIFEST)}); ` +
+      `create it with: qlip export onnx --model ${dir} --out ${sub}`,
+  );
+}
+
+/**
+ * `--runtime onnx`: tokenize and decode through ONNX Runtime's native CPU kernels (all cores unless
+ * `threads` says otherwise), with indices identical to the tfjs runtime.
+ */
+export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Promise<OnnxTokenizerRuntime> {
+  const onnx = await OnnxQLIP.load(resolveOnnxDir(dir), opts);
+  const m = onnx.manifest;
+  const per = m.channels * m.imageSize ** 2;
+  return {
+    name: 'onnx',
+    imageSize: m.imageSize,
+    patchSize: m.patchSize,
+    bits: m.bits,
+    grid: m.grid,
+    featureDim: m.featureDim,
+    onnx,
+    async encode(pixels, batch, o) {
+      if (o.features) {
+        throw new Error('post-quantisation features (--features) are not exported to ONNX; use --runtime tfjs for them');
+      }
+      if (pixels.length !== batch * per) {
+        throw new Error(`onnx runtime: ${pixels.length} pixel values do not form [${batch}, ${m.channels}, ${m.imageSize}, ${m.imageSize}]`);
+      }
+      return { indices: (await onnx.encodeToIndices(pixels)).indices };
+    },
+    async decode(indices, _batch) {
+      return (await onnx.decodeIndices(indices)).data;
+    },
+    dispose() {
+      void onnx.release();
+    },
+  };
+}
