@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultFeatureNetwork, featureChannels, PerceptualLoss } from '../src/index.js';
 import { f32, randn } from './host.js';
 
-// @qlip/features is optional for this package: without it the default network must fail clearly.
+// @qlip/features is a dependency, but the import stays dynamic: without it the default network must fail clearly.
 let available = true;
 beforeAll(async () => {
   await selectBackend('wasm');
