@@ -88,6 +88,7 @@ export const DataConfigSchema = z
     epochs: z.number().int().positive().optional(),
     dropLast: z.boolean().default(DEFAULT_PIPELINE.dropLast),
     workers: z.number().int().positive().default(DEFAULT_PIPELINE.workers),
+    threads: z.number().int().nonnegative().default(DEFAULT_PIPELINE.threads),
     prefetch: z.number().int().nonnegative().default(DEFAULT_PIPELINE.prefetch),
   })
   .strict();
@@ -172,6 +173,7 @@ export async function createDataset(
     ...(cfg.epochs !== undefined ? { epochs: cfg.epochs } : {}),
     dropLast: cfg.dropLast,
     workers: cfg.workers,
+    threads: cfg.threads,
     prefetch: cfg.prefetch,
   });
   if (options.onSkip) ds.onSkip(options.onSkip);

@@ -1,7 +1,9 @@
+import { Rng } from '@qlip/core';
+import { PoolError, PreprocessPool } from './image/pool.js';
 import { type AugmentOptions, preprocessSampleImage } from './image/transform.js';
 import { batch } from './pipeline/batch.js';
 import { mapOrdered, prefetch } from './pipeline/concurrency.js';
-import { STREAM, streamRng } from './pipeline/seed.js';
+import { deriveSeed, STREAM, streamRng } from './pipeline/seed.js';
 import { shuffleBuffer } from './pipeline/shuffle.js';
 import {
   type Batch,
@@ -33,6 +35,11 @@ export interface PipelineOptions {
   dropLast: boolean;
   /** Decodes in flight at once (sharp runs them on libuv threads). */
   workers: number;
+  /**
+   * Worker threads for decode + resize + augmentation (0 = main thread). The resize is JavaScript, so
+   * only worker threads let preprocessing overlap a synchronous compute step (tfjs wasm).
+   */
+  threads: number;
   /** Batches prepared ahead of the consumer. */
   prefetch: number;
 }
@@ -44,6 +51,7 @@ export const DEFAULT_PIPELINE: Omit<PipelineOptions, 'imageSize' | 'augment'> = 
   shuffleBuffer: 1000,
   dropLast: false,
   workers: 4,
+  threads: 0,
   prefetch: 2,
 };
 
@@ -165,18 +173,24 @@ export class ImageTextDataset {
     for (const l of this.listeners) l(event);
   }
 
-  private async process(p: PositionedSample): Promise<Outcome> {
+  private async process(p: PositionedSample, pool: PreprocessPool | null): Promise<Outcome> {
     const { sample, epoch, index } = p;
-    const rng =
-      this.options.augment === false ? null : streamRng(this.options.seed, STREAM.augment, epoch, index);
+    const { augment, imageSize } = this.options;
+    // Seeded by the sample's place only, so a resumed run (or a worker thread) draws the same crop.
+    const augmentSeed =
+      augment === false ? null : deriveSeed(this.options.seed, STREAM.augment, epoch, index);
+    const name = `${sample.source} (${sample.key})`;
     try {
-      const pixels = await preprocessSampleImage(
-        await sample.image(),
-        this.options.imageSize,
-        this.options.augment,
-        rng,
-        `${sample.source} (${sample.key})`,
-      );
+      const input = await sample.image();
+      const pixels = pool
+        ? await pool.run({ input, size: imageSize, augment, augmentSeed, name })
+        : await preprocessSampleImage(
+            input,
+            imageSize,
+            augment,
+            augmentSeed === null ? null : new Rng(augmentSeed),
+            name,
+          );
       const value: ProcessedSample = {
         key: sample.key,
         caption: sample.caption,
@@ -188,6 +202,8 @@ export class ImageTextDataset {
       if (sample.className !== undefined) value.className = sample.className;
       return { ok: true, value };
     } catch (e) {
+      // A crashed or closed pool is not the image's fault: fail the stream instead of blaming samples.
+      if (e instanceof PoolError) throw e;
       this.report({
         key: sample.key,
         reason: 'corrupt',
@@ -205,30 +221,37 @@ export class ImageTextDataset {
     let epoch = from.epoch;
     let okInEpoch = 0;
     let failedInEpoch = 0;
-    for await (const out of mapOrdered(stream, (p) => this.process(p), this.options.workers)) {
-      const e = out.ok ? out.value.next.epoch : out.epoch;
-      if (e !== epoch) {
-        if (
-          okInEpoch === 0 &&
-          failedInEpoch > 0 &&
-          this.options.epochs === undefined &&
-          !(epoch === from.epoch && from.index > 0)
-        ) {
-          throw new Error(
-            `${this.source.name}: no image of epoch ${epoch} could be decoded (${failedInEpoch} corrupt; see the onSkip reports)`,
-          );
+    const pool = this.options.threads > 0 ? new PreprocessPool(this.options.threads) : null;
+    // Keep every thread busy, and still overlap file reads with decoding.
+    const inFlight = pool ? Math.max(this.options.workers, 2 * this.options.threads) : this.options.workers;
+    try {
+      for await (const out of mapOrdered(stream, (p) => this.process(p, pool), inFlight)) {
+        const e = out.ok ? out.value.next.epoch : out.epoch;
+        if (e !== epoch) {
+          if (
+            okInEpoch === 0 &&
+            failedInEpoch > 0 &&
+            this.options.epochs === undefined &&
+            !(epoch === from.epoch && from.index > 0)
+          ) {
+            throw new Error(
+              `${this.source.name}: no image of epoch ${epoch} could be decoded (${failedInEpoch} corrupt; see the onSkip reports)`,
+            );
+          }
+          epoch = e;
+          okInEpoch = 0;
+          failedInEpoch = 0;
         }
-        epoch = e;
-        okInEpoch = 0;
-        failedInEpoch = 0;
+        if (!out.ok) {
+          failedInEpoch++;
+          continue;
+        }
+        okInEpoch++;
+        this.stats.yielded++;
+        yield out.value;
       }
-      if (!out.ok) {
-        failedInEpoch++;
-        continue;
-      }
-      okInEpoch++;
-      this.stats.yielded++;
-      yield out.value;
+    } finally {
+      await pool?.close();
     }
   }
 

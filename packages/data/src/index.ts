@@ -26,6 +26,7 @@ export {
   type PositionedSample,
   positionedSamples,
 } from './dataset.js';
+export { PoolError, PreprocessPool } from './image/pool.js';
 // Images
 export {
   type AugmentOptions,
@@ -34,6 +35,7 @@ export {
   cropRect,
   DEFAULT_AUGMENT,
   flipHorizontal,
+  type PreprocessJob,
   preprocessSampleImage,
   randomResizedCropBox,
 } from './image/transform.js';

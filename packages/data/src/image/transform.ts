@@ -114,6 +114,17 @@ function isRgb(x: Uint8Array | RgbImage): x is RgbImage {
   return !(x instanceof Uint8Array);
 }
 
+/** One image's preprocessing, as plain data so it can be posted to a worker thread. */
+export interface PreprocessJob {
+  input: Uint8Array | RgbImage;
+  size: number;
+  augment: AugmentOptions | false;
+  /** Seed of the sample's augmentation rng; `null` for CLIP's resize + centre crop. */
+  augmentSeed: number | null;
+  /** Names the sample in error messages. */
+  name: string;
+}
+
 /**
  * Decode (unless already RGB) and turn one image into CLIP-normalised `[3, S, S]`: the augmentation
  * when `augment` and `rng` are given, else CLIP's resize + centre crop. Throws naming `name` on
