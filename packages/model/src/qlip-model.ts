@@ -8,7 +8,7 @@ import {
   l2Normalize,
   MAX_INDEX_BITS,
 } from '@qlip/bsq';
-import { openCheckpoint, Rng, SINGLE_FILE, writeSafetensors } from '@qlip/core';
+import { f32ToBf16Bits, f32ToF16Bits, openCheckpoint, Rng, SINGLE_FILE, writeSafetensors } from '@qlip/core';
 import {
   type DecoderConfig,
   decoder,
@@ -109,22 +109,34 @@ export class QLIPModel {
   }
 
   /**
-   * Write `config.json` and `model.safetensors` (float32, official names and layouts, `format: pt` metadata)
-   * into `dir`, creating it. Tensors are read back from the backend one at a time; the file is written
+   * Write `config.json` and `model.safetensors` (official names and layouts, `format: pt` metadata) into
+   * `dir`, creating it. `dtype` F16/BF16 halves the file (e.g. a checkpoint shipped in a repository); the
+   * default F32 keeps every bit. Tensors are read back from the backend one at a time; the file is written
    * atomically (temp file + rename).
    */
-  async save(dir: string): Promise<void> {
+  async save(dir: string, opts: { dtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<void> {
+    const dtype = opts.dtype ?? 'F32';
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, CONFIG_NAME), `${JSON.stringify(this.config, null, 2)}\n`);
+    // torch_dtype tells HF loaders what the weights hold; loading (here and in PyTorch) widens F16/BF16 as asked.
+    const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
+    // An F32 save of a config without torch_dtype stays byte-identical to the original config.json.
+    const marked =
+      dtype !== 'F32' || 'torch_dtype' in this.config
+        ? { ...this.config, torch_dtype: torchDtype }
+        : this.config;
+    await writeFile(join(dir, CONFIG_NAME), `${JSON.stringify(marked, null, 2)}\n`);
     // Lazy tensors: each is read back from the backend (and transposed to the official layout) only when the
     // writer reaches it, so the model never exists twice in host memory.
     const tensors = new Map(
       qlipSpecs(this.config).map((s) => [
         s.name,
         {
-          dtype: 'F32' as const,
+          dtype,
           shape: s.shape,
-          data: async () => fromStorage(s, (await param(this.params, s.name).data()) as Float32Array),
+          data: async () => {
+            const f32 = fromStorage(s, (await param(this.params, s.name).data()) as Float32Array);
+            return dtype === 'F16' ? f32ToF16Bits(f32) : dtype === 'BF16' ? f32ToBf16Bits(f32) : f32;
+          },
         },
       ]),
     );

@@ -177,3 +177,31 @@ describe('checkpoint loading and errors', () => {
     model.dispose();
   });
 });
+
+describe('half-precision save', () => {
+  it('writes F16 weights that load back within half precision and mark torch_dtype', async () => {
+    const { QLIPModel: M } = await import('../src/index.js');
+    const { tinyConfig, randomImages } = await import('./tiny.js');
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { SafetensorsReader } = await import('@qlip/core');
+    const model = M.create(tinyConfig(), 5);
+    const dir = mkdtempSync(join(tmpdir(), 'qlip-f16-'));
+    await model.save(dir, { dtype: 'F16' });
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).torch_dtype).toBe('float16');
+    const r = await SafetensorsReader.open(join(dir, 'model.safetensors'));
+    expect(new Set([...r.entries.values()].map((e) => e.dtype))).toEqual(new Set(['F16']));
+    await r.close();
+    const back = await M.load(dir);
+    const x = randomImages(1, 16, 2);
+    const a = await model.imageEmbeddings(x).data();
+    const b = await back.imageEmbeddings(x).data();
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeGreaterThan(0); // really rounded
+    expect(worst).toBeLessThan(1e-2);
+    model.dispose();
+    back.dispose();
+  });
+});
