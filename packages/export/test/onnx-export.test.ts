@@ -152,6 +152,23 @@ describe('ONNX export of other configurations (QLIPModel.create)', () => {
     });
   }
 
+  it('exact GELU is written in the form ONNX Runtime fuses into one Gelu kernel', async () => {
+    const model = QLIPModel.create(tinyConfig({ eva: false }), 2);
+    const dir = await tempDir();
+    await exportOnnx(model, dir, { graphs: ['image_encoder'] });
+    const optimized = join(dir, 'optimized.onnx');
+    const s = await ort.InferenceSession.create(join(dir, 'image_encoder.onnx'), {
+      graphOptimizationLevel: 'all',
+      optimizedModelFilePath: optimized,
+    });
+    await s.release();
+    const ops = onnx.ModelProto.decode(await readFile(optimized)).graph!.node.map((n) => n.opType);
+    // Two encoder layers + the quant_embed MLP: three GELUs, none left as Erf.
+    expect(ops.filter((o) => o === 'BiasGelu' || o === 'Gelu')).toHaveLength(3);
+    expect(ops).not.toContain('Erf');
+    model.dispose();
+  });
+
   it('more than 32 bits: the graphs exchange group indices [B, N, G] instead of flat indices', async () => {
     const model = QLIPModel.create(tinyConfig({ eva: false, embed: 'identity', hidden: 40 }), 3);
     expect(model.bits).toBe(40);
