@@ -26,9 +26,12 @@ describe('qlip export onnx', () => {
     expect(error).toBeUndefined();
     const r = JSON.parse(stdout);
     expect(r.opset).toBe(17);
-    expect(r.files.map((f: { name: string }) => f.name).sort()).toEqual(
-      ['decoder.onnx', 'image_encoder.onnx', 'qlip-onnx.json', 'text_encoder.onnx'],
-    );
+    expect(r.files.map((f: { name: string }) => f.name).sort()).toEqual([
+      'decoder.onnx',
+      'image_encoder.onnx',
+      'qlip-onnx.json',
+      'text_encoder.onnx',
+    ]);
     for (const f of r.files) expect(f.bytes).toBeGreaterThan(0);
     expect(r.verification.passed).toBe(true);
     expect(r.verification.indexMismatches).toBe(0);
@@ -41,7 +44,20 @@ describe('qlip export onnx', () => {
   it('puts weights in external data with --external-data-mb 0', async () => {
     const out = join(tmp, 'onnx-ext');
     const { stdout, error } = await runCommand(
-      ['export', 'onnx', '-m', FIXTURE, '-o', out, '--external-data-mb', '0', '--no-verify', '--json', '--backend', 'cpu'],
+      [
+        'export',
+        'onnx',
+        '-m',
+        FIXTURE,
+        '-o',
+        out,
+        '--external-data-mb',
+        '0',
+        '--no-verify',
+        '--json',
+        '--backend',
+        'cpu',
+      ],
       { root },
     );
     expect(error).toBeUndefined();
@@ -53,12 +69,18 @@ describe('qlip export onnx', () => {
   it('fails on an unwritable output path without writing anything', async () => {
     const file = join(tmp, 'a-file');
     await writeFile(file, 'x');
-    const { error } = await runCommand(['export', 'onnx', '-m', FIXTURE, '-o', join(file, 'out'), '--backend', 'cpu'], { root });
+    const { error } = await runCommand(
+      ['export', 'onnx', '-m', FIXTURE, '-o', join(file, 'out'), '--backend', 'cpu'],
+      { root },
+    );
     expect(error?.message).toMatch(/a-file\/out: cannot create the output directory/);
   });
 
   it('names the model directory when it is not a model', async () => {
-    const { error } = await runCommand(['export', 'onnx', '-m', tmp, '-o', join(tmp, 'x'), '--backend', 'cpu'], { root });
+    const { error } = await runCommand(
+      ['export', 'onnx', '-m', tmp, '-o', join(tmp, 'x'), '--backend', 'cpu'],
+      { root },
+    );
     expect(error?.message).toMatch(/config\.json: cannot read QLIP config/);
   });
 });
@@ -67,7 +89,19 @@ describe('qlip export safetensors', () => {
   it('writes the Hugging Face layout and checks the re-loaded model', async () => {
     const out = join(tmp, 'hf');
     const { stdout, error } = await runCommand(
-      ['export', 'safetensors', '--model', FIXTURE, '--out', out, '--name', 'tiny', '--json', '--backend', 'wasm'],
+      [
+        'export',
+        'safetensors',
+        '--model',
+        FIXTURE,
+        '--out',
+        out,
+        '--name',
+        'tiny',
+        '--json',
+        '--backend',
+        'wasm',
+      ],
       { root },
     );
     expect(error).toBeUndefined();

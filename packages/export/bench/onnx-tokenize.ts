@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, selectBackend } from '@qlip/core';
-import { QLIPModel, type QLIPConfigInput } from '@qlip/model';
+import { type QLIPConfigInput, QLIPModel } from '@qlip/model';
 import { exportOnnx, OnnxQLIP } from '../src/index.js';
 
 const quick = process.env.QLIP_BENCH_QUICK === '1';
@@ -21,14 +21,28 @@ interface BenchS {
   vision_encoder: { width: number; depth: number; heads: number; mlp_hidden: number };
   bottleneck: { bsq: { bits: number; entropy: { group_size: number } } };
   decoder: { width: number; depth: number; heads: number; mlp_hidden: number };
-  text_encoder: { vocab_size: number; context_length: number; width: number; depth: number; heads: number; mlp_hidden: number; eot_token: number };
+  text_encoder: {
+    vocab_size: number;
+    context_length: number;
+    width: number;
+    depth: number;
+    heads: number;
+    mlp_hidden: number;
+    eot_token: number;
+  };
   image_embedding: { projection: { out: number } };
 }
 
 /** bench-s as a QLIP config: plain erf-GELU MLP, no rope / SwiGLU / sub-LN, MLP quant_embed, 18 bits. */
 function benchSConfig(s: BenchS): QLIPConfigInput {
   const v = s.vision_encoder;
-  const plain = { swiglu: false, subln: false, rope: false, hidden_act: 'gelu', layer_norm_eps: s.block.layernorm_eps };
+  const plain = {
+    swiglu: false,
+    subln: false,
+    rope: false,
+    hidden_act: 'gelu',
+    layer_norm_eps: s.block.layernorm_eps,
+  };
   const geometry = { image_size: s.image.size, patch_size: s.patch_embed.patch_size };
   const bits = s.bottleneck.bsq.bits;
   return {
@@ -44,7 +58,12 @@ function benchSConfig(s: BenchS): QLIPConfigInput {
       quantizer_l2_norm: true,
       quantizer_embed_type: 'mlp',
       hidden_size_post_q: s.decoder.width,
-      quantizer_cfg: { embed_dim: bits, group_size: s.bottleneck.bsq.entropy.group_size, l2_norm: true, input_format: 'blc' },
+      quantizer_cfg: {
+        embed_dim: bits,
+        group_size: s.bottleneck.bsq.entropy.group_size,
+        l2_norm: true,
+        input_format: 'blc',
+      },
     },
     decoder_config: {
       ...plain,

@@ -12,10 +12,6 @@ export {
 } from './onnx/export.js';
 export { IR_VERSION, OPSET } from './onnx/graph.js';
 export { BATCH, IO, MAX_FLAT_BITS } from './onnx/towers.js';
-
-// Atomic output
-export { type WrittenFile, writeStaged } from './staging.js';
-
 // Verification against the tfjs runtime and the ONNX checker
 export {
   checkOnnxModels,
@@ -27,16 +23,19 @@ export {
   verificationPixels,
   verifyOnnxExport,
 } from './onnx/verify.js';
-
 // ONNX Runtime inference
-export { type HostFloat, OnnxQLIP, type OnnxQLIPOptions, type OnnxTokenIndices } from './runtime/onnx-qlip.js';
+export {
+  type HostFloat,
+  OnnxQLIP,
+  type OnnxQLIPOptions,
+  type OnnxTokenIndices,
+} from './runtime/onnx-qlip.js';
 export {
   ONNX_SUBDIR,
   type OnnxTokenizerRuntime,
   onnxRuntime,
   resolveOnnxDir,
 } from './runtime/tokenizer-runtime.js';
-
 // Hugging Face safetensors layout
 export {
   CLIP_IMAGE_MEAN,
@@ -50,3 +49,5 @@ export {
   type SafetensorsVerification,
   verifySafetensorsExport,
 } from './safetensors.js';
+// Atomic output
+export { type WrittenFile, writeStaged } from './staging.js';

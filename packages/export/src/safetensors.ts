@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type QLIPConfig, QLIPModel } from '@qlip/model';
+import { writeHfTokenizerFiles } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { verificationIds, verificationPixels } from './onnx/verify.js';
-import { writeHfTokenizerFiles } from '@qlip/text-encoder';
-import { writeStaged, type WrittenFile } from './staging.js';
+import { type WrittenFile, writeStaged } from './staging.js';
 
 /** CLIP's image normalisation, as in the released QLIP checkpoints' preprocessor_config.json. */
 export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
@@ -69,20 +69,27 @@ export function modelCard(model: QLIPModel, name: string): string {
   const [gh, gw] = model.grid;
   const params = model.parameterCount();
   const family = (s: { swiglu: boolean; subln: boolean; rope: boolean; hidden_act: string }) =>
-    [s.swiglu ? 'SwiGLU' : `MLP (${s.hidden_act})`, s.subln ? 'sub-LN' : '', s.rope ? '2-D RoPE' : ''].filter(Boolean).join(', ');
-  const tower = (s: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; intermediate_size: number }) =>
+    [s.swiglu ? 'SwiGLU' : `MLP (${s.hidden_act})`, s.subln ? 'sub-LN' : '', s.rope ? '2-D RoPE' : '']
+      .filter(Boolean)
+      .join(', ');
+  const tower = (s: {
+    hidden_size: number;
+    num_hidden_layers: number;
+    num_attention_heads: number;
+    intermediate_size: number;
+  }) =>
     `${s.hidden_size} wide, ${s.num_hidden_layers} layers, ${s.num_attention_heads} heads, MLP ${s.intermediate_size}`;
   const rows: Array<[string, string]> = [
     ['image size / patch size', `${model.imageSize} / ${model.patchSize}`],
     ['tokens per image', `${gh}x${gw} = ${model.tokensPerImage}`],
     ['bits per token (BSQ)', `${model.bits} (groups of ${model.groupSize})`],
-    ['compression ratio (24 p^2 / L)', (24 * model.patchSize ** 2 / model.bits).toFixed(1)],
+    ['compression ratio (24 p^2 / L)', ((24 * model.patchSize ** 2) / model.bits).toFixed(1)],
     ['vision encoder', `${tower(v)}; ${family(v)}`],
     ['quant_embed', `${v.quantizer_embed_type}${v.quantizer_l2_norm ? ', L2-normalised' : ''}`],
     ['decoder', `${tower(d)}; ${family(d)}`],
     ['text encoder', `${tower(t)}; context ${t.max_position_embeddings}, vocab ${t.vocab_size}`],
     ['projection dim', String(c.projection_dim)],
-    ['parameters', `${params.toLocaleString('en-US')} (float32, ${(params * 4 / 2 ** 20).toFixed(1)} MiB)`],
+    ['parameters', `${params.toLocaleString('en-US')} (float32, ${((params * 4) / 2 ** 20).toFixed(1)} MiB)`],
   ];
   return `---
 library_name: transformers
@@ -207,7 +214,8 @@ export async function verifySafetensorsExport(
     };
     const problems: string[] = [];
     if (indexMismatches) problems.push(`${indexMismatches} group indices differ after re-loading ${dir}`);
-    for (const [k, v] of Object.entries(maxAbsDiff)) if (v !== 0) problems.push(`${k} differs by up to ${v} after re-loading ${dir}`);
+    for (const [k, v] of Object.entries(maxAbsDiff))
+      if (v !== 0) problems.push(`${k} differs by up to ${v} after re-loading ${dir}`);
     return { passed: problems.length === 0, batch, indexMismatches, maxAbsDiff, problems };
   } finally {
     x.dispose();

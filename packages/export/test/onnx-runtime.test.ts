@@ -5,7 +5,14 @@ import { selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportOnnx, OnnxQLIP, onnxRuntime, resolveOnnxDir, verificationIds, verificationPixels } from '../src/index.js';
+import {
+  exportOnnx,
+  OnnxQLIP,
+  onnxRuntime,
+  resolveOnnxDir,
+  verificationIds,
+  verificationPixels,
+} from '../src/index.js';
 import { maxAbsDiff, tinyConfig } from './helpers.js';
 
 let dir: string;
@@ -60,17 +67,27 @@ describe('OnnxQLIP (--runtime onnx)', () => {
 
   it('rejects bad inputs with what was expected', async () => {
     const rt = await OnnxQLIP.load(dir, { threads: 1 });
-    await expect(rt.encodeToIndices(new Float32Array(100))).rejects.toThrow(/100 pixel values are not a whole number of \[3, 32, 32\] images/);
-    await expect(rt.encodeToIndices(tf.zeros([1, 3, 16, 16]) as tf.Tensor4D)).rejects.toThrow(/pixels must be \[B, 3, 32, 32\]/);
-    await expect(rt.decodeIndices([1024, ...new Array(15).fill(0)])).rejects.toThrow(/index 1024 at position 0 is outside \[0, 2\^10\)/);
+    await expect(rt.encodeToIndices(new Float32Array(100))).rejects.toThrow(
+      /100 pixel values are not a whole number of \[3, 32, 32\] images/,
+    );
+    await expect(rt.encodeToIndices(tf.zeros([1, 3, 16, 16]) as tf.Tensor4D)).rejects.toThrow(
+      /pixels must be \[B, 3, 32, 32\]/,
+    );
+    await expect(rt.decodeIndices([1024, ...new Array(15).fill(0)])).rejects.toThrow(
+      /index 1024 at position 0 is outside \[0, 2\^10\)/,
+    );
     await expect(rt.decodeIndices([1, 2, 3])).rejects.toThrow(/expected a multiple of 16 per image/);
-    await expect(rt.textEmbeddings(new Int32Array(8).fill(60))).rejects.toThrow(/token id 60 at \[0, 0\] is outside \[0, vocab_size=60\)/);
+    await expect(rt.textEmbeddings(new Int32Array(8).fill(60))).rejects.toThrow(
+      /token id 60 at \[0, 0\] is outside \[0, vocab_size=60\)/,
+    );
     await rt.release();
   });
 
   it('fails to open a folder without an export, naming the file', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'qlip-ort-empty-'));
-    await expect(OnnxQLIP.load(empty)).rejects.toThrow(new RegExp(`${join(empty, 'qlip-onnx.json')}: cannot read`));
+    await expect(OnnxQLIP.load(empty)).rejects.toThrow(
+      new RegExp(`${join(empty, 'qlip-onnx.json')}: cannot read`),
+    );
     await writeFile(join(empty, 'qlip-onnx.json'), '{"format":"other"}');
     await expect(OnnxQLIP.load(empty)).rejects.toThrow(/not a qlip ONNX manifest/);
     await expect(OnnxQLIP.load(dir, { threads: 0 })).rejects.toThrow(/threads must be a positive integer/);
@@ -84,7 +101,14 @@ describe('onnxRuntime (the tokenizer runtime behind --runtime onnx)', () => {
     await exportOnnx(model, join(modelDir, 'onnx'), { graphs: ['image_encoder', 'decoder'] });
     expect(resolveOnnxDir(modelDir)).toBe(join(modelDir, 'onnx'));
     const rt = await onnxRuntime(modelDir, { threads: 1 });
-    expect(rt).toMatchObject({ name: 'onnx', imageSize: 32, patchSize: 8, bits: 10, grid: [4, 4], featureDim: 8 });
+    expect(rt).toMatchObject({
+      name: 'onnx',
+      imageSize: 32,
+      patchSize: 8,
+      bits: 10,
+      grid: [4, 4],
+      featureDim: 8,
+    });
     const pixels = verificationPixels({ channels: 3, imageSize: 32 }, 2, 3);
     const x = tf.tensor4d(pixels, [2, 3, 32, 32]);
     const ref = await model.encodeToIndices(x);
@@ -97,7 +121,9 @@ describe('onnxRuntime (the tokenizer runtime behind --runtime onnx)', () => {
     rt.dispose();
     x.dispose();
     dec.dispose();
-    expect(() => resolveOnnxDir(join(modelDir, 'onnx', 'nothing'))).toThrow(/no ONNX export found.*qlip export onnx --model/);
+    expect(() => resolveOnnxDir(join(modelDir, 'onnx', 'nothing'))).toThrow(
+      /no ONNX export found.*qlip export onnx --model/,
+    );
     await rm(modelDir, { recursive: true });
   });
 });

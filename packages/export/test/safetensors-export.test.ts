@@ -42,7 +42,12 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
       const a = await ours.read(name);
       const b = await ref.read(name);
       expect(a.shape, name).toEqual(b.shape);
-      expect(Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)), name).toBe(true);
+      expect(
+        Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(
+          Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength),
+        ),
+        name,
+      ).toBe(true);
     }
     await ours.close();
     await ref.close();
@@ -76,7 +81,9 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
     expect(card).toMatch(/\| bits per token \(BSQ\) \| 12 \(groups of 6\) \|/);
     expect(card).toMatch(/\| tokens per image \| 4x4 = 16 \|/);
     const tok = ClipTokenizer.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
-    expect(Array.from(tok.tokenize(['a photo of a dog'], 8))).toEqual([49406, 320, 1125, 539, 320, 1929, 49407, 0]);
+    expect(Array.from(tok.tokenize(['a photo of a dog'], 8))).toEqual([
+      49406, 320, 1125, 539, 320, 1929, 49407, 0,
+    ]);
     const vocab = JSON.parse(await readFile(join(dir, 'vocab.json'), 'utf8'));
     expect(vocab['<|endoftext|>']).toBe(49407);
     expect((await readFile(join(dir, 'merges.txt'), 'utf8')).startsWith('#version: 0.2\n')).toBe(true);
@@ -90,7 +97,9 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
     const back = await QLIPModel.load(dir);
     expect([...back.params.keys()].sort()).toEqual([...model.params.keys()].sort());
     const x = randomPixels(2, 16, 3);
-    expect(Array.from((await back.encodeToIndices(x)).indices)).toEqual(Array.from((await model.encodeToIndices(x)).indices));
+    expect(Array.from((await back.encodeToIndices(x)).indices)).toEqual(
+      Array.from((await model.encodeToIndices(x)).indices),
+    );
     const same = (a: tf.Tensor, b: tf.Tensor) => {
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       a.dispose();
@@ -110,7 +119,9 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'file'), 'x');
     const model = QLIPModel.create(tinyConfig({ eva: false }), 1);
-    await expect(exportSafetensors(model, join(dir, 'file', 'hf'))).rejects.toThrow(/cannot create the output directory/);
+    await expect(exportSafetensors(model, join(dir, 'file', 'hf'))).rejects.toThrow(
+      /cannot create the output directory/,
+    );
     const out = join(dir, 'out');
     model.params.get('text_projection.weight')!.dispose();
     await expect(exportSafetensors(model, out)).rejects.toThrow(/disposed/);

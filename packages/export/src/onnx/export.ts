@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QLIPModel } from '@qlip/model';
-import { writeStaged, type WrittenFile } from '../staging.js';
+import { type WrittenFile, writeStaged } from '../staging.js';
 import { type GraphBuilder, IR_VERSION, OPSET } from './graph.js';
-import { decoderGraph, imageEncoderGraph, IO, indexLayout, textEncoderGraph } from './towers.js';
+import { decoderGraph, IO, imageEncoderGraph, indexLayout, textEncoderGraph } from './towers.js';
 import { initializerBytes, writeOnnxModel } from './write.js';
 
 /** The three exported graphs and their file names. */

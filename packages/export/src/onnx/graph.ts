@@ -1,4 +1,4 @@
-import { onnx, type OnnxTypes } from './proto.js';
+import { type OnnxTypes, onnx } from './proto.js';
 
 /** ONNX element types used by the exported graphs. */
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -76,7 +76,13 @@ export class GraphBuilder {
   /** A float32 constant initializer (identical small constants are shared). */
   constF(hint: string, values: ArrayLike<number>, dims: number[]): string {
     const data = Float32Array.from(values);
-    return this.constant(hint, FLOAT, dims, data, `f:${dims}:${data.length <= 64 ? data.join(',') : this.counter}`);
+    return this.constant(
+      hint,
+      FLOAT,
+      dims,
+      data,
+      `f:${dims}:${data.length <= 64 ? data.join(',') : this.counter}`,
+    );
   }
 
   /** An int64 constant initializer (shapes, axes, bit weights; identical ones are shared). */

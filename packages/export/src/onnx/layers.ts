@@ -70,7 +70,10 @@ export function activation(g: GraphBuilder, name: string, x: string): string {
         g.op('Add', [x, g.op('Mul', [cube, scalar(g, 0.044715)])]),
         scalar(g, Math.sqrt(2 / Math.PI)),
       ]);
-      return g.op('Mul', [g.op('Mul', [x, scalar(g, 0.5)]), g.op('Add', [g.op('Tanh', [inner]), scalar(g, 1)])]);
+      return g.op('Mul', [
+        g.op('Mul', [x, scalar(g, 0.5)]),
+        g.op('Add', [g.op('Tanh', [inner]), scalar(g, 1)]),
+      ]);
     }
     case 'relu':
       return g.op('Relu', [x]);
@@ -92,7 +95,12 @@ export interface OnnxRope {
  * Rotate `[B, H, T, hd]` queries/keys: `x * cos + swap_pairs(x) * sinSigned`, the pair swap as a Gather of
  * [1, 0] on a `[B, H, T, hd/2, 2]` view.
  */
-function applyRope(g: GraphBuilder, x: string, rope: OnnxRope, shape: { h: number; t: number; hd: number }): string {
+function applyRope(
+  g: GraphBuilder,
+  x: string,
+  rope: OnnxRope,
+  shape: { h: number; t: number; hd: number },
+): string {
   const pairs = g.op('Reshape', [x, g.constI64('shape', [0, shape.h, shape.t, shape.hd / 2, 2])]); // [B, H, T, hd/2, 2]
   const swapped = g.op('Gather', [pairs, g.constI64('swap', [1, 0])], { axis: 4 }); // [B, H, T, hd/2, 2]
   const flat = g.op('Reshape', [swapped, g.constI64('shape', [0, shape.h, shape.t, shape.hd])]); // [B, H, T, hd]
@@ -137,7 +145,10 @@ export function attention(
   if (opts.mask) scores = g.op('Add', [scores, opts.mask]);
   const probs = g.op('Softmax', [scores], { axis: -1 });
   const ctx = g.op('MatMul', [probs, v]); // [B, H, T, hd]
-  let out = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.constI64('shape', [0, t, d])]); // [B, T, D]
+  let out = g.op('Reshape', [
+    g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }),
+    g.constI64('shape', [0, t, d]),
+  ]); // [B, T, D]
   if (cfg.subln) out = layerNorm(g, params, `${prefix}.inner_attn_ln`, out, cfg.layer_norm_eps);
   return linear(g, params, `${prefix}.out_proj`, out);
 }
@@ -165,9 +176,22 @@ export function encoder(
   let h = x;
   for (let i = 0; i < cfg.num_hidden_layers; i++) {
     const p = `${prefix}.layers.${i}`;
-    const a = attention(g, params, `${p}.self_attn`, cfg, layerNorm(g, params, `${p}.layer_norm1`, h, eps), t, opts);
+    const a = attention(
+      g,
+      params,
+      `${p}.self_attn`,
+      cfg,
+      layerNorm(g, params, `${p}.layer_norm1`, h, eps),
+      t,
+      opts,
+    );
     const h1 = g.op('Add', [h, a], {}, 'residual');
-    h = g.op('Add', [h1, mlp(g, params, `${p}.mlp`, cfg, layerNorm(g, params, `${p}.layer_norm2`, h1, eps))], {}, 'residual');
+    h = g.op(
+      'Add',
+      [h1, mlp(g, params, `${p}.mlp`, cfg, layerNorm(g, params, `${p}.layer_norm2`, h1, eps))],
+      {},
+      'residual',
+    );
   }
   return h;
 }

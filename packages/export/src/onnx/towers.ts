@@ -50,7 +50,10 @@ function ropeInits(g: GraphBuilder, grid: number, headDim: number, shift: number
   const sin = r.sinSigned.dataSync();
   r.cos.dispose();
   r.sinSigned.dispose();
-  return { cos: g.constF('rope_cos', cos, [rows, headDim]), sinSigned: g.constF('rope_sin', sin, [rows, headDim]) };
+  return {
+    cos: g.constF('rope_cos', cos, [rows, headDim]),
+    sinSigned: g.constF('rope_sin', sin, [rows, headDim]),
+  };
 }
 
 /** `[B, N, w]` int64 bits -> `[B, N]` MSB-first packed index (ReduceSum of bit * 2^k, exact in int64). */
@@ -79,7 +82,10 @@ export function imageEncoderGraph(model: QLIPModel): GraphBuilder {
   const emb = linear(g, params, 'vision_model.embeddings.patch_embedding', patches); // [B, N, D]
   const batch = g.op('Slice', [g.op('Shape', [x]), g.constI64('s', [0]), g.constI64('e', [1])]); // [1]
   const clsShape = g.op('Concat', [batch, g.constI64('shape', [1, d])], { axis: 0 }); // (B, 1, D)
-  const cls1 = g.op('Reshape', [weight(g, params, 'vision_model.embeddings.class_embedding'), g.constI64('shape', [1, 1, d])]);
+  const cls1 = g.op('Reshape', [
+    weight(g, params, 'vision_model.embeddings.class_embedding'),
+    g.constI64('shape', [1, 1, d]),
+  ]);
   const cls = g.op('Expand', [cls1, clsShape]); // [B, 1, D]
   const tokens = g.op('Add', [
     g.op('Concat', [cls, emb], { axis: 1 }), // [B, N+1, D]
@@ -96,7 +102,12 @@ export function imageEncoderGraph(model: QLIPModel): GraphBuilder {
   // Tokens: quant_embed (+ F.normalize), sign with 0 -> bit 0, MSB-first packing.
   let z = g.op('Slice', [last, g.constI64('s', [1]), g.constI64('e', [n + 1]), g.constI64('a', [1])]); // [B, N, D]
   if (v.quantizer_embed_type === 'mlp') {
-    z = linear(g, params, 'vision_model.quant_embed.c_proj', geluErf(g, linear(g, params, 'vision_model.quant_embed.c_fc', z)));
+    z = linear(
+      g,
+      params,
+      'vision_model.quant_embed.c_proj',
+      geluErf(g, linear(g, params, 'vision_model.quant_embed.c_fc', z)),
+    );
   }
   if (v.quantizer_l2_norm) z = l2Normalize(g, z); // [B, N, L]
   const l = model.bits;
@@ -139,7 +150,10 @@ export function decoderGraph(model: QLIPModel): GraphBuilder {
   const shifted = g.op('Div', [col, g.constI64('pow2', pow2(layout.width))]);
   let bits = g.op('Mod', [shifted, g.constI64('two', [2], [])], { fmod: 0 }); // [..., w]
   if (!flat) bits = g.op('Reshape', [bits, g.constI64('shape', [0, n, l])]); // [B, N, L]
-  const signs = g.op('Sub', [g.op('Mul', [g.op('Cast', [bits], { to: FLOAT }), g.constF('two', [2], [])]), g.constF('one', [1], [])]);
+  const signs = g.op('Sub', [
+    g.op('Mul', [g.op('Cast', [bits], { to: FLOAT }), g.constF('two', [2], [])]),
+    g.constF('one', [1], []),
+  ]);
   // Division by sqrt(L) as hardCodes does, so the codes equal the quantizer's bit for bit.
   let codes = v.quantizer_cfg.l2_norm ? g.op('Div', [signs, g.constF('sqrtL', [Math.sqrt(l)], [])]) : signs; // [B, N, L]
 
@@ -155,7 +169,12 @@ export function decoderGraph(model: QLIPModel): GraphBuilder {
   const rope = dc.rope ? ropeInits(g, grid, d / dc.num_attention_heads, 0) : undefined;
   const h = encoder(g, params, 'vision_decoder.encoder', dc, h0, n, { rope });
   const normed = layerNorm(g, params, 'vision_decoder.norm', h, dc.layer_norm_eps);
-  const recon = linear(g, params, 'vision_decoder.conv_out', g.op('Tanh', [linear(g, params, 'vision_decoder.ffn.0', normed)])); // [B, N, C*p*p]
+  const recon = linear(
+    g,
+    params,
+    'vision_decoder.conv_out',
+    g.op('Tanh', [linear(g, params, 'vision_decoder.ffn.0', normed)]),
+  ); // [B, N, C*p*p]
   const six = g.op('Reshape', [recon, g.constI64('shape', [0, grid, grid, c, p, p])]); // [B, gh, gw, C, p, p]
   const perm = g.op('Transpose', [six], { perm: [0, 3, 1, 4, 2, 5] }); // [B, C, gh, p, gw, p]
   const pixels = g.op('Reshape', [perm, g.constI64('shape', [0, c, s, s])]); // [B, C, S, S]
@@ -173,7 +192,9 @@ export function textEncoderGraph(model: QLIPModel): GraphBuilder {
   const g = new GraphBuilder('qlip_text_encoder');
   const ctx = t.max_position_embeddings;
   const ids = g.input(IO.inputIds, INT64, [BATCH, ctx]);
-  const tok = g.op('Gather', [weight(g, params, 'text_model.embeddings.token_embedding.weight'), ids], { axis: 0 }); // [B, ctx, D]
+  const tok = g.op('Gather', [weight(g, params, 'text_model.embeddings.token_embedding.weight'), ids], {
+    axis: 0,
+  }); // [B, ctx, D]
   const x = g.op('Add', [tok, weight(g, params, 'text_model.embeddings.position_embedding.weight')]);
   const m = causalMask(ctx);
   const mask = g.constF('causal_mask', m.dataSync(), [ctx, ctx]);

@@ -25,7 +25,11 @@ export interface OnnxVerification {
 }
 
 /** Fixed test pixels: seeded standard normal, `[B, C, S, S]`. */
-export function verificationPixels(m: Pick<OnnxManifest, 'channels' | 'imageSize'>, batch: number, seed: number): Float32Array {
+export function verificationPixels(
+  m: Pick<OnnxManifest, 'channels' | 'imageSize'>,
+  batch: number,
+  seed: number,
+): Float32Array {
   const rng = new Rng(seed);
   return Float32Array.from({ length: batch * m.channels * m.imageSize ** 2 }, () => rng.normal());
 }
@@ -34,7 +38,11 @@ export function verificationPixels(m: Pick<OnnxManifest, 'channels' | 'imageSize
  * Fixed test prompts `[B, ctx]`: random ids below the eos id, an eos at a random position, then zero padding;
  * the last prompt has no eos at all (pooling must fall back to position 0 as in the reference).
  */
-export function verificationIds(m: Pick<OnnxManifest, 'contextLength' | 'vocabSize' | 'eosTokenId'>, batch: number, seed: number): Int32Array {
+export function verificationIds(
+  m: Pick<OnnxManifest, 'contextLength' | 'vocabSize' | 'eosTokenId'>,
+  batch: number,
+  seed: number,
+): Int32Array {
   const rng = new Rng(seed);
   const ctx = m.contextLength;
   const top = Math.min(m.eosTokenId, m.vocabSize);
@@ -88,7 +96,10 @@ export async function verifyOnnxExport(
           out.indexMismatches = mismatches((await onnx.encodeToIndices(pixels)).indices, ref.indices);
         }
         const refG = await model.encodeToGroupIndices(x);
-        out.groupIndexMismatches = mismatches((await onnx.encodeToGroupIndices(pixels)).indices, refG.indices);
+        out.groupIndexMismatches = mismatches(
+          (await onnx.encodeToGroupIndices(pixels)).indices,
+          refG.indices,
+        );
         const e = model.imageEmbeddings(x, { normalize: true });
         out.maxAbsDiff.imageEmbeds = maxAbs((await onnx.imageEmbeddings(pixels)).data, e.dataSync());
         e.dispose();
@@ -98,8 +109,7 @@ export async function verifyOnnxExport(
           m.indexInput === m.io.indices
             ? (await model.encodeToIndices(x)).indices
             : (await model.encodeToGroupIndices(x)).indices;
-        const ref =
-          m.indexInput === m.io.indices ? model.decodeIndices(idx) : undefined;
+        const ref = m.indexInput === m.io.indices ? model.decodeIndices(idx) : undefined;
         if (ref) {
           out.maxAbsDiff.decodedPixels = maxAbs((await onnx.decodeIndices(idx)).data, ref.dataSync());
           ref.dispose();
@@ -121,8 +131,10 @@ export async function verifyOnnxExport(
   } finally {
     await onnx.release();
   }
-  if (out.indexMismatches) out.problems.push(`${out.indexMismatches} token indices differ from the tfjs runtime`);
-  if (out.groupIndexMismatches) out.problems.push(`${out.groupIndexMismatches} group indices differ from the tfjs runtime`);
+  if (out.indexMismatches)
+    out.problems.push(`${out.indexMismatches} token indices differ from the tfjs runtime`);
+  if (out.groupIndexMismatches)
+    out.problems.push(`${out.groupIndexMismatches} group indices differ from the tfjs runtime`);
   for (const [k, v] of Object.entries(out.maxAbsDiff)) {
     if (!(v <= tol)) out.problems.push(`${k}: max |onnx - tfjs| = ${v} exceeds ${tol}`);
   }
@@ -145,7 +157,9 @@ const PYTHONS = ['python3', '/usr/bin/python3'];
 export async function findOnnxPython(): Promise<{ python: string; version: string } | undefined> {
   for (const python of PYTHONS) {
     try {
-      const { stdout } = await run(python, ['-c', 'import onnx; print(onnx.__version__)'], { timeout: 60_000 });
+      const { stdout } = await run(python, ['-c', 'import onnx; print(onnx.__version__)'], {
+        timeout: 60_000,
+      });
       return { python, version: stdout.trim() };
     } catch {
       // not this one
@@ -157,14 +171,26 @@ export async function findOnnxPython(): Promise<{ python: string; version: strin
 /** `onnx.checker.check_model(path, full_check=True)` on each model file (external data resolved beside it). */
 export async function checkOnnxModels(dir: string, files: string[]): Promise<OnnxCheckerResult> {
   const py = await findOnnxPython();
-  if (!py) return { status: 'skipped', detail: 'no python3 with the onnx module (apt-get install python3-onnx)' };
+  if (!py)
+    return { status: 'skipped', detail: 'no python3 with the onnx module (apt-get install python3-onnx)' };
   const script =
     'import sys, onnx\nfor p in sys.argv[1:]:\n    onnx.checker.check_model(p, full_check=True)\nprint("ok")';
   try {
-    await run(py.python, ['-c', script, ...files.map((f) => join(dir, f))], { timeout: 300_000, maxBuffer: 1 << 24 });
-    return { status: 'passed', python: py.python, detail: `onnx ${py.version} check_model(full_check=True) passed on ${files.join(', ')}` };
+    await run(py.python, ['-c', script, ...files.map((f) => join(dir, f))], {
+      timeout: 300_000,
+      maxBuffer: 1 << 24,
+    });
+    return {
+      status: 'passed',
+      python: py.python,
+      detail: `onnx ${py.version} check_model(full_check=True) passed on ${files.join(', ')}`,
+    };
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    return { status: 'failed', python: py.python, detail: (e.stderr || e.message).trim().split('\n').slice(-5).join('\n') };
+    return {
+      status: 'failed',
+      python: py.python,
+      detail: (e.stderr || e.message).trim().split('\n').slice(-5).join('\n'),
+    };
   }
 }

@@ -1,7 +1,7 @@
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type GraphBuilder, INT64, IR_VERSION, type Initializer, OPSET } from './graph.js';
-import { onnx, type OnnxTypes } from './proto.js';
+import { type GraphBuilder, INT64, type Initializer, IR_VERSION, OPSET } from './graph.js';
+import { type OnnxTypes, onnx } from './proto.js';
 
 /** Tensors smaller than this stay inside the .onnx file even with external data (shapes, axes, scalars). */
 const MIN_EXTERNAL_BYTES = 1024;

@@ -45,13 +45,18 @@ export class OnnxQLIP {
     try {
       manifest = JSON.parse(await readFile(path, 'utf8')) as OnnxManifest;
     } catch (err) {
-      throw new Error(`${path}: cannot read the ONNX export manifest (run "qlip export onnx" first): ${(err as Error).message}`);
+      throw new Error(
+        `${path}: cannot read the ONNX export manifest (run "qlip export onnx" first): ${(err as Error).message}`,
+      );
     }
     if (manifest.format !== 'qlip-onnx' || manifest.version !== 1) {
-      throw new Error(`${path}: not a qlip ONNX manifest of version 1 (format "${manifest.format}", version ${manifest.version})`);
+      throw new Error(
+        `${path}: not a qlip ONNX manifest of version 1 (format "${manifest.format}", version ${manifest.version})`,
+      );
     }
     const threads = opts.threads ?? os.availableParallelism();
-    if (!Number.isInteger(threads) || threads < 1) throw new Error(`OnnxQLIP: threads must be a positive integer (got ${threads})`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new Error(`OnnxQLIP: threads must be a positive integer (got ${threads})`);
     return new OnnxQLIP(dir, manifest, threads);
   }
 
@@ -69,7 +74,10 @@ export class OnnxQLIP {
     let s = this.sessions.get(name);
     if (!s) {
       const file = this.manifest.graphs[name];
-      if (!file) return Promise.reject(new Error(`${join(this.dir, ONNX_MANIFEST)}: this export has no ${name} graph`));
+      if (!file)
+        return Promise.reject(
+          new Error(`${join(this.dir, ONNX_MANIFEST)}: this export has no ${name} graph`),
+        );
       s = ort.InferenceSession.create(join(this.dir, file), {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
@@ -95,12 +103,17 @@ export class OnnxQLIP {
       data = pixels.dataSync() as Float32Array;
     }
     if (data.length === 0 || data.length % per !== 0) {
-      throw new Error(`${what}: ${data.length} pixel values are not a whole number of [${c}, ${s}, ${s}] images`);
+      throw new Error(
+        `${what}: ${data.length} pixel values are not a whole number of [${c}, ${s}, ${s}] images`,
+      );
     }
     return new ort.Tensor('float32', data, [data.length / per, c, s, s]);
   }
 
-  private async runImage(pixels: Float32Array | tf.Tensor4D, what: string): Promise<ort.InferenceSession.OnnxValueMapType> {
+  private async runImage(
+    pixels: Float32Array | tf.Tensor4D,
+    what: string,
+  ): Promise<ort.InferenceSession.OnnxValueMapType> {
     const session = await this.session('image_encoder');
     return session.run({ [this.manifest.io.pixels]: this.pixelTensor(pixels, what) });
   }
@@ -108,7 +121,9 @@ export class OnnxQLIP {
   /** Pixels `[B, 3, S, S]` -> one index per token (L <= 32). */
   async encodeToIndices(pixels: Float32Array | tf.Tensor4D): Promise<OnnxTokenIndices> {
     if (this.manifest.indexInput !== this.manifest.io.indices) {
-      throw new Error(`encodeToIndices: ${this.bits} bits per token do not fit a uint32 index; use encodeToGroupIndices`);
+      throw new Error(
+        `encodeToIndices: ${this.bits} bits per token do not fit a uint32 index; use encodeToGroupIndices`,
+      );
     }
     const out = await this.runImage(pixels, 'encodeToIndices');
     const t = out[this.manifest.io.indices]!;
@@ -116,11 +131,19 @@ export class OnnxQLIP {
   }
 
   /** Pixels -> `[B, N, L/group_size]` group indices (group 0 = the most significant bits). */
-  async encodeToGroupIndices(pixels: Float32Array | tf.Tensor4D): Promise<OnnxTokenIndices & { groups: number }> {
+  async encodeToGroupIndices(
+    pixels: Float32Array | tf.Tensor4D,
+  ): Promise<OnnxTokenIndices & { groups: number }> {
     const out = await this.runImage(pixels, 'encodeToGroupIndices');
     const t = out[this.manifest.io.groupIndices];
-    if (!t) throw new Error(`encodeToGroupIndices: ${this.dir} has no group_indices output (group size too large)`);
-    return { indices: toUint32(t.data as BigInt64Array), grid: this.grid, batch: t.dims[0]!, groups: t.dims[2]! };
+    if (!t)
+      throw new Error(`encodeToGroupIndices: ${this.dir} has no group_indices output (group size too large)`);
+    return {
+      indices: toUint32(t.data as BigInt64Array),
+      grid: this.grid,
+      batch: t.dims[0]!,
+      groups: t.dims[2]!,
+    };
   }
 
   /** Pixels -> `[B, projection_dim]` L2-normalised image embeddings. */
@@ -140,7 +163,9 @@ export class OnnxQLIP {
     const groups = flat ? 1 : m.bits / m.groupSize;
     const per = m.tokensPerImage * groups;
     if (indices.length === 0 || indices.length % per !== 0) {
-      throw new Error(`decodeIndices: got ${indices.length} indices, expected a multiple of ${per} per image`);
+      throw new Error(
+        `decodeIndices: got ${indices.length} indices, expected a multiple of ${per} per image`,
+      );
     }
     const limit = 2 ** width;
     const data = new BigInt64Array(indices.length);
@@ -162,7 +187,9 @@ export class OnnxQLIP {
   async textEmbeddings(inputIds: Int32Array | ArrayLike<number>): Promise<HostFloat> {
     const { contextLength: ctx, vocabSize } = this.manifest;
     if (inputIds.length === 0 || inputIds.length % ctx !== 0) {
-      throw new Error(`textEmbeddings: ${inputIds.length} ids are not a whole number of prompts of ${ctx} tokens`);
+      throw new Error(
+        `textEmbeddings: ${inputIds.length} ids are not a whole number of prompts of ${ctx} tokens`,
+      );
     }
     const data = new BigInt64Array(inputIds.length);
     for (let i = 0; i < inputIds.length; i++) {

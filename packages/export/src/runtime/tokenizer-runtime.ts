@@ -19,7 +19,11 @@ export interface OnnxTokenizerRuntime {
   readonly featureDim: number;
   /** The underlying ONNX Runtime model (embeddings, group indices). */
   readonly onnx: OnnxQLIP;
-  encode(pixels: Float32Array, batch: number, opts: { features: boolean }): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
+  encode(
+    pixels: Float32Array,
+    batch: number,
+    opts: { features: boolean },
+  ): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
   decode(indices: Uint32Array, batch: number): Promise<Float32Array>;
   dispose(): void;
 }
@@ -53,10 +57,14 @@ export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Prom
     onnx,
     async encode(pixels, batch, o) {
       if (o.features) {
-        throw new Error('post-quantisation features (--features) are not exported to ONNX; use --runtime tfjs for them');
+        throw new Error(
+          'post-quantisation features (--features) are not exported to ONNX; use --runtime tfjs for them',
+        );
       }
       if (pixels.length !== batch * per) {
-        throw new Error(`onnx runtime: ${pixels.length} pixel values do not form [${batch}, ${m.channels}, ${m.imageSize}, ${m.imageSize}]`);
+        throw new Error(
+          `onnx runtime: ${pixels.length} pixel values do not form [${batch}, ${m.channels}, ${m.imageSize}, ${m.imageSize}]`,
+        );
       }
       return { indices: (await onnx.encodeToIndices(pixels)).indices };
     },

@@ -20,17 +20,31 @@ export interface ExportOnnxResult {
 }
 
 export default class ExportOnnx extends QlipCommand {
-  static override summary = 'Export a model to ONNX: image -> indices + embedding, indices -> pixels, ids -> text embedding';
-  static override description = `Writes image_encoder.onnx, decoder.onnx, text_encoder.onnx (opset 17, dynamic batch, weights as
+  static override summary =
+    'Export a model to ONNX: image -> indices + embedding, indices -> pixels, ids -> text embedding';
+  static override description =
+    `Writes image_encoder.onnx, decoder.onnx, text_encoder.onnx (opset 17, dynamic batch, weights as
 initializers; <graph>.onnx.data past --external-data-mb) and qlip-onnx.json into OUT, atomically. Then runs
 every graph in ONNX Runtime against the tfjs model (indices identical, floats within 1e-4) and, when python3-onnx
 is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx for --runtime onnx.`;
   static override examples = ['<%= config.bin %> export onnx --model my-model --out my-model/onnx --json'];
   static override flags = {
-    model: Flags.string({ char: 'm', description: 'QLIP model directory (Hugging Face layout)', required: true }),
+    model: Flags.string({
+      char: 'm',
+      description: 'QLIP model directory (Hugging Face layout)',
+      required: true,
+    }),
     out: Flags.string({ char: 'o', description: 'output folder (created)', required: true }),
-    'external-data-mb': Flags.integer({ description: 'store a graph\'s weights in <graph>.onnx.data above this size (MiB; 0 = always)', default: 256, min: 0 }),
-    verify: Flags.boolean({ description: 'check the exported graphs (ONNX Runtime vs tfjs, onnx.checker)', default: true, allowNo: true }),
+    'external-data-mb': Flags.integer({
+      description: "store a graph's weights in <graph>.onnx.data above this size (MiB; 0 = always)",
+      default: 256,
+      min: 0,
+    }),
+    verify: Flags.boolean({
+      description: 'check the exported graphs (ONNX Runtime vs tfjs, onnx.checker)',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   async run(): Promise<ExportOnnxResult> {
@@ -52,11 +66,20 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
       if (flags.verify) {
         result.verification = await verifyOnnxExport(model, r.dir);
         const d = result.verification.maxAbsDiff;
-        this.log(`ONNX Runtime vs tfjs: ${result.verification.passed ? 'passed' : 'FAILED'} (index mismatches ${result.verification.indexMismatches ?? 0}, max float diff ${Math.max(...Object.values(d))})`);
-        result.checker = await checkOnnxModels(r.dir, r.graphs.map((g) => g.file));
+        this.log(
+          `ONNX Runtime vs tfjs: ${result.verification.passed ? 'passed' : 'FAILED'} (index mismatches ${result.verification.indexMismatches ?? 0}, max float diff ${Math.max(...Object.values(d))})`,
+        );
+        result.checker = await checkOnnxModels(
+          r.dir,
+          r.graphs.map((g) => g.file),
+        );
         this.log(`onnx.checker: ${result.checker.status} (${result.checker.detail})`);
-        const failed = [...result.verification.problems, ...(result.checker.status === 'failed' ? [result.checker.detail] : [])];
-        if (failed.length) this.error(`exported graphs failed verification:\n${failed.join('\n')}`, { exit: 3 });
+        const failed = [
+          ...result.verification.problems,
+          ...(result.checker.status === 'failed' ? [result.checker.detail] : []),
+        ];
+        if (failed.length)
+          this.error(`exported graphs failed verification:\n${failed.join('\n')}`, { exit: 3 });
       }
       return result;
     } finally {

@@ -11,17 +11,29 @@ export interface ExportSafetensorsResult {
 }
 
 export default class ExportSafetensors extends QlipCommand {
-  static override summary = 'Export a model in the official Hugging Face QLIP layout (config, safetensors, tokenizer, preprocessor, card)';
-  static override description = `Writes config.json, model.safetensors (float32, official names), vocab.json, merges.txt,
+  static override summary =
+    'Export a model in the official Hugging Face QLIP layout (config, safetensors, tokenizer, preprocessor, card)';
+  static override description =
+    `Writes config.json, model.safetensors (float32, official names), vocab.json, merges.txt,
 tokenizer_config.json, special_tokens_map.json, preprocessor_config.json (CLIP mean/std, bicubic resize, centre
 crop) and a README.md model card into OUT, atomically, so NVIDIA's code and Python users load it. Then re-loads
 the export and checks that its outputs are identical.`;
-  static override examples = ['<%= config.bin %> export safetensors --model runs/exp1/final --out release/ --json'];
+  static override examples = [
+    '<%= config.bin %> export safetensors --model runs/exp1/final --out release/ --json',
+  ];
   static override flags = {
-    model: Flags.string({ char: 'm', description: 'QLIP model directory (Hugging Face layout or a qlip checkpoint)', required: true }),
+    model: Flags.string({
+      char: 'm',
+      description: 'QLIP model directory (Hugging Face layout or a qlip checkpoint)',
+      required: true,
+    }),
     out: Flags.string({ char: 'o', description: 'output folder (created)', required: true }),
     name: Flags.string({ description: 'model name for the model card', default: 'QLIP' }),
-    verify: Flags.boolean({ description: 're-load the export and compare outputs', default: true, allowNo: true }),
+    verify: Flags.boolean({
+      description: 're-load the export and compare outputs',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   async run(): Promise<ExportSafetensorsResult> {
@@ -40,7 +52,9 @@ the export and checks that its outputs are identical.`;
         result.verification = await verifySafetensorsExport(model, r.dir);
         this.log(`re-load check: ${result.verification.passed ? 'identical outputs' : 'FAILED'}`);
         if (!result.verification.passed) {
-          this.error(`the export does not reproduce the model:\n${result.verification.problems.join('\n')}`, { exit: 3 });
+          this.error(`the export does not reproduce the model:\n${result.verification.problems.join('\n')}`, {
+            exit: 3,
+          });
         }
       }
       return result;
