@@ -16,6 +16,9 @@ namespace {
 
 // Below this many flops a product runs on the calling thread: waking a worker costs ~10-50 us.
 constexpr double kParallelFlops = 4e6;
+// Strips per thread when one product is split; strips are at least this many rows/columns.
+constexpr int64_t kTasksPerThread = 3;
+constexpr int64_t kMinStrip = 96;
 // Below this M*N*K the triple loop beats packing.
 constexpr int64_t kSimpleVolume = 4096;
 
@@ -180,12 +183,14 @@ void run(const BatchedGemm& g) {
   const double flops = 2.0 * static_cast<double>(g.M) * g.N * g.K * g.batch;
   const int threads = flops < kParallelFlops ? 1 : threadCount();
   // Whole batch items per task when there are enough; otherwise cut each item into row or column strips
-  // (whichever dimension is longer) so every thread gets work.
-  const int64_t splits = g.batch >= threads ? 1 : (threads + g.batch - 1) / g.batch;
+  // (whichever dimension is longer: each strip re-packs the other operand). Tasks are taken dynamically and
+  // there are a few per thread, so a thread that the OS descheduled does not hold the others up.
+  const int64_t splits = g.batch >= 2 * threads ? 1 : (kTasksPerThread * threads + g.batch - 1) / g.batch;
   const bool byRows = g.M >= g.N;
   const int64_t unit = byRows ? kern.mr : kern.nr;
   const int64_t extent = byRows ? g.M : g.N;
-  const int64_t chunk = ((extent + splits - 1) / splits + unit - 1) / unit * unit;
+  const int64_t minChunk = (kMinStrip + unit - 1) / unit * unit;
+  const int64_t chunk = std::max(minChunk, ((extent + splits - 1) / splits + unit - 1) / unit * unit);
   const int64_t tasks = g.batch * splits;
   std::atomic<int64_t> next{0};
   pool().run(threads, [&](int) {
