@@ -245,10 +245,11 @@ describe('failures leave no partial file', () => {
     expect(await readFile(join(dir, 'keep.txt'), 'utf8')).toBe('old');
   });
 
-  it('re-exporting over an existing export replaces it in place', async () => {
+  it('re-exporting over an existing export replaces it in place (no stale external data)', async () => {
     const dir = await tempDir();
     const model = QLIPModel.create(tinyConfig({ eva: false }), 1);
-    await exportOnnx(model, dir);
+    await exportOnnx(model, dir, { externalDataThreshold: 0 });
+    expect(await readdir(dir)).toContain('text_encoder.onnx.data');
     const again = await exportOnnx(model, dir);
     expect(again.files).toHaveLength(4);
     expect((await readdir(dir)).sort()).toEqual([...GRAPH_FILES, 'qlip-onnx.json'].sort());

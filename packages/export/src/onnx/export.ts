@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QLIPModel } from '@qlip/model';
 import { type WrittenFile, writeStaged } from '../staging.js';
@@ -153,5 +153,7 @@ export async function exportOnnx(
     written.push(ONNX_MANIFEST);
     return { files: written, result: reports };
   });
+  // A graph now written inline must not leave the weights file of an earlier external-data export beside it.
+  for (const g of result) if (!g.dataFile) await rm(join(outDir, `${g.file}.data`), { force: true });
   return { dir: outDir, opset: OPSET, irVersion: IR_VERSION, graphs: result, files, manifest };
 }
