@@ -24,7 +24,8 @@ the export and checks that its outputs are identical.`;
   static override flags = {
     model: Flags.string({
       char: 'm',
-      description: 'QLIP model directory (Hugging Face layout or a qlip checkpoint)',
+      description:
+        'QLIP model directory: config.json + model.safetensors (a trainer step checkpoint works too)',
       required: true,
     }),
     out: Flags.string({ char: 'o', description: 'output folder (created)', required: true }),
