@@ -1,0 +1,58 @@
+import { Flags } from '@oclif/core';
+import { type BenchResult, runBench } from '@qlip/bench';
+import { QlipCommand } from '../lib/base.js';
+
+export default class Bench extends QlipCommand {
+  static override summary = 'Measure the bench-s model on every backend and compare with the PyTorch peer';
+  static override description =
+    'Tokenize images/s, reconstruct images/s, text prompts/s, train step ms (forward + backward + AdamW), ' +
+    'peak RSS, achieved GFLOP/s and a matMul ceiling for each backend variant present (wasm + native ' +
+    'kernels on 1 thread and on all cores, stock wasm, cpu, native TensorFlow), each in its own process, ' +
+    'with the ratios to the PyTorch peer. --backend auto measures every variant; wasm, cpu or tensorflow ' +
+    'only those. Use --json for the full result; see docs/performance.md.';
+  static override examples = [
+    '<%= config.bin %> bench --json > bench.json',
+    '<%= config.bin %> bench --backend wasm --reps 3',
+    '<%= config.bin %> bench --quick --json',
+  ];
+
+  static override flags = {
+    reps: Flags.integer({
+      description: 'timed repetitions of every workload (default: 5, fewer on slow backends)',
+      min: 1,
+    }),
+    quick: Flags.boolean({
+      description: 'tiny model and 2 repetitions: checks the pipeline in seconds, not a measurement',
+    }),
+  };
+
+  async run(): Promise<BenchResult> {
+    const { flags } = await this.parse(Bench);
+    const result = await runBench({
+      backend: flags.backend,
+      reps: flags.reps,
+      quick: flags.quick,
+      onProgress: (m) => this.note(m),
+    });
+    for (const b of result.backends) {
+      if (!b.available) {
+        this.log(`${b.id}: not available (${b.reason})`);
+        continue;
+      }
+      const m = b.measurement;
+      this.log(
+        `${b.id}: tokenize ${m.tokenize.perSec} img/s, reconstruct ${m.reconstruct.perSec} img/s, ` +
+          `text ${m.text.perSec} prompts/s, train step ${m.train.stepMs} ms (batch ${m.batch}), ` +
+          `matMul ${m.matmulCeiling.gflops} GFLOP/s, peak RSS ${b.peakRssMB} MB`,
+      );
+    }
+    const s = result.summary.vsPyTorch;
+    if (s?.trainStepTimeRatio != null) {
+      this.log(
+        `vs PyTorch (1 thread, ${result.summary.variant}): tokenize x${s.tokenizeSpeed}, reconstruct x${s.reconstructSpeed}, ` +
+          `text x${s.textSpeed}; train step takes ${s.trainStepTimeRatio}x PyTorch's time (target <= 2)`,
+      );
+    }
+    return result;
+  }
+}

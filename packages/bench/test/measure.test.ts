@@ -1,0 +1,134 @@
+import { selectBackend } from '@qlip/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { median, timeIt } from '../src/measure.js';
+import { BENCH_S, PYTORCH_PEER } from '../src/preset.js';
+import { profileTrainStep } from '../src/profile.js';
+import { pytorchRatios, runBench } from '../src/run.js';
+import type { VariantResult } from '../src/variant-run.js';
+import { settingsFor, variantsFor } from '../src/variants.js';
+
+describe('timing', () => {
+  it('median of odd and even lists; empty is an error', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow(/empty/);
+  });
+
+  it('timeIt runs warm-ups untimed, then the timed repetitions', async () => {
+    let calls = 0;
+    const t = await timeIt(
+      () => {
+        calls++;
+      },
+      2,
+      5,
+    );
+    expect(calls).toBe(7);
+    expect(t.samplesMs).toHaveLength(5);
+    expect(t.minMs).toBeLessThanOrEqual(t.medianMs);
+    expect(t.medianMs).toBeLessThanOrEqual(t.maxMs);
+    await expect(timeIt(() => {}, 0, 0)).rejects.toThrow(/reps must be >= 1/);
+  });
+});
+
+describe('variants', () => {
+  it('full runs follow bench-s timing on the primary variants and list every departure', () => {
+    const native = settingsFor('wasm-native-1t');
+    expect(native.settings).toMatchObject({
+      shape: BENCH_S,
+      warmup: 1,
+      reps: 5,
+      trainWarmup: 2,
+      trainReps: 5,
+    });
+    expect(native.deviations.join(' ')).toMatch(/micro-batches/);
+    const cpu = settingsFor('cpu');
+    expect(cpu.settings.shape.batch).toBe(4);
+    expect(cpu.deviations.join(' ')).toMatch(/batch 4/);
+    expect(settingsFor('wasm', { reps: 7 }).settings.trainReps).toBe(7);
+    expect(() => settingsFor('wasm', { reps: 0 })).toThrow(/--reps/);
+    expect(variantsFor('wasm')).toEqual(['wasm-native-1t', 'wasm-native', 'wasm']);
+    expect(() => variantsFor('gpu')).toThrow(/unknown backend "gpu"/);
+  });
+
+  it('ratios to PyTorch: speed for throughputs, time ratio for the train step, only for bench-s', () => {
+    const t = { medianMs: 1, minMs: 1, maxMs: 1, warmup: 1, reps: 1, samplesMs: [1] };
+    const thr = (perSec: number) => ({ perSec, gflops: 1, timing: t });
+    const r: VariantResult = {
+      id: 'wasm-native-1t',
+      label: '',
+      available: true,
+      backend: { name: 'wasm', detail: '' },
+      matmulThreads: 1,
+      settings: settingsFor('wasm-native-1t').settings,
+      deviations: [],
+      peakRssMB: 1,
+      measurement: {
+        batch: 32,
+        tokenize: thr(208),
+        reconstruct: thr(18.5),
+        text: thr(227),
+        train: {
+          stepMs: 4500,
+          gflops: 1,
+          microBatches: 2,
+          gradMs: 1,
+          adamwMs: 1,
+          forwardMs: null,
+          backwardMs: null,
+          timing: t,
+        },
+        matmulCeiling: { size: 8, gflops: 1, timing: t },
+      },
+    };
+    const q = pytorchRatios(r)!;
+    expect(q.tokenizeSpeed).toBe(2);
+    expect(q.reconstructSpeed).toBe(0.5);
+    expect(q.textSpeed).toBe(1);
+    expect(q.trainStepTimeRatio).toBe(4500 / PYTORCH_PEER.trainStepMs.mid);
+    expect(q.trainStepTimeRatioRange![0]).toBeCloseTo(4500 / 3300, 3);
+    expect(q.trainStepTimeRatioRange![1]).toBeCloseTo(4500 / 2700, 3);
+    expect(q.trainTargetMet).toBe(true);
+    const quick = { ...r, settings: settingsFor('wasm-native-1t', { quick: true }).settings };
+    expect(pytorchRatios(quick)).toBeUndefined();
+  });
+});
+
+describe('runBench in-process on cpu (tiny model)', () => {
+  beforeAll(async () => {
+    await selectBackend('cpu');
+  });
+
+  it('returns one JSON-ready object with positive figures and no leaked tensors', async () => {
+    const before = tf.memory().numTensors;
+    const r = await runBench({ variants: ['cpu'], quick: true, isolate: false });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+    expect(r.quick).toBe(true);
+    const [cpu] = r.backends;
+    if (!cpu?.available) throw new Error(`cpu variant did not run: ${JSON.stringify(cpu)}`);
+    const m = cpu.measurement;
+    for (const x of [m.tokenize, m.reconstruct, m.text]) {
+      expect(x.perSec).toBeGreaterThan(0);
+      expect(x.gflops).toBeGreaterThan(0);
+      expect(x.timing.samplesMs).toHaveLength(2);
+    }
+    expect(m.train.stepMs).toBeGreaterThan(0);
+    expect(m.train.timing.reps).toBe(2);
+    expect(m.matmulCeiling.gflops).toBeGreaterThan(0);
+    expect(cpu.peakRssMB).toBeGreaterThan(0);
+    expect(cpu.vsPyTorch).toBeUndefined(); // tiny model: no comparison
+    expect(r.onnx.available).toBe(false);
+    expect(r.flops.executed.train).toBeGreaterThan(r.flops.benchS.train);
+  });
+
+  it('profiles a train step by kernel, slowest first', async () => {
+    const p = await profileTrainStep(settingsFor('cpu', { quick: true }).settings.shape, { top: 5 });
+    expect(p.kernels).toHaveLength(5);
+    expect(p.kernels[0]!.ms).toBeGreaterThanOrEqual(p.kernels[4]!.ms);
+    expect(p.kernelCalls).toBeGreaterThan(100);
+    expect(p.kernelMs).toBeGreaterThan(0);
+    expect(p.kernels.map((k) => k.name)).toContain('BatchMatMul');
+  });
+});
