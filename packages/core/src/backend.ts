@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The Node build of tfjs-core registers neither gradients nor the chained `t.add()` methods; the union
 // package registers both on the shared engine (its ESM-only registration files do not load in Node).
 import '@tensorflow/tfjs';
+import { registerCpuTrainingKernels } from './cpu-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** What the user may ask for. `auto` picks the fastest backend that loads on this machine. */
@@ -168,6 +169,7 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
   if (!name) {
     await import('@tensorflow/tfjs-backend-cpu');
     await tf.setBackend('cpu');
+    registerCpuTrainingKernels();
     name = 'cpu';
     detail = 'pure JavaScript (slow)';
   }
