@@ -24,6 +24,8 @@ export interface SaveCheckpointOptions {
   state: Record<string, unknown>;
   /** Keep this many newest checkpoints; older ones are deleted after the new one is in place. */
   keep: number;
+  /** Writes any further files (discriminator, EMA weights) into the temp directory before the rename. */
+  extraFiles?: (dir: string) => Promise<void>;
 }
 
 /** Write one checkpoint atomically; returns its directory. */
@@ -36,9 +38,8 @@ export async function saveCheckpoint(root: string, o: SaveCheckpointOptions): Pr
   await mkdir(tmp);
   try {
     await o.saveModel(tmp);
-    await writeSafetensors(join(tmp, OPTIMIZER_FILE), await optimizerTensors(o.optimizer), {
-      step: String(o.optimizer.step),
-    });
+    await writeOptimizerState(join(tmp, OPTIMIZER_FILE), o.optimizer);
+    await o.extraFiles?.(tmp);
     await writeFile(join(tmp, STATE_FILE), `${JSON.stringify({ ...o.state, step: o.step }, null, 2)}\n`);
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
@@ -52,13 +53,19 @@ export async function saveCheckpoint(root: string, o: SaveCheckpointOptions): Pr
   return final;
 }
 
+/** AdamW moments as `m/<name>`, `v/<name>` float32 tensors, the step count in the metadata. */
+export async function writeOptimizerState(path: string, s: AdamWState): Promise<void> {
+  await writeSafetensors(path, await optimizerTensors(s), { step: String(s.step) });
+}
+
 async function optimizerTensors(s: AdamWState): Promise<Record<string, HostTensor>> {
   const out: Record<string, HostTensor> = {};
   for (const [kind, map] of [
     ['m', s.m],
     ['v', s.v],
   ] as const) {
-    for (const [k, t] of map) out[`${kind}/${k}`] = { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array };
+    for (const [k, t] of map)
+      out[`${kind}/${k}`] = { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array };
   }
   return out;
 }
@@ -71,7 +78,7 @@ export async function listCheckpoints(root: string): Promise<string[]> {
   } catch {
     return [];
   }
-  return names.filter((n) => /^step-\d{6,}$/.test(n)).sort();
+  return names.filter((n) => /^step-\d{6,}$/.test(n)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
 }
 
 async function pruneCheckpoints(root: string, keep: number): Promise<void> {
@@ -97,13 +104,16 @@ export async function resolveCheckpoint(path: string): Promise<string> {
     return join(path, latest);
   } catch {
     const all = await listCheckpoints(path);
-    if (all.length === 0) throw new Error(`${path}: no checkpoint found (expected ${STATE_FILE} or step-NNNNNN directories)`);
+    if (all.length === 0)
+      throw new Error(`${path}: no checkpoint found (expected ${STATE_FILE} or step-NNNNNN directories)`);
     return join(path, all[all.length - 1]!);
   }
 }
 
 /** Read the trainer state and optimizer moments of a checkpoint directory. */
-export async function loadCheckpointState(dir: string): Promise<{ state: Record<string, unknown>; optimizer: AdamWState }> {
+export async function loadCheckpointState(
+  dir: string,
+): Promise<{ state: Record<string, unknown>; optimizer: AdamWState }> {
   const statePath = join(dir, STATE_FILE);
   let state: Record<string, unknown>;
   try {
@@ -111,9 +121,14 @@ export async function loadCheckpointState(dir: string): Promise<{ state: Record<
   } catch (err) {
     throw new Error(`${statePath}: cannot read trainer state (${(err as Error).message})`);
   }
-  const reader = await SafetensorsReader.open(join(dir, OPTIMIZER_FILE));
+  return { state, optimizer: await readOptimizerState(join(dir, OPTIMIZER_FILE)) };
+}
+
+/** Read what `writeOptimizerState` wrote; errors name the file. */
+export async function readOptimizerState(path: string): Promise<AdamWState> {
+  const reader = await SafetensorsReader.open(path);
+  const optimizer: AdamWState = { step: Number(reader.metadata.step ?? 0), m: new Map(), v: new Map() };
   try {
-    const optimizer: AdamWState = { step: Number(reader.metadata.step ?? 0), m: new Map(), v: new Map() };
     for (const name of reader.names()) {
       const slash = name.indexOf('/');
       const kind = name.slice(0, slash);
@@ -121,9 +136,17 @@ export async function loadCheckpointState(dir: string): Promise<{ state: Record<
       const tensor = tf.tensor(toFloat32(t), t.shape);
       if (kind === 'm') optimizer.m.set(name.slice(slash + 1), tensor);
       else if (kind === 'v') optimizer.v.set(name.slice(slash + 1), tensor);
-      else throw new Error(`${reader.path}: unexpected optimizer tensor "${name}" (expected m/<param> or v/<param>)`);
+      else {
+        tensor.dispose();
+        throw new Error(
+          `${reader.path}: unexpected optimizer tensor "${name}" (expected m/<param> or v/<param>)`,
+        );
+      }
     }
-    return { state, optimizer };
+    return optimizer;
+  } catch (err) {
+    for (const t of [...optimizer.m.values(), ...optimizer.v.values()]) t.dispose();
+    throw err;
   } finally {
     await reader.close();
   }

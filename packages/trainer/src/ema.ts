@@ -11,7 +11,13 @@ export class Ema {
     readonly decay: number,
     params: Map<string, tf.Variable>,
   ) {
-    for (const [k, p] of params) if (p.trainable) this.shadow.set(k, tf.variable(p.clone(), false, `ema/${k}`));
+    for (const [k, p] of params) {
+      if (!p.trainable) continue;
+      // Unnamed: tf registers variable names globally, and two runs in one process would collide.
+      const copy = p.clone();
+      this.shadow.set(k, tf.variable(copy, false));
+      copy.dispose();
+    }
   }
 
   update(params: Map<string, tf.Variable>): void {

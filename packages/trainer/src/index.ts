@@ -1,16 +1,57 @@
-// Optimisation
-export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, defaultNoDecay } from './optim.js';
-export { type LrSchedule, learningRate } from './schedule.js';
-export { Ema } from './ema.js';
+// Training entry point
 
 // Checkpoints
 export {
-  loadCheckpointState,
   listCheckpoints,
+  loadCheckpointState,
   OPTIMIZER_FILE,
+  readOptimizerState,
   resolveCheckpoint,
-  STATE_FILE,
   type SaveCheckpointOptions,
+  STATE_FILE,
   saveCheckpoint,
   stepDirName,
+  writeOptimizerState,
 } from './checkpoint.js';
+
+// Configuration (zod, one schema per concern) and bundled presets
+export {
+  CheckpointSchema,
+  DebugSchema,
+  EmaSchema,
+  LossSchema,
+  ModelSectionSchema,
+  OptimizerSchema,
+  PRESET_DIR,
+  PRESETS,
+  presetLayer,
+  resolveTrainConfig,
+  ScheduleSchema,
+  Stage1LossSchema,
+  Stage2LossSchema,
+  type TrainConfig,
+  type TrainConfigInput,
+  TrainConfigSchema,
+} from './config.js';
+export { Ema } from './ema.js';
+// Initialisation (--init) and run state (--resume)
+export { type InitReport, initModel } from './init.js';
+// Optimisation
+export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, defaultNoDecay } from './optim.js';
+export {
+  checkpointConfigLayer,
+  DISCRIMINATOR_FILE,
+  DISCRIMINATOR_OPTIMIZER_FILE,
+  EMA_DIR,
+  type TrainerState,
+} from './run-state.js';
+export { type LrSchedule, learningRate } from './schedule.js';
+export { isStage2Trainable, toUnitNhwc } from './steps.js';
+export {
+  METRICS_FILE,
+  NonFiniteLossError,
+  type StepMetrics,
+  type TrainOptions,
+  type TrainResult,
+  train,
+} from './train.js';

@@ -53,6 +53,44 @@ describe('AdamW', () => {
     expect(opt.state.step).toBe(3);
   });
 
+  it('gives the same result through the fused host loop on the cpu backend (scalar and matrix)', async () => {
+    const run = async (backend: string) => {
+      await selectBackend(backend);
+      const [w, s] = tf.tidy(() => [
+        tf.variable(tf.tensor2d([1, -2, 0.5, 3], [2, 2])),
+        tf.variable(tf.scalar(2.5)),
+      ]);
+      const opt = new AdamW({
+        beta1: 0.9,
+        beta2: 0.99,
+        eps: 1e-8,
+        weightDecay: 0.5,
+        noDecay: (n) => n === 's',
+      });
+      const params = new Map([
+        ['w', w],
+        ['s', s],
+      ]);
+      for (const k of [1, -2, 0.5]) {
+        const grads = new Map<string, tf.Tensor>([
+          ['w', tf.tensor2d([k, -k, 2 * k, 0], [2, 2])],
+          ['s', tf.scalar(k)],
+        ]);
+        opt.apply(params, grads, 0.1);
+        tf.dispose([...grads.values()]);
+      }
+      const out = [...(await w.data()), ...(await s.data())];
+      tf.dispose([w, s]);
+      opt.dispose();
+      return out;
+    };
+    const before = tf.memory().numTensors;
+    const host = await run('cpu');
+    expect(tf.memory().numTensors).toBe(before);
+    const ops = await run('wasm');
+    for (let i = 0; i < ops.length; i++) expect(host[i]).toBeCloseTo(ops[i]!, 6);
+  });
+
   it('skips decay for excluded names and leaves parameters without gradients untouched', async () => {
     const a = tf.variable(tf.tensor1d([1]));
     const b = tf.variable(tf.tensor1d([1]));
@@ -64,7 +102,14 @@ describe('AdamW', () => {
     ]);
     const opt = new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, noDecay: defaultNoDecay });
     const zero = () => tf.tensor1d([0]);
-    opt.apply(params, new Map([['x.bias', zero()], ['x.weight', zero()]]), 1);
+    opt.apply(
+      params,
+      new Map([
+        ['x.bias', zero()],
+        ['x.weight', zero()],
+      ]),
+      1,
+    );
     expect((await a.data())[0]).toBe(1);
     expect((await b.data())[0]).toBeCloseTo(0.9, 6);
     expect((await c.data())[0]).toBe(5);

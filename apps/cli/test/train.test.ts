@@ -1,0 +1,79 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCommand } from '@oclif/test';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** tiny-mnist shrunk so three steps take a few seconds: 64 digits, 2 layers of width 32. */
+const small = {
+  model: {
+    vision_config: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1 },
+    decoder_config: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1 },
+    text_config: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1 },
+  },
+  data: { source: { kind: 'builtin', name: 'mnist', limit: 64 }, shuffleBuffer: 16 },
+};
+
+describe('qlip train', () => {
+  it('runs 3 tiny-mnist steps and returns the result as JSON', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qlip-cli-train-'));
+    const cfg = join(dir, 'small.json');
+    await writeFile(cfg, JSON.stringify(small));
+    const out = join(dir, 'run');
+    const args = ['train', '--preset', 'tiny-mnist', '--config', cfg, '--out', out, '--steps', '3'];
+    const { stdout, error } = await runCommand(
+      [...args, '--batch-size', '4', '--lr', '2e-3', '--backend', 'wasm', '--json'],
+      {
+        root,
+      },
+    );
+    expect(error).toBeUndefined();
+    const r = JSON.parse(stdout);
+    expect(r).toMatchObject({
+      stage: 1,
+      step: 3,
+      steps: 3,
+      stopped: 'completed',
+      checkpoint: join(out, 'step-000003'),
+    });
+    expect(r.last.lr).toBeCloseTo(2e-3 * (3 / 100), 12); // tiny-mnist warms up over 100 steps
+    expect(r.stepsPerSecond).toBeGreaterThan(0);
+    const state = JSON.parse(await readFile(join(out, 'step-000003', 'trainer_state.json'), 'utf8'));
+    expect(state.config.data.batchSize).toBe(4);
+    expect(state.config.model.vision_config.hidden_size).toBe(32);
+    expect((await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(3);
+
+    // --resume without --preset continues from the checkpoint's own config.
+    const more = await runCommand(
+      ['train', '--out', out, '--resume', out, '--steps', '4', '--backend', 'wasm', '--json'],
+      {
+        root,
+      },
+    );
+    expect(more.error).toBeUndefined();
+    expect(JSON.parse(more.stdout)).toMatchObject({ startStep: 3, step: 4 });
+  });
+
+  it('names the bad key and the file it came from', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qlip-cli-train-'));
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify({ optimizer: { lr: 'fast', warmup: 3 } }));
+    const args = ['train', '--config', bad, '--out', join(dir, 'run')];
+    // Without --json oclif reports the error; with it the error is the JSON result on stdout.
+    const plain = await runCommand(args, { root });
+    const json = await runCommand([...args, '--json'], { root });
+    for (const message of [plain.error?.message, JSON.parse(json.stdout).error.message]) {
+      expect(message).toMatch(/optimizer\.lr: .*number.* \(from .*bad\.json\)/);
+      expect(message).toMatch(/optimizer\.warmup: unknown key \(from .*bad\.json\)/);
+    }
+  });
+
+  it('teaches with examples in --help', async () => {
+    const { stdout } = await runCommand(['train', '--help'], { root });
+    expect(stdout).toMatch(/--resume/);
+    expect(stdout).toMatch(/qlip train --preset tiny-mnist --stage 2 --init/);
+  });
+});

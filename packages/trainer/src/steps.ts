@@ -1,0 +1,197 @@
+import type { BsqLossOptions } from '@qlip/bsq';
+import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@qlip/encoder';
+import {
+  type LossBalancer,
+  type PatchGanDiscriminator,
+  type PerceptualLoss,
+  stage1Loss,
+  stage2DiscriminatorLoss,
+  stage2GeneratorLoss,
+} from '@qlip/losses';
+import type { QLIPModel } from '@qlip/model';
+import { linear } from '@qlip/nn';
+import { textTransformer } from '@qlip/text-encoder';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TrainConfig } from './config.js';
+
+/**
+ * One micro-batch of each stage: forward, loss, gradients of the trainable variables. Every tensor made
+ * here is disposed before returning except the gradients, which the caller owns.
+ */
+
+/** Gradients by parameter name plus the host values of every loss term and the weights used. */
+export interface MicroStep {
+  grads: Map<string, tf.Tensor>;
+  terms: Record<string, number>;
+  weights: Record<string, number>;
+}
+
+/** CLIP pixel statistics (the data pipeline normalises with them; stage 2 maps back to [0, 1]). */
+const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
+const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
+
+/** `[B, 3, H, W]` CLIP-normalised -> `[B, H, W, 3]` in [0, 1] (unclamped) for perceptual and GAN terms. */
+export function toUnitNhwc(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const nhwc = tf.transpose(x, [0, 2, 3, 1]); // [B, H, W, 3]
+    return tf.add(tf.mul(nhwc, tf.tensor1d(CLIP_STD)), tf.tensor1d(CLIP_MEAN)) as tf.Tensor4D;
+  });
+}
+
+/** Gradient map of `f` w.r.t. `vars` keyed by parameter name (tf names variables itself). */
+function gradsByName(
+  f: () => tf.Scalar,
+  vars: Map<string, tf.Variable>,
+): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  const list = [...vars.values()];
+  const { value, grads } = tf.variableGrads(f, list);
+  const out = new Map<string, tf.Tensor>();
+  for (const [name, v] of vars) {
+    const g = grads[v.name];
+    if (!g) throw new Error(`trainer: no gradient for "${name}" (is it on the loss path?)`);
+    out.set(name, g);
+  }
+  return { value, grads: out };
+}
+
+export function bsqOptions(model: QLIPModel): BsqLossOptions {
+  const q = model.config.vision_config.quantizer_cfg;
+  return {
+    groupSize: q.group_size,
+    invTemperature: q.inv_temperature,
+    l2Norm: q.l2_norm,
+    mode: q.persample_entropy_compute,
+    beta: q.beta,
+    gamma0: q.gamma_0,
+    gamma1: q.gamma_1,
+    zeta: 1,
+  };
+}
+
+/**
+ * Stage 1 on one micro-batch: vision tower once for both the bottleneck path (reconstruction, BSQ) and
+ * the pooled image embedding, text tower on the captions.
+ * @param pixels `[B, 3, S, S]` CLIP-normalised
+ * @param ids `[B * ctx]` token ids
+ */
+export function stage1Micro(
+  model: QLIPModel,
+  trainable: Map<string, tf.Variable>,
+  cfg: TrainConfig,
+  pixels: tf.Tensor4D,
+  ids: Int32Array,
+  captions: string[],
+  weighting: LossBalancer | { reconstruction: number; bsq: number; contrastive: number },
+  injectNaN: boolean,
+): MicroStep {
+  const p = model.params;
+  const v = model.config.vision_config;
+  const ctx = model.config.text_config.max_position_embeddings;
+  const bsq = bsqOptions(model);
+  let terms: Record<string, number> = {};
+  let weights: Record<string, number> = {};
+  const { value, grads } = gradsByName(() => {
+    const { patchTokens, pooled } = visionEncoder(p, v, pixels);
+    const z = quantEmbed(p, v, patchTokens); // [B, N, L]
+    const rec0 = decoder(p, model.config.decoder_config, quantEmbedPost(p, v, quantize(v, z))); // [B, 3, S, S]
+    const rec = injectNaN ? tf.mul(rec0, Number.NaN) : rec0;
+    const text = textTransformer(p, model.config.text_config, ids, [captions.length, ctx]).pooled;
+    const r = stage1Loss(
+      {
+        reconstruction: rec,
+        target: pixels,
+        reconstructionKind: 'l2',
+        z,
+        bsq,
+        imageEmbeddings: linear(p, 'visual_projection', pooled) as tf.Tensor2D,
+        textEmbeddings: linear(p, 'text_projection', text) as tf.Tensor2D,
+        logitScale: p.get('logit_scale') as unknown as tf.Scalar,
+        captions,
+        multiPositive: cfg.loss.stage1.contrastive === 'multiPositive',
+      },
+      weighting,
+    );
+    terms = r.terms;
+    weights = r.weights;
+    return r.total;
+  }, trainable);
+  value.dispose();
+  return { grads, terms, weights };
+}
+
+export interface Stage2Parts {
+  perceptual?: PerceptualLoss;
+  discriminator?: PatchGanDiscriminator;
+}
+
+/**
+ * Stage 2 generator side on one micro-batch. The frozen part (vision encoder, quant_embed, BSQ) runs
+ * outside the gradient tape, so nothing upstream of the codes is even differentiated.
+ * Returns the reconstructions `[B, H, W, 3]` in [0, 1] (detached) for the discriminator step.
+ */
+export function stage2Micro(
+  model: QLIPModel,
+  trainable: Map<string, tf.Variable>,
+  cfg: TrainConfig,
+  pixels: tf.Tensor4D,
+  parts: Stage2Parts,
+  step: number,
+  injectNaN: boolean,
+): MicroStep & { fake: tf.Tensor4D; real: tf.Tensor4D } {
+  const p = model.params;
+  const v = model.config.vision_config;
+  const l = cfg.loss.stage2;
+  const codes = tf.tidy(() => quantize(v, quantEmbed(p, v, visionEncoder(p, v, pixels).patchTokens))); // [B, N, L]
+  const real = toUnitNhwc(pixels);
+  let terms: Record<string, number> = {};
+  let weights: Record<string, number> = {};
+  let fake: tf.Tensor4D | undefined;
+  const { value, grads } = gradsByName(() => {
+    const rec0 = decoder(p, model.config.decoder_config, quantEmbedPost(p, v, codes)); // [B, 3, S, S]
+    const rec = toUnitNhwc((injectNaN ? tf.mul(rec0, Number.NaN) : rec0) as tf.Tensor4D);
+    fake = tf.keep(tf.clone(rec));
+    const r = stage2GeneratorLoss({
+      reconstruction: rec,
+      target: real,
+      reconstructionKind: l.reconstruction,
+      perceptual: parts.perceptual,
+      perceptualWeight: l.perceptualWeight,
+      discriminator: parts.discriminator,
+      ganLoss: l.ganLoss,
+      ganWeight: l.ganWeight,
+      step,
+      ganStart: l.ganStart,
+    });
+    terms = r.terms;
+    weights = r.weights;
+    return r.total;
+  }, trainable);
+  value.dispose();
+  codes.dispose();
+  return { grads, terms, weights, fake: fake!, real };
+}
+
+/** Discriminator gradients on real images vs detached reconstructions (both `[B, H, W, 3]` in [0, 1]). */
+export function discriminatorMicro(
+  disc: PatchGanDiscriminator,
+  cfg: TrainConfig,
+  real: tf.Tensor4D,
+  fake: tf.Tensor4D,
+  step: number,
+): MicroStep {
+  const l = cfg.loss.stage2;
+  let terms: Record<string, number> = {};
+  const vars = disc.params;
+  const { value, grads } = gradsByName(() => {
+    const r = stage2DiscriminatorLoss(disc, real, fake, l.ganLoss, step, l.ganStart);
+    terms = r.terms;
+    return r.total;
+  }, vars);
+  value.dispose();
+  return { grads, terms, weights: {} };
+}
+
+/** Parameter names stage 2 fine-tunes: quant_embed_post and the pixel decoder. */
+export function isStage2Trainable(name: string): boolean {
+  return name.startsWith('vision_model.quant_embed_post.') || name.startsWith('vision_decoder.');
+}

@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseQLIPConfig, qlipSpecs } from '@qlip/model';
+import { describe, expect, it } from 'vitest';
+import { PRESETS, presetLayer, resolveTrainConfig } from '../src/index.js';
+
+const fixture = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../../fixtures/bench-s.json', import.meta.url)), 'utf8'),
+);
+
+/** Parameter count of the spec names starting with any prefix. */
+function count(specs: { name: string; shape: number[] }[], ...prefixes: string[]): number {
+  return specs
+    .filter((s) => prefixes.some((p) => s.name.startsWith(p)))
+    .reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+describe('presets', () => {
+  it.each(PRESETS)('%s resolves with every section filled in', (name) => {
+    const c = resolveTrainConfig([presetLayer(name)]);
+    expect(c.stage).toBe(1);
+    expect(c.data.imageSize).toBe(
+      (c.model as { vision_config: { image_size: number } }).vision_config.image_size,
+    );
+    expect(c.optimizer.gradAccum).toBe(1);
+    expect(c.loss.stage2.ganLoss).toBeDefined();
+    expect(() => parseQLIPConfig(c.model)).not.toThrow();
+  });
+
+  it('tiny-mnist is tiny: 32 px, patch 8, width 64, depth 2, 10 bits, text 64 x 2, context 16', () => {
+    const m = parseQLIPConfig(resolveTrainConfig([presetLayer('tiny-mnist')]).model);
+    const v = m.vision_config;
+    expect([
+      v.image_size,
+      v.patch_size,
+      v.hidden_size,
+      v.num_hidden_layers,
+      v.quantizer_cfg.embed_dim,
+    ]).toEqual([32, 8, 64, 2, 10]);
+    const t = m.text_config;
+    expect([t.hidden_size, t.num_hidden_layers, t.max_position_embeddings]).toEqual([64, 2, 16]);
+  });
+
+  it('bench-s has the fixture model: shapes and per-tower parameter counts', () => {
+    const c = resolveTrainConfig([presetLayer('bench-s')]);
+    const m = parseQLIPConfig(c.model);
+    const v = m.vision_config;
+    const f = fixture;
+    expect(v.image_size).toBe(f.image.size);
+    expect(v.patch_size).toBe(f.patch_embed.patch_size);
+    expect(v.hidden_size).toBe(f.vision_encoder.width);
+    expect(v.num_hidden_layers).toBe(f.vision_encoder.depth);
+    expect(v.num_attention_heads).toBe(f.vision_encoder.heads);
+    expect(v.intermediate_size).toBe(f.vision_encoder.mlp_hidden);
+    expect(v.quantizer_cfg.embed_dim).toBe(f.bottleneck.bsq.bits);
+    expect(v.quantizer_cfg.group_size).toBe(f.bottleneck.bsq.entropy.group_size);
+    expect(m.text_config.hidden_size).toBe(f.text_encoder.width);
+    expect(m.text_config.num_hidden_layers).toBe(f.text_encoder.depth);
+    expect(m.text_config.max_position_embeddings).toBe(f.text_encoder.context_length);
+    for (const s of [v, m.decoder_config, m.text_config]) {
+      expect([s.hidden_act, s.rope, s.swiglu, s.subln]).toEqual(['gelu', false, false, false]);
+    }
+    expect(c.optimizer).toMatchObject({ lr: 1e-4, betas: [0.9, 0.999], weightDecay: 0.05, noDecay: 'none' });
+    expect(c.loss.stage1).toMatchObject({ contrastive: 'plain', balancing: 'fixed' });
+    const specs = qlipSpecs(m);
+    const e = f.expected.params;
+    expect(count(specs, 'vision_model.embeddings', 'vision_model.encoder')).toBe(e.vision_encoder);
+    expect(count(specs, 'vision_decoder')).toBe(e.decoder);
+    expect(count(specs, 'text_model', 'text_projection')).toBe(e.text_encoder); // the fixture counts the projection here
+    expect(count(specs, 'vision_model.post_layernorm', 'visual_projection')).toBe(e.image_embedding);
+    // Our quant_embed is the official 2-layer MLP (c_fc 256->256, c_proj 256->18), bench-s has one Linear.
+    expect(count(specs, 'vision_model.quant_embed')).toBe(e.bottleneck + 2 * (256 * 256 + 256));
+  });
+
+  it('rejects an unknown preset naming the valid ones', () => {
+    expect(() => presetLayer('huge')).toThrow(
+      /unknown preset "huge" \(expected one of tiny-mnist, bench-s\)/,
+    );
+  });
+});
+
+describe('resolveTrainConfig', () => {
+  const preset = presetLayer('tiny-mnist');
+
+  it('layers preset < file < flags', () => {
+    const c = resolveTrainConfig([
+      preset,
+      { source: 'run.json', values: { steps: 7, optimizer: { lr: 0.5, gradAccum: 2 } } },
+      { source: 'command-line flags', values: { optimizer: { lr: 0.25 } } },
+    ]);
+    expect(c.steps).toBe(7);
+    expect(c.optimizer.lr).toBe(0.25);
+    expect(c.optimizer.gradAccum).toBe(2);
+    expect(c.optimizer.clipNorm).toBe(1);
+  });
+
+  it('names the bad key and the layer that set it', () => {
+    expect(() =>
+      resolveTrainConfig([preset, { source: 'run.json', values: { optimizer: { lr: 'fast' } } }]),
+    ).toThrow(/optimizer\.lr: .*number.* \(from run\.json\)/);
+    expect(() =>
+      resolveTrainConfig([preset, { source: 'run.json', values: { schedule: { warmup: 5 } } }]),
+    ).toThrow(/schedule\.warmup: unknown key \(from run\.json\)/);
+    expect(() =>
+      resolveTrainConfig([
+        preset,
+        { source: 'run.json', values: { model: { vision_config: { patch_size: 'x' } } } },
+      ]),
+    ).toThrow(/model\.vision_config\.patch_size: .* \(from run\.json\)/);
+  });
+
+  it('does not blame a layer whose value for the key is undefined (an unset flag)', () => {
+    expect(() =>
+      resolveTrainConfig([
+        preset,
+        { source: 'run.json', values: { optimizer: { lr: 'fast' } } },
+        { source: 'command-line flags', values: { optimizer: { lr: undefined } } },
+      ]),
+    ).toThrow(/optimizer\.lr: .* \(from run\.json\)/);
+  });
+
+  it('checks the data image size against the model', () => {
+    expect(() =>
+      resolveTrainConfig([preset, { source: 'command-line flags', values: { data: { imageSize: 64 } } }]),
+    ).toThrow(/data\.imageSize: 64 must equal model\.vision_config\.image_size \(32\)/);
+  });
+
+  it('requires steps', () => {
+    const { steps: _, ...rest } = preset.values;
+    expect(() => resolveTrainConfig([{ source: 'preset x', values: rest }])).toThrow(
+      /steps: .*\(from defaults\)/,
+    );
+  });
+});
