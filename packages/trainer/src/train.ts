@@ -54,6 +54,8 @@ export interface StepMetrics {
   /** Discriminator terms (stage 2 with a GAN). */
   discriminator?: Record<string, number>;
   seconds: number;
+  /** Where the step's time went: waiting for data, forward + backward, clipping + optimizer + EMA. */
+  timing: { data: number; gradients: number; update: number };
   imagesPerSecond: number;
   epoch: number;
 }
@@ -338,9 +340,13 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
       const discTerms: Record<string, number>[] = [];
       let weights: Record<string, number> = {};
       let epoch = position.epoch;
+      const timing = { data: 0, gradients: 0, update: 0 };
       try {
         for (let micro = 0; micro < o.gradAccum; micro++) {
+          const tData = performance.now();
           const b = await nextBatch();
+          const tGrad = performance.now();
+          timing.data += (tGrad - tData) / 1000;
           const pixels = tf.tensor4d(b.images, b.shape);
           let r: MicroStep;
           try {
@@ -388,6 +394,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
             pixels.dispose();
           }
           grads = addGrads(grads, r.grads);
+          timing.gradients += (performance.now() - tGrad) / 1000;
           terms.push(r.terms);
           weights = r.weights;
           position = b.position;
@@ -396,6 +403,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
         const loss = meanTerms(terms);
         const bad = firstNonFinite(loss);
         if (bad) throw new NonFiniteLossError(next, `loss term "${bad[0]}"`, bad[1], lastCheckpoint);
+        const tUpdate = performance.now();
         scaleGrads(grads!, 1 / o.gradAccum);
         const clipped = clipByGlobalNorm(grads!, o.clipNorm);
         grads = clipped.grads;
@@ -414,7 +422,9 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
           discOpt.apply(disc.params, discGrads, (s2.discriminator.lr ?? o.lr) * (lr / o.lr));
         }
         step = next;
-        const seconds = (performance.now() - t0) / 1000;
+        const tEnd = performance.now();
+        timing.update = (tEnd - tUpdate) / 1000;
+        const seconds = (tEnd - t0) / 1000;
         times.push(seconds);
         last = {
           step,
@@ -425,6 +435,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
           gradNorm: clipped.norm,
           ...(discLoss ? { discriminator: discLoss } : {}),
           seconds,
+          timing,
           imagesPerSecond: imagesPerStep / seconds,
           epoch,
         };
