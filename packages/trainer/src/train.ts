@@ -468,7 +468,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
                 disc: last.discriminator?.total ?? 0,
               }),
           lr,
-          'img/s': Math.round((imagesPerStep / avg) * 10) / 10,
+          'img/s': Math.round(imagesPerStep / avg),
           eta: fmtEta((cfg.steps - step) * avg),
         },
       });
