@@ -55,6 +55,8 @@ export interface MeasureOptions {
   trainWarmup: number;
   trainReps: number;
   trainMicroBatches: number;
+  /** Batch of the train step when it differs from `shape.batch` (slow backends). */
+  trainBatch?: number;
   /** Side of the square matMul of the ceiling measurement. */
   ceilingSize: number;
   /** Skip the separate forward-only timing of the train graph (saves time in smoke runs). */
@@ -72,6 +74,8 @@ export interface Throughput {
 }
 
 export interface TrainMeasurement {
+  /** Images (and prompts) per step. */
+  batch: number;
   /** Median wall time of one optimizer step over the whole batch (forward + backward + AdamW). */
   stepMs: number;
   gflops: number;
@@ -100,7 +104,11 @@ export async function measureWorkloads(opts: MeasureOptions): Promise<Measuremen
   const shape = opts.shape;
   const b = shape.batch;
   const flops = workloadFlops(shape, 'bench-s');
-  const w = new BenchWorkloads(shape, opts.seed ?? 0, opts.trainMicroBatches);
+  const trainShape = { ...shape, batch: opts.trainBatch ?? b };
+  const trainFlops = workloadFlops(trainShape, 'bench-s');
+  const w = new BenchWorkloads(shape, opts.seed ?? 0, trainShape.batch === b ? opts.trainMicroBatches : 1);
+  const wt =
+    trainShape.batch === b ? w : new BenchWorkloads(trainShape, opts.seed ?? 0, opts.trainMicroBatches);
   try {
     const rate = (t: Timing, f: number): Throughput => ({
       perSec: round3((b * 1000) / t.medianMs),
@@ -120,7 +128,7 @@ export async function measureWorkloads(opts: MeasureOptions): Promise<Measuremen
     let timed = 0;
     const timing = await timeIt(
       () => {
-        const r = w.trainStep();
+        const r = wt.trainStep();
         if (++timed > opts.trainWarmup) parts.push(r);
         say(`  train step ${timed}/${opts.trainWarmup + opts.trainReps}: loss ${r.loss.toFixed(4)}`);
       },
@@ -130,12 +138,13 @@ export async function measureWorkloads(opts: MeasureOptions): Promise<Measuremen
     let forwardMs: number | null = null;
     if (!opts.skipForwardSplit) {
       say('train forward alone');
-      forwardMs = (await timeIt(() => w.trainForward(), 1, Math.min(opts.trainReps, 3))).medianMs;
+      forwardMs = (await timeIt(() => wt.trainForward(), 1, Math.min(opts.trainReps, 3))).medianMs;
     }
     const gradMs = median(parts.map((p) => p.gradMs));
     const train: TrainMeasurement = {
+      batch: trainShape.batch,
       stepMs: timing.medianMs,
-      gflops: round3(gflops(flops.train, timing.medianMs)),
+      gflops: round3(gflops(trainFlops.train, timing.medianMs)),
       microBatches: opts.trainMicroBatches,
       gradMs: round3(gradMs),
       adamwMs: round3(median(parts.map((p) => p.adamwMs))),
@@ -147,6 +156,7 @@ export async function measureWorkloads(opts: MeasureOptions): Promise<Measuremen
     return { batch: b, tokenize, reconstruct, text, train, matmulCeiling };
   } finally {
     w.dispose();
+    if (wt !== w) wt.dispose();
   }
 }
 

@@ -82,10 +82,10 @@ const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 export function pytorchRatios(r: VariantResult): PyTorchRatios | undefined {
   if (!r.available) return undefined;
   const m = r.measurement;
-  const { batch, ...rest } = r.settings.shape;
+  const { batch: _batch, ...rest } = r.settings.shape;
   const { batch: _b, ...benchS } = BENCH_S;
   if (JSON.stringify(rest) !== JSON.stringify(benchS)) return undefined; // not the bench-s model
-  const fullBatch = batch === BENCH_S.batch;
+  const fullBatch = m.train.batch === BENCH_S.batch;
   const step = m.train.stepMs;
   const tr = PYTORCH_PEER.trainStepMs;
   const out: PyTorchRatios = {

@@ -44,8 +44,11 @@ describe('variants', () => {
     });
     expect(native.deviations.join(' ')).toMatch(/micro-batches/);
     const cpu = settingsFor('cpu');
-    expect(cpu.settings.shape.batch).toBe(4);
-    expect(cpu.deviations.join(' ')).toMatch(/batch 4/);
+    expect(cpu.settings.shape.batch).toBe(2);
+    expect(cpu.deviations.join(' ')).toMatch(/batch 2/);
+    const stock = settingsFor('wasm');
+    expect(stock.settings.trainBatch).toBe(4);
+    expect(stock.deviations.join(' ')).toMatch(/at batch 4/);
     expect(settingsFor('wasm', { reps: 7 }).settings.trainReps).toBe(7);
     expect(() => settingsFor('wasm', { reps: 0 })).toThrow(/--reps/);
     expect(variantsFor('wasm')).toEqual(['wasm-native-1t', 'wasm-native', 'wasm']);
@@ -70,6 +73,7 @@ describe('variants', () => {
         reconstruct: thr(18.5),
         text: thr(227),
         train: {
+          batch: 32,
           stepMs: 4500,
           gflops: 1,
           microBatches: 2,
