@@ -65,6 +65,11 @@ export const Stage2LossSchema = z.strictObject({
   perceptualWeight: z.number().min(0).default(0.1),
   /** Frozen network for the perceptual term (`@qlip/features`). */
   perceptualNetwork: z.enum(['mobilenet_v2', 'inception_v3']).default('mobilenet_v2'),
+  /**
+   * Images of each micro-batch that get the perceptual term (the first N). The network resizes to 224 px
+   * and its backward keeps every activation: 64 images (32 pairs) overflow the 4 GB wasm heap.
+   */
+  perceptualImages: z.number().int().positive().default(4),
   /** Generator adversarial weight (0 turns the discriminator off). */
   ganWeight: z.number().min(0).default(0.1),
   ganLoss: z.enum(['hinge', 'nonSaturating']).default('nonSaturating'),

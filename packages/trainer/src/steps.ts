@@ -3,7 +3,7 @@ import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@q
 import {
   type LossBalancer,
   type PatchGanDiscriminator,
-  type PerceptualLoss,
+  PerceptualLoss,
   stage1Loss,
   stage2DiscriminatorLoss,
   stage2GeneratorLoss,
@@ -36,6 +36,25 @@ export function toUnitNhwc(x: tf.Tensor4D): tf.Tensor4D {
     const nhwc = tf.transpose(x, [0, 2, 3, 1]); // [B, H, W, 3]
     return tf.add(tf.mul(nhwc, tf.tensor1d(CLIP_STD)), tf.tensor1d(CLIP_MEAN)) as tf.Tensor4D;
   });
+}
+
+/** The perceptual term on the first `n` image pairs only (its network is far heavier than the decoder). */
+export class SubsetPerceptual extends PerceptualLoss {
+  constructor(
+    private readonly inner: PerceptualLoss,
+    readonly images: number,
+  ) {
+    super(inner.net, inner.weights);
+  }
+
+  /** @param x `[B, H, W, 3]` in [0, 1] @param y same */
+  override compute(x: tf.Tensor4D, y: tf.Tensor4D): tf.Scalar {
+    if (x.shape[0] <= this.images) return this.inner.compute(x, y);
+    return tf.tidy(() => {
+      const head = (t: tf.Tensor4D) => tf.slice(t, [0, 0, 0, 0], [this.images, -1, -1, -1]); // [n, H, W, 3]
+      return this.inner.compute(head(x), head(y));
+    });
+  }
 }
 
 /** Gradient map of `f` w.r.t. `vars` keyed by parameter name (tf names variables itself). */

@@ -24,7 +24,14 @@ import {
   type TrainerState,
 } from './run-state.js';
 import { learningRate } from './schedule.js';
-import { discriminatorMicro, isStage2Trainable, type MicroStep, stage1Micro, stage2Micro } from './steps.js';
+import {
+  discriminatorMicro,
+  isStage2Trainable,
+  type MicroStep,
+  SubsetPerceptual,
+  stage1Micro,
+  stage2Micro,
+} from './steps.js';
 
 export const METRICS_FILE = 'metrics.jsonl';
 
@@ -256,7 +263,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<Tr
     if (s2.perceptualWeight > 0) {
       const net = await perceptualNetwork(s2.perceptualNetwork);
       perceptualNet = net;
-      perceptual = new PerceptualLoss(net);
+      perceptual = new SubsetPerceptual(new PerceptualLoss(net), s2.perceptualImages);
     }
   }
 

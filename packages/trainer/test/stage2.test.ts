@@ -1,11 +1,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { selectBackend } from '@qlip/core';
+import { PerceptualLoss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DISCRIMINATOR_FILE, DISCRIMINATOR_OPTIMIZER_FILE, METRICS_FILE, train } from '../src/index.js';
+import { SubsetPerceptual } from '../src/steps.js';
 import { microConfig, tempDir } from './helpers.js';
 
 let stage1: string;
@@ -125,5 +127,23 @@ describe('stage 2', () => {
     );
     expect(r.last!.loss.perceptual).toBeGreaterThan(0);
     expect(r.last!.weights.perceptual).toBe(0.1);
+  });
+});
+
+describe('SubsetPerceptual', () => {
+  it('scores only the first N image pairs', async () => {
+    // Identity "network": the distance is the unit-normalised per-pixel channel difference.
+    const inner = new PerceptualLoss({ layers: (x) => [x] });
+    const x = tf.randomUniform([5, 4, 4, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const y = tf.randomUniform([5, 4, 4, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const head = (t: tf.Tensor4D) => tf.slice(t, [0, 0, 0, 0], [2, -1, -1, -1]) as tf.Tensor4D;
+    const got = new SubsetPerceptual(inner, 2).compute(x, y);
+    const want = inner.compute(head(x), head(y));
+    const all = new SubsetPerceptual(inner, 8).compute(x, y);
+    const full = inner.compute(x, y);
+    expect((await got.data())[0]).toBe((await want.data())[0]);
+    expect((await all.data())[0]).toBe((await full.data())[0]);
+    expect((await got.data())[0]).not.toBe((await full.data())[0]);
+    tf.dispose([x, y, got, want, all, full]);
   });
 });
