@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,34 @@ describe('qlip export safetensors', () => {
     expect(r.parameters).toBeGreaterThan(1_000_000);
     expect(r.verification).toMatchObject({ passed: true, indexMismatches: 0 });
     expect(r.verification.maxAbsDiff).toEqual({ reconstruction: 0, imageEmbeds: 0, textEmbeds: 0 });
+  });
+
+  it('--dtype f16 halves the weights file and re-loads within half-precision rounding', async () => {
+    const out = join(tmp, 'hf16');
+    const { stdout, error } = await runCommand(
+      [
+        'export',
+        'safetensors',
+        '--model',
+        FIXTURE,
+        '--out',
+        out,
+        '--dtype',
+        'f16',
+        '--json',
+        '--backend',
+        'wasm',
+      ],
+      { root },
+    );
+    expect(error).toBeUndefined();
+    const r = JSON.parse(stdout);
+    const weights = r.files.find((f: { name: string }) => f.name === 'model.safetensors').bytes;
+    const f32 = statSync(join(FIXTURE, 'model.safetensors')).size;
+    expect(weights).toBeLessThan(0.55 * f32);
+    expect(r.verification.passed).toBe(true);
+    expect(r.verification.maxAbsDiff.imageEmbeds).toBeGreaterThan(0); // really rounded, not a copy
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype).toBe('float16');
   });
 
   it('lists both export commands in help', async () => {

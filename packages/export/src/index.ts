@@ -44,6 +44,7 @@ export {
   HF_FILES,
   hfConfig,
   modelCard,
+  type WeightDType,
   preprocessorConfig,
   type SafetensorsExportResult,
   type SafetensorsVerification,

@@ -14,7 +14,7 @@ export default class ExportSafetensors extends QlipCommand {
   static override summary =
     'Export a model in the official Hugging Face QLIP layout (config, safetensors, tokenizer, preprocessor, card)';
   static override description =
-    `Writes config.json, model.safetensors (float32, official names), vocab.json, merges.txt,
+    `Writes config.json, model.safetensors (float32 by default, official names), vocab.json, merges.txt,
 tokenizer_config.json, special_tokens_map.json, preprocessor_config.json (CLIP mean/std, bicubic resize, centre
 crop) and a README.md model card into OUT, atomically, so NVIDIA's code and Python users load it. Then re-loads
 the export and checks that its outputs are identical.`;
@@ -30,6 +30,11 @@ the export and checks that its outputs are identical.`;
     }),
     out: Flags.string({ char: 'o', description: 'output folder (created)', required: true }),
     name: Flags.string({ description: 'model name for the model card', default: 'QLIP' }),
+    dtype: Flags.string({
+      description: 'weight precision: f32 keeps every bit; f16/bf16 halve the file (loading widens them)',
+      options: ['f32', 'f16', 'bf16'],
+      default: 'f32',
+    }),
     verify: Flags.boolean({
       description: 're-load the export and compare outputs',
       default: true,
@@ -42,7 +47,8 @@ the export and checks that its outputs are identical.`;
     await this.initBackend(flags.backend);
     const model = await QLIPModel.load(flags.model);
     try {
-      const r = await exportSafetensors(model, flags.out, { name: flags.name });
+      const dtype = flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
+      const r = await exportSafetensors(model, flags.out, { name: flags.name, dtype });
       const result: ExportSafetensorsResult = {
         dir: r.dir,
         parameters: r.parameters,
@@ -50,8 +56,9 @@ the export and checks that its outputs are identical.`;
       };
       for (const f of r.files) this.log(`${f.path}  ${(f.bytes / 2 ** 20).toFixed(2)} MiB`);
       if (flags.verify) {
-        result.verification = await verifySafetensorsExport(model, r.dir);
-        this.log(`re-load check: ${result.verification.passed ? 'identical outputs' : 'FAILED'}`);
+        result.verification = await verifySafetensorsExport(model, r.dir, { dtype });
+        const ok = dtype === 'F32' ? 'identical outputs' : `within ${flags.dtype} rounding`;
+        this.log(`re-load check: ${result.verification.passed ? ok : 'FAILED'}`);
         if (!result.verification.passed) {
           this.error(`the export does not reproduce the model:\n${result.verification.problems.join('\n')}`, {
             exit: 3,
