@@ -1,32 +1,55 @@
-/** The ONNX Runtime tokenize benchmark of @qlip/export, when that package provides one. */
-export type OnnxEntry = { available: true; result: unknown } | { available: false; reason: string };
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The ONNX Runtime tokenize benchmark of @qlip/export, when the workspace has it. */
+export type OnnxEntry =
+  | { available: true; script: string; result: unknown }
+  | { available: false; reason: string };
+
+/** Where @qlip/export keeps its bench-s ONNX tokenize script, relative to this package (src/ or dist/). */
+export const ONNX_SCRIPT = fileURLToPath(new URL('../../export/bench/onnx-tokenize.ts', import.meta.url));
 
 /**
- * Runs @qlip/export's ONNX tokenize benchmark through a dynamic import (the package is optional here):
- * its `benchOnnxTokenize()` export, if present. Otherwise a clear "not available" entry.
+ * Runs @qlip/export's `bench/onnx-tokenize.ts` (a TypeScript script run through tsx, as that package's own
+ * `pnpm bench` does) in a child process and returns the one JSON object it prints. It is a script with
+ * top-level work and its own stdout, so it runs beside this process rather than being imported into it.
+ * Without the script (a published install, or before it exists) the entry says "not available" and why.
  */
-export async function onnxTokenize(onProgress: (m: string) => void): Promise<OnnxEntry> {
-  const pkg = '@qlip/export';
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pkg)) as Record<string, unknown>;
-  } catch (err) {
-    return { available: false, reason: `${pkg} cannot be loaded: ${(err as Error).message.split('\n')[0]}` };
-  }
-  const fn = mod.benchOnnxTokenize;
-  if (typeof fn !== 'function') {
-    return {
-      available: false,
-      reason: `${pkg} has no benchOnnxTokenize export (its ONNX tokenize bench is not there yet)`,
-    };
-  }
-  onProgress('onnx: ONNX Runtime tokenize');
-  try {
-    return { available: true, result: await (fn as () => Promise<unknown>)() };
-  } catch (err) {
-    return {
-      available: false,
-      reason: `${pkg} benchOnnxTokenize failed: ${(err as Error).message.split('\n')[0]}`,
-    };
-  }
+export async function onnxTokenize(
+  onProgress: (m: string) => void,
+  script = ONNX_SCRIPT,
+  timeoutMs = 600_000,
+): Promise<OnnxEntry> {
+  if (!existsSync(script)) return { available: false, reason: `${script} does not exist` };
+  onProgress(`onnx: running ${script}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: dirname(dirname(script)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', (e) => resolve({ available: false, reason: `${script}: ${e.message}` }));
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        if (code !== 0) throw new Error(`exit code ${code}`);
+        resolve({ available: true, script, result: JSON.parse(line) });
+      } catch (e) {
+        // Node ends a crash with its version line: report the error line itself.
+        const lines = err.split('\n').filter((l) => l.trim());
+        const tail = lines.find((l) => /\bError\b/.test(l)) ?? lines.slice(-2).join(' | ');
+        resolve({ available: false, reason: `${script} failed (${(e as Error).message}): ${tail}` });
+      }
+    });
+  });
 }
