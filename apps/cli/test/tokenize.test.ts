@@ -50,6 +50,14 @@ describe('qlip tokenize / reconstruct', () => {
     expect(existsSync(join(out, 'index.jsonl'))).toBe(true);
   });
 
+  it('uses the shipped qlip-tiny-mnist checkpoint when --model is absent', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'tokens');
+    const { stdout, error } = await runCommand(['tokenize', imgDir, '--out', out, '--json', '--backend', 'wasm'], { root });
+    expect(error).toBeUndefined();
+    const r = JSON.parse(stdout);
+    expect(r).toMatchObject({ tokenized: 3, bits: 10, grid: [4, 4] });
+  });
+
   it('names a model directory that is not a QLIP model', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'qlip-cli-empty-'));
     const { error } = await runCommand(['tokenize', imgDir, '--model', empty, '--out', join(empty, 'o'), '--backend', 'wasm'], { root });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { type ReconstructResult, reconstructDataset, reconstructImages } from '@qlip/tokenize';
 import { QlipCommand, interruptSignal } from '../lib/base.js';
-import { loadRuntime, modelFlags } from '../lib/model.js';
+import { loadRuntime, modelFlags, resolveModelDir } from '../lib/model.js';
 import { createProgressRenderer } from '../lib/progress.js';
 
 export default class Reconstruct extends QlipCommand {
@@ -26,7 +26,8 @@ export default class Reconstruct extends QlipCommand {
   async run(): Promise<ReconstructResult> {
     const { args, flags } = await this.parse(Reconstruct);
     if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
-    const loaded = await loadRuntime(flags.model, flags.runtime);
+    const modelDir = resolveModelDir(flags.model);
+    const loaded = await loadRuntime(modelDir, flags.runtime);
     const progress = createProgressRenderer();
     const interrupt = interruptSignal((m) => this.note(m));
     const job = existsSync(join(args.input, 'meta.json')) ? reconstructDataset : reconstructImages;

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { type TokenizeResult, tokenizeDirectory } from '@qlip/tokenize';
 import { QlipCommand, interruptSignal } from '../lib/base.js';
-import { loadRuntime, modelFlags } from '../lib/model.js';
+import { loadRuntime, modelFlags, resolveModelDir } from '../lib/model.js';
 import { createProgressRenderer } from '../lib/progress.js';
 
 export default class Tokenize extends QlipCommand {
@@ -30,7 +30,8 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
   async run(): Promise<TokenizeResult> {
     const { args, flags } = await this.parse(Tokenize);
     if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
-    const loaded = await loadRuntime(flags.model, flags.runtime);
+    const modelDir = resolveModelDir(flags.model);
+    const loaded = await loadRuntime(modelDir, flags.runtime);
     const progress = createProgressRenderer();
     const interrupt = interruptSignal((m) => this.note(m));
     let result: TokenizeResult;
@@ -38,7 +39,7 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
       result = await tokenizeDirectory(loaded.runtime, {
         input: args.dir,
         out: flags.out,
-        model: { path: flags.model, fingerprint: loaded.fingerprint },
+        model: { path: modelDir, fingerprint: loaded.fingerprint },
         batchSize: flags['batch-size'],
         shardSize: flags['shard-size'],
         features: flags.features,

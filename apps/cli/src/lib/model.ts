@@ -2,14 +2,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Flags } from '@oclif/core';
 import { QLIPModel } from '@qlip/model';
+import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
 import { modelFingerprint, type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
 
 /** `--model` and `--runtime`, shared by every command that runs a tokenizer. */
 export const modelFlags = {
   model: Flags.string({
     char: 'm',
-    description: 'QLIP model directory (config.json + model.safetensors, official Hugging Face layout)',
-    required: true,
+    description: `QLIP model directory (config.json + model.safetensors, official Hugging Face layout); default: the shipped ${DEFAULT_MODEL_NAME} checkpoint`,
   }),
   runtime: Flags.string({
     description: 'inference runtime: tfjs (the --backend) or onnx (ONNX Runtime, exported graphs in <model>/onnx)',
@@ -22,6 +22,11 @@ export interface LoadedRuntime {
   runtime: TokenizerRuntime;
   fingerprint: string;
   dispose(): void;
+}
+
+/** `--model`, or the checkpoint shipped with qlip when it is absent. */
+export function resolveModelDir(flag: string | undefined): string {
+  return flag ?? defaultModelDir();
 }
 
 /** Load a model directory as a tokenizer runtime; errors name the directory and what is missing. */
