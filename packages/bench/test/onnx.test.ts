@@ -23,6 +23,7 @@ describe('ONNX tokenize entry', () => {
     expect(missing).toEqual({ available: false, reason: expect.stringMatching(/nope\.ts does not exist/) });
     const failed = await onnxTokenize(() => {}, fixture('fails.ts'));
     expect(failed.available).toBe(false);
-    if (!failed.available) expect(failed.reason).toMatch(/fails\.ts failed \(exit code 1\).*no ONNX model here/);
+    if (!failed.available)
+      expect(failed.reason).toMatch(/fails\.ts failed \(exit code 1\).*no ONNX model here/);
   });
 });
