@@ -40,3 +40,5 @@ export {
   type ZeroShotResult,
   zeroShotEvaluate,
 } from './zeroshot.js';
+// Evaluation jobs (a model runtime + a dataset -> results and reports)
+export * from './jobs/index.js';

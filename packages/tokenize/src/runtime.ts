@@ -20,9 +20,27 @@ export interface TokenizerRuntime {
    * @param pixels `[B, 3, S, S]`
    * @returns indices `[B, N]`, and with `features` the float16 bits of `[B, N, D]` post-quantisation features
    */
-  encode(pixels: Float32Array, batch: number, opts: { features: boolean }): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
+  encode(
+    pixels: Float32Array,
+    batch: number,
+    opts: { features: boolean },
+  ): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
   /** indices `[B, N]` -> pixels `[B, 3, S, S]` (normalised space, unclamped). */
   decode(indices: Uint32Array, batch: number): Promise<Float32Array>;
+  /** Token ids per prompt the text tower takes. */
+  readonly contextLength: number;
+  /** pixels `[B, 3, S, S]` -> L2-normalised image embeddings `[B, P]`. */
+  imageEmbeddings(pixels: Float32Array, batch: number): Promise<Float32Array>;
+  /** ids `[T, contextLength]` -> L2-normalised text embeddings `[T, P]`. */
+  textEmbeddings(ids: Int32Array): Promise<Float32Array>;
+}
+
+async function hostData(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
 }
 
 /** The tfjs runtime over a loaded QLIPModel. */
@@ -52,12 +70,19 @@ export function tfjsRuntime(model: QLIPModel): TokenizerRuntime {
       }
     },
     async decode(indices, _batch) {
-      const y = model.decodeIndices(indices);
+      return hostData(model.decodeIndices(indices));
+    },
+    contextLength: model.config.text_config.max_position_embeddings,
+    async imageEmbeddings(pixels, batch) {
+      const x = tf.tensor4d(pixels, [batch, 3, s, s]);
       try {
-        return (await y.data()) as Float32Array;
+        return await hostData(model.imageEmbeddings(x, { normalize: true }));
       } finally {
-        y.dispose();
+        x.dispose();
       }
+    },
+    async textEmbeddings(ids) {
+      return hostData(model.textEmbeddings(ids, { normalize: true }));
     },
   };
 }

@@ -25,6 +25,11 @@ export interface OnnxTokenizerRuntime {
     opts: { features: boolean },
   ): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
   decode(indices: Uint32Array, batch: number): Promise<Float32Array>;
+  readonly contextLength: number;
+  /** L2-normalised `[B, P]`. */
+  imageEmbeddings(pixels: Float32Array, batch: number): Promise<Float32Array>;
+  /** ids `[T, contextLength]` -> L2-normalised `[T, P]`. */
+  textEmbeddings(ids: Int32Array): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -70,6 +75,13 @@ export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Prom
     },
     async decode(indices, _batch) {
       return (await onnx.decodeIndices(indices)).data;
+    },
+    contextLength: m.contextLength,
+    async imageEmbeddings(pixels, _batch) {
+      return (await onnx.imageEmbeddings(pixels)).data;
+    },
+    async textEmbeddings(ids) {
+      return (await onnx.textEmbeddings(ids)).data;
     },
     dispose() {
       void onnx.release();

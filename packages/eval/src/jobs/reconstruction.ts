@@ -1,0 +1,218 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { denormalizeImages, type ProgressListener, silentProgress } from '@qlip/core';
+import type { SkipEvent } from '@qlip/data';
+import type { TokenizerRuntime } from '@qlip/tokenize';
+import { bitsPerImage, codebookUsage, compressionRatio } from '../codebook.js';
+import { FeatureStatsAccumulator, frechetDistanceFromStats } from '../frechet.js';
+import type { Image } from '../image.js';
+import { psnr } from '../psnr.js';
+import { reconstructionGridPng } from '../report/grid.js';
+import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
+import { ssim } from '../ssim.js';
+import { evalDataset, evalSource } from './data.js';
+
+/** Feature network for the Frechet distance (not the standard FID Inception: see @qlip/features). */
+export type FdNetwork = 'inception_v3' | 'mobilenet_v2' | 'none';
+
+export interface ReconstructionJobOptions {
+  /** `mnist`, `emoji`, a folder tree of images (sub-folders allowed), or a manifest. */
+  data: string;
+  batchSize?: number;
+  limit?: number;
+  fd?: FdNetwork;
+  /** Original/reconstruction pairs in grid.png. */
+  gridCount?: number;
+  out?: string;
+  modelName?: string;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+export interface ReconstructionJobResult {
+  data: string;
+  runtime: string;
+  images: number;
+  /** Mean per-image PSNR in dB on 0..255. */
+  psnr: number;
+  /** Mean SSIM (Gaussian window 11, sigma 1.5; scikit-image's definition). */
+  ssim: number;
+  /** Frechet distance between feature statistics of originals and reconstructions, or null with fd "none". */
+  frechetDistance: number | null;
+  fdNetwork: FdNetwork;
+  codebook: {
+    bits: number;
+    distinctCodes: number;
+    usage: number;
+    perBitEntropy: number[];
+    perplexity: number;
+  };
+  bitsPerImage: number;
+  compressionRatio: number;
+  skipped: { key: string; reason: string; detail: string }[];
+  files: string[];
+  seconds: number;
+}
+
+const toEvalImage = (img: { width: number; height: number; data: Uint8Array }): Image => ({
+  ...img,
+  channels: 3,
+});
+
+/**
+ * Reconstruction quality the way the field reports it: every image goes through the tokenizer (encode to
+ * indices, decode), and the uint8 reconstruction is compared with the uint8 preprocessed original.
+ */
+export async function evaluateReconstruction(
+  rt: TokenizerRuntime,
+  o: ReconstructionJobOptions,
+): Promise<ReconstructionJobResult> {
+  const t0 = performance.now();
+  const onProgress = o.onProgress ?? silentProgress;
+  const source = await evalSource(o.data, { limit: o.limit });
+  const fd = o.fd ?? 'none';
+  const net =
+    fd === 'none' ? undefined : await (await import('@qlip/features')).loadFeatureNet(fd, { layout: 'NHWC' });
+  const statsReal = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
+  const statsFake = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
+  const skipped: SkipEvent[] = [];
+  const ds = await evalDataset(
+    source,
+    rt.imageSize,
+    o.batchSize ?? 32,
+    skipped,
+    onProgress,
+    'reconstruction',
+  );
+  const s = rt.imageSize;
+  const indices: number[] = [];
+  let psnrSum = 0;
+  let ssimSum = 0;
+  let n = 0;
+  const grid: { orig: Image[]; recon: Image[] } = { orig: [], recon: [] };
+  const gridCount = o.gridCount ?? 16;
+  try {
+    for await (const b of ds.batches()) {
+      if (o.limit !== undefined && n >= o.limit) break;
+      const bs = b.shape[0];
+      const { indices: idx } = await rt.encode(b.images, bs, { features: false });
+      for (const v of idx) indices.push(v);
+      const recon = denormalizeImages(await rt.decode(idx, bs), [bs, 3, s, s]).map(toEvalImage);
+      const orig = denormalizeImages(b.images, [bs, 3, s, s]).map(toEvalImage);
+      for (let i = 0; i < bs; i++) {
+        psnrSum += psnr(orig[i]!, recon[i]!);
+        ssimSum += ssim(orig[i]!, recon[i]!);
+        if (grid.orig.length < gridCount) {
+          grid.orig.push(orig[i]!);
+          grid.recon.push(recon[i]!);
+        }
+      }
+      if (net && statsReal && statsFake) {
+        statsReal.add(await poolFeatures(net, orig));
+        statsFake.add(await poolFeatures(net, recon));
+      }
+      n += bs;
+      onProgress({
+        task: 'reconstruction',
+        done: n,
+        total: o.limit ?? ds.source.size,
+        unit: 'images',
+        metrics: { psnr: psnrSum / n },
+      });
+      if (o.signal?.aborted) break;
+    }
+  } finally {
+    net?.dispose();
+  }
+  if (n === 0) throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} skipped)`);
+  const usage = codebookUsage(indices, rt.bits);
+  const tokens = rt.grid[0] * rt.grid[1];
+  const result: ReconstructionJobResult = {
+    data: o.data,
+    runtime: rt.name,
+    images: n,
+    psnr: psnrSum / n,
+    ssim: ssimSum / n,
+    frechetDistance:
+      statsReal && statsFake ? frechetDistanceFromStats(statsReal.stats(), statsFake.stats()) : null,
+    fdNetwork: fd,
+    codebook: {
+      bits: rt.bits,
+      distinctCodes: usage.distinct,
+      usage: usage.usageFraction,
+      perBitEntropy: usage.bitEntropy,
+      perplexity: usage.perplexity,
+    },
+    bitsPerImage: bitsPerImage(tokens, rt.bits),
+    compressionRatio: compressionRatio(rt.patchSize, rt.bits),
+    skipped: skipped.map((k) => ({ key: k.key, reason: k.reason, detail: k.detail })),
+    files: [],
+    seconds: (performance.now() - t0) / 1000,
+  };
+  if (o.out) result.files = await writeReconstructionReport(o.out, result, grid, o.modelName);
+  return result;
+}
+
+/** uint8 HWC images -> pooled features `[B, F]` rows (the feature net resizes internally). */
+async function poolFeatures(
+  net: { pooled(x: import('@tensorflow/tfjs-core').Tensor): import('@tensorflow/tfjs-core').Tensor },
+  images: Image[],
+): Promise<Float64Array> {
+  const tf = await import('@tensorflow/tfjs-core');
+  const { width: w, height: h } = images[0]!;
+  const flat = new Float32Array(images.length * h * w * 3); // [B, H, W, 3] in [0, 1]
+  images.forEach((im, i) => {
+    for (let j = 0; j < h * w * 3; j++) flat[i * h * w * 3 + j] = im.data[j]! / 255;
+  });
+  const x = tf.tensor4d(flat, [images.length, h, w, 3]);
+  const f = net.pooled(x);
+  const data = Float64Array.from(await f.data());
+  tf.dispose([x, f]);
+  return data; // [B, F] row-major
+}
+
+async function writeReconstructionReport(
+  out: string,
+  r: ReconstructionJobResult,
+  grid: { orig: Image[]; recon: Image[] },
+  modelName = 'model',
+): Promise<string[]> {
+  await mkdir(out, { recursive: true });
+  const png = join(out, 'grid.png');
+  await writeFile(png, await reconstructionGridPng(grid.orig, grid.recon));
+  const md = join(out, 'report.md');
+  const metrics: Record<string, string | number> = {
+    'PSNR (dB, 0..255)': formatNumber(r.psnr),
+    SSIM: formatNumber(r.ssim),
+    'distinct codes': `${r.codebook.distinctCodes} of 2^${r.codebook.bits}`,
+    'code perplexity': formatNumber(r.codebook.perplexity),
+    'bits per image': r.bitsPerImage,
+    'compression ratio (24 p^2 / L)': formatNumber(r.compressionRatio),
+  };
+  if (r.frechetDistance !== null)
+    metrics[`Frechet distance (${r.fdNetwork}, NOT standard FID)`] = formatNumber(r.frechetDistance);
+  await writeMarkdownReport(md, {
+    title: `Reconstruction: ${r.data}`,
+    meta: { model: modelName, data: r.data, runtime: r.runtime, images: r.images },
+    metrics,
+    tables: [
+      {
+        heading: 'Per-bit entropy (bits; 1 = balanced)',
+        headers: ['bit', ...r.codebook.perBitEntropy.map((_, i) => String(i))],
+        rows: [['H', ...r.codebook.perBitEntropy.map((h) => formatNumber(h))]],
+      },
+    ],
+    images: [{ caption: 'Originals (left) beside reconstructions (right)', path: 'grid.png' }],
+    notes: [
+      ...(r.frechetDistance !== null
+        ? [
+            `The Frechet distance uses nsfwjs's ${r.fdNetwork} weights (an NSFW-classifier fine-tune), not the Inception network of standard FID: compare it only with itself.`,
+          ]
+        : []),
+      ...(r.skipped.length
+        ? [`${r.skipped.length} unreadable samples were skipped: ${r.skipped.map((s) => s.key).join(', ')}`]
+        : []),
+    ],
+  });
+  return [md, png];
+}

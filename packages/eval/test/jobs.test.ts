@@ -1,0 +1,130 @@
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { denormalizeImages, selectBackend, writePng } from '@qlip/core';
+import { mnistSource } from '@qlip/data';
+import { QLIPModel } from '@qlip/model';
+import { defaultModelDir } from '@qlip/pretrained';
+import { ClipTokenizer } from '@qlip/text-encoder';
+import { tfjsRuntime } from '@qlip/tokenize';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { evaluateReconstruction, evaluateZeroShot, psnr } from '../src/index.js';
+
+let model: QLIPModel;
+let digits: string;
+const CLASSES = ['one', 'seven', 'zero'];
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  model = await QLIPModel.load(defaultModelDir());
+  digits = mkdtempSync(join(tmpdir(), 'qlip-eval-'));
+  const src = await mnistSource({ split: 'test', limit: 60 });
+  for await (const s of src.samples({ rng: null, seen() {}, skip() {} })) {
+    if (!CLASSES.includes(s.className!)) continue;
+    await writePng(join(digits, s.className!, `${s.key.split('/').pop()}.png`), (await s.image()) as never);
+  }
+  writeFileSync(join(digits, 'seven', 'broken.png'), 'not an image');
+});
+
+describe('evaluateZeroShot', () => {
+  it('agrees with a direct computation from the model embeddings and writes the report', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'qlip-eval-out-'));
+    const templates = ['a photo of the number {}.'];
+    const r = await evaluateZeroShot(tfjsRuntime(model), { data: digits, templates, batchSize: 8, out });
+    expect(r.classes).toEqual(CLASSES);
+    expect(r.skipped.map((s) => s.key)).toEqual(['seven/broken.png']);
+    expect(r.perClass.reduce((a, p) => a + p.count, 0)).toBe(r.images);
+    for (let i = 0; i < 3; i++) expect(r.confusion[i]!.reduce((a, b) => a + b, 0)).toBe(r.perClass[i]!.count);
+
+    // Direct: one template, so the class embedding is the prompt embedding itself.
+    const ctx = model.config.text_config.max_position_embeddings;
+    const ids = ClipTokenizer.default().tokenize(
+      CLASSES.map((c) => `a photo of the number ${c}.`),
+      ctx,
+    );
+    const text = model.textEmbeddings(ids, { contextLength: ctx, normalize: true });
+    const { createDataset } = await import('@qlip/data');
+    const ds = await createDataset({
+      source: { kind: 'classFolder', path: digits },
+      imageSize: 32,
+      batchSize: 64,
+      shuffle: false,
+      epochs: 1,
+      augment: false,
+    });
+    let right = 0;
+    let seen = 0;
+    for await (const b of ds.batches()) {
+      const pred = await tf
+        .tidy(() =>
+          tf.argMax(
+            tf.matMul(
+              model.imageEmbeddings(tf.tensor4d(b.images, b.shape), { normalize: true }),
+              tf.transpose(text),
+            ),
+            1,
+          ),
+        )
+        .data();
+      for (let i = 0; i < pred.length; i++) right += pred[i] === b.labels[i] ? 1 : 0;
+      seen += pred.length;
+    }
+    text.dispose();
+    expect(r.images).toBe(seen);
+    expect(r.top1).toBeCloseTo(right / seen, 10);
+    expect(r.top5).toBe(1); // only 3 classes
+    expect(existsSync(join(out, 'report.md'))).toBe(true);
+    expect(existsSync(join(out, 'confusion.png'))).toBe(true);
+  });
+
+  it('refuses a single class and an empty folder, naming the data', async () => {
+    const one = mkdtempSync(join(tmpdir(), 'qlip-eval-one-'));
+    mkdirSync(join(one, 'only'));
+    await writePng(join(one, 'only', 'a.png'), { width: 8, height: 8, data: new Uint8Array(192) });
+    await expect(evaluateZeroShot(tfjsRuntime(model), { data: one })).rejects.toThrow(
+      /needs at least 2 classes, found 1/,
+    );
+    await expect(evaluateZeroShot(tfjsRuntime(model), { data: join(one, 'missing') })).rejects.toThrow(
+      /missing: no such file or folder/,
+    );
+  });
+});
+
+describe('evaluateReconstruction', () => {
+  it('reports PSNR/SSIM of the tokenizer round trip, codebook usage and compression', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'qlip-eval-out-'));
+    const r = await evaluateReconstruction(tfjsRuntime(model), {
+      data: digits,
+      batchSize: 8,
+      limit: 8,
+      out,
+      gridCount: 4,
+    });
+    expect(r.images).toBe(8);
+    expect(r.bitsPerImage).toBe(16 * 10);
+    expect(r.compressionRatio).toBeCloseTo((24 * 64) / 10, 10);
+    expect(r.codebook.distinctCodes).toBeGreaterThan(1);
+    expect(r.codebook.perBitEntropy).toHaveLength(10);
+    expect(r.frechetDistance).toBeNull();
+    // PSNR of the first batch equals psnr() on the model's own reconstruction.
+    const { createDataset } = await import('@qlip/data');
+    const ds = await createDataset({
+      source: { kind: 'classFolder', path: digits },
+      imageSize: 32,
+      batchSize: 8,
+      shuffle: false,
+      epochs: 1,
+      augment: false,
+    });
+    const first = (await ds.batches().next()).value!;
+    const x = tf.tensor4d(first.images, first.shape);
+    const rec = model.reconstruct(x);
+    const a = denormalizeImages(first.images, first.shape).map((im) => ({ ...im, channels: 3 }));
+    const b = denormalizeImages(await rec.data(), first.shape).map((im) => ({ ...im, channels: 3 }));
+    tf.dispose([x, rec]);
+    const mean = a.reduce((acc, im, i) => acc + psnr(im, b[i]!), 0) / a.length;
+    expect(r.psnr).toBeCloseTo(mean, 6);
+    expect(existsSync(join(out, 'grid.png'))).toBe(true);
+  });
+});
