@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProgressListener } from '@qlip/core';
 import {
+  type Batch,
   BUILTIN_DATASETS,
   classFolderClassNames,
   createDataset,
@@ -82,4 +83,20 @@ export async function evalDataset(
       },
     },
   );
+}
+
+/** The first `keep` samples of a batch (so `--limit` is exact even when it falls inside a batch). */
+export function headOfBatch(b: Batch, keep: number): Batch {
+  const n = b.shape[0];
+  if (keep >= n) return b;
+  const per = b.shape[1] * b.shape[2] * b.shape[3];
+  return {
+    ...b,
+    images: b.images.subarray(0, keep * per),
+    shape: [keep, b.shape[1], b.shape[2], b.shape[3]],
+    captions: b.captions.slice(0, keep),
+    labels: b.labels.subarray(0, keep),
+    classNames: b.classNames.slice(0, keep),
+    keys: b.keys.slice(0, keep),
+  };
 }

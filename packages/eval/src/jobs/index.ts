@@ -1,4 +1,4 @@
-export { evalClassNames, evalDataset, evalSource } from './data.js';
+export { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
 export { type ZeroShotJobOptions, type ZeroShotJobResult, evaluateZeroShot } from './zero-shot.js';
 export {
   type FdNetwork,

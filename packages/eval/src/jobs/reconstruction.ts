@@ -10,7 +10,7 @@ import { psnr } from '../psnr.js';
 import { reconstructionGridPng } from '../report/grid.js';
 import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { ssim } from '../ssim.js';
-import { evalDataset, evalSource } from './data.js';
+import { evalDataset, evalSource, headOfBatch } from './data.js';
 
 /** Feature network for the Frechet distance (not the standard FID Inception: see @qlip/features). */
 export type FdNetwork = 'inception_v3' | 'mobilenet_v2' | 'none';
@@ -92,8 +92,9 @@ export async function evaluateReconstruction(
   const grid: { orig: Image[]; recon: Image[] } = { orig: [], recon: [] };
   const gridCount = o.gridCount ?? 16;
   try {
-    for await (const b of ds.batches()) {
+    for await (const full of ds.batches()) {
       if (o.limit !== undefined && n >= o.limit) break;
+      const b = o.limit === undefined ? full : headOfBatch(full, o.limit - n);
       const bs = b.shape[0];
       const { indices: idx } = await rt.encode(b.images, bs, { features: false });
       for (const v of idx) indices.push(v);

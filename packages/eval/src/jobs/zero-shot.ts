@@ -8,7 +8,7 @@ import { confusionMatrixPng } from '../report/confusion.js';
 import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { fillTemplates, OPENAI_IMAGENET_TEMPLATES } from '../templates.js';
 import { cosineScores, ensemblePrompts, type Rows, zeroShotEvaluate } from '../zeroshot.js';
-import { evalClassNames, evalDataset, evalSource } from './data.js';
+import { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
 
 export interface ZeroShotJobOptions {
   /** `mnist`, `emoji`, a class-folder tree, or a labelled manifest. */
@@ -81,8 +81,9 @@ export async function evaluateZeroShot(
   const imgRows: Float32Array[] = [];
   const labels: number[] = [];
   const total = ds.source.size;
-  for await (const b of ds.batches()) {
+  for await (const full of ds.batches()) {
     if (o.limit !== undefined && labels.length >= o.limit) break;
+    const b = o.limit === undefined ? full : headOfBatch(full, o.limit - labels.length);
     for (const l of b.labels) {
       if (l < 0 || l >= classes.length) {
         throw new Error(
