@@ -78,6 +78,16 @@ describe('evaluateZeroShot', () => {
     expect(existsSync(join(out, 'confusion.png'))).toBe(true);
   });
 
+  it('spreads a --limit subset over the classes instead of taking the first folder', async () => {
+    const r = await evaluateZeroShot(tfjsRuntime(model), {
+      data: digits,
+      templates: ['a photo of the number {}.'],
+      limit: 9,
+    });
+    expect(r.images).toBe(9);
+    expect(r.perClass.filter((p) => p.count > 0).length).toBeGreaterThan(1);
+  });
+
   it('refuses a single class and an empty folder, naming the data', async () => {
     const one = mkdtempSync(join(tmpdir(), 'qlip-eval-one-'));
     mkdirSync(join(one, 'only'));
@@ -92,6 +102,18 @@ describe('evaluateZeroShot', () => {
 });
 
 describe('evaluateReconstruction', () => {
+  it('takes a plain folder of images (no class sub-folders)', async () => {
+    const flat = mkdtempSync(join(tmpdir(), 'qlip-eval-flat-'));
+    for (let i = 0; i < 3; i++)
+      await writePng(join(flat, `${i}.png`), {
+        width: 28,
+        height: 28,
+        data: new Uint8Array(28 * 28 * 3).fill(40 * i),
+      });
+    const r = await evaluateReconstruction(tfjsRuntime(model), { data: flat });
+    expect(r.images).toBe(3);
+  });
+
   it('reports PSNR/SSIM of the tokenizer round trip, codebook usage and compression', async () => {
     const out = mkdtempSync(join(tmpdir(), 'qlip-eval-out-'));
     const r = await evaluateReconstruction(tfjsRuntime(model), {
@@ -107,7 +129,8 @@ describe('evaluateReconstruction', () => {
     expect(r.codebook.distinctCodes).toBeGreaterThan(1);
     expect(r.codebook.perBitEntropy).toHaveLength(10);
     expect(r.frechetDistance).toBeNull();
-    // PSNR of the first batch equals psnr() on the model's own reconstruction.
+    // Without --limit: the mean PSNR equals psnr() on the model's own reconstructions of every image.
+    const all = await evaluateReconstruction(tfjsRuntime(model), { data: digits, batchSize: 8 });
     const { createDataset } = await import('@qlip/data');
     const ds = await createDataset({
       source: { kind: 'classFolder', path: digits },
@@ -117,14 +140,21 @@ describe('evaluateReconstruction', () => {
       epochs: 1,
       augment: false,
     });
-    const first = (await ds.batches().next()).value!;
-    const x = tf.tensor4d(first.images, first.shape);
-    const rec = model.reconstruct(x);
-    const a = denormalizeImages(first.images, first.shape).map((im) => ({ ...im, channels: 3 }));
-    const b = denormalizeImages(await rec.data(), first.shape).map((im) => ({ ...im, channels: 3 }));
-    tf.dispose([x, rec]);
-    const mean = a.reduce((acc, im, i) => acc + psnr(im, b[i]!), 0) / a.length;
-    expect(r.psnr).toBeCloseTo(mean, 6);
+    let sum = 0;
+    let count = 0;
+    for await (const b of ds.batches()) {
+      const x = tf.tensor4d(b.images, b.shape);
+      const rec = model.reconstruct(x);
+      const a = denormalizeImages(b.images, b.shape).map((im) => ({ ...im, channels: 3 }));
+      const c = denormalizeImages(await rec.data(), b.shape).map((im) => ({ ...im, channels: 3 }));
+      tf.dispose([x, rec]);
+      a.forEach((im, i) => {
+        sum += psnr(im, c[i]!);
+        count++;
+      });
+    }
+    expect(all.images).toBe(count);
+    expect(all.psnr).toBeCloseTo(sum / count, 6);
     expect(existsSync(join(out, 'grid.png'))).toBe(true);
   });
 });

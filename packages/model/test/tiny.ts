@@ -14,6 +14,11 @@ export interface TinyOptions {
   projBias?: boolean;
   act?: string;
   layers?: number;
+  textLayers?: number;
+  qkvBias?: boolean;
+  /** Both L2 flags: quantizer_l2_norm and quantizer_cfg.l2_norm. */
+  l2?: boolean;
+  eos?: number;
 }
 
 /** A tiny QLIP config (fast on 2 cores) with the knobs the tests vary. */
@@ -22,6 +27,7 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
   const eva = o.eva ?? true;
   const embed = o.embed ?? 'mlp';
   const bits = o.bits ?? 8;
+  const bias = o.qkvBias ?? true;
   const block = {
     hidden_size: hidden,
     intermediate_size: 24,
@@ -31,6 +37,9 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
     subln: eva,
     rope: o.rope ?? eva,
     hidden_act: o.act ?? 'gelu',
+    q_bias: bias,
+    k_bias: bias,
+    v_bias: bias,
     image_size: o.image ?? 16,
     patch_size: o.patch ?? 4,
   };
@@ -42,21 +51,22 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
       hidden_size: 16,
       intermediate_size: 32,
       num_attention_heads: 2,
-      num_hidden_layers: 1,
+      num_hidden_layers: o.textLayers ?? 1,
+      hidden_act: o.act ?? 'gelu',
       vocab_size: 60,
       max_position_embeddings: 8,
-      eos_token_id: 59,
+      eos_token_id: o.eos ?? 59,
     },
     vision_config: {
       ...block,
       quantizer: 'bsq',
-      quantizer_l2_norm: true,
+      quantizer_l2_norm: o.l2 ?? true,
       quantizer_embed_type: embed,
       hidden_size_post_q: embed === 'mlp' ? 8 : hidden,
       quantizer_cfg: {
         embed_dim: embed === 'mlp' ? bits : hidden,
         group_size: o.groupSize ?? (embed === 'mlp' ? bits / 2 : hidden / 2),
-        l2_norm: true,
+        l2_norm: o.l2 ?? true,
         input_format: 'blc',
       },
     },

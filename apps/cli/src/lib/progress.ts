@@ -35,8 +35,11 @@ export function createProgressRenderer(): ProgressRenderer {
   let lastFrac = -1;
   return {
     listener(e) {
-      if (e.message) process.stderr.write(`[${e.task}] ${e.message}\n`);
-      if (e.message && e.done === undefined) return;
+      // A message is a note, not a progress tick: print it alone.
+      if (e.message) {
+        process.stderr.write(`[${e.task}] ${e.message}\n`);
+        return;
+      }
       const frac = e.total ? e.done / e.total : 0;
       const now = Date.now();
       const final = e.total !== undefined && e.done >= e.total;
@@ -44,7 +47,9 @@ export function createProgressRenderer(): ProgressRenderer {
       lastAt = now;
       lastFrac = frac;
       const of = e.total !== undefined ? `/${e.total}` : '';
-      process.stderr.write(`[${e.task}] ${e.done}${of} ${e.unit ?? ''} ${formatMetrics(e.metrics)}\n`.replace(/ +\n$/, '\n'));
+      process.stderr.write(
+        `[${e.task}] ${e.done}${of} ${e.unit ?? ''} ${formatMetrics(e.metrics)}\n`.replace(/ +\n$/, '\n'),
+      );
     },
     stop() {},
   };

@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProgressListener } from '@qlip/core';
 import {
@@ -19,7 +20,7 @@ import {
  */
 export async function evalSource(
   data: string,
-  opts: { split?: 'train' | 'test'; limit?: number } = {},
+  opts: { split?: 'train' | 'test'; limit?: number; labels?: boolean } = {},
 ): Promise<SourceConfig> {
   if ((BUILTIN_DATASETS as readonly string[]).includes(data)) {
     const split = opts.split ?? (data === 'mnist' ? 'test' : 'train');
@@ -33,7 +34,19 @@ export async function evalSource(
       `${data}: no such file or folder (expected a class-folder tree, a manifest, or one of ${BUILTIN_DATASETS.join(', ')})`,
     );
   }
-  return info.isDirectory() ? { kind: 'classFolder', path: data } : { kind: 'manifest', path: data };
+  if (!info.isDirectory()) return { kind: 'manifest', path: data };
+  if (existsSync(path.join(data, 'meta.json')) && existsSync(path.join(data, 'index.jsonl'))) {
+    throw new Error(
+      `${data}: this is a tokenized dataset (meta.json, index.jsonl); evaluation needs the original images ` +
+        '(use `qlip reconstruct` to decode tokens)',
+    );
+  }
+  const entries = await readdir(data, { withFileTypes: true });
+  if (!entries.some((e) => !e.name.startsWith('.'))) throw new Error(`${data}: the folder is empty`);
+  // Zero-shot needs labels: sub-folders are classes. Reconstruction takes any tree of images.
+  return opts.labels === false
+    ? { kind: 'folder', path: data, missingCaption: 'filename' }
+    : { kind: 'classFolder', path: data };
 }
 
 /** Class names in label order: from the folder names, the built-in's classes, or a `--classes` file. */
@@ -65,7 +78,11 @@ export async function evalClassNames(source: SourceConfig, classesFile?: string)
   );
 }
 
-/** An in-order, single-pass, un-augmented pipeline over the source, reporting skipped samples. */
+/**
+ * A single-pass, un-augmented pipeline over the source, reporting skipped samples. In file order, or,
+ * with `sample` (a `--limit`), in a fixed seeded order so the subset spans every class instead of the
+ * first folders.
+ */
 export async function evalDataset(
   source: SourceConfig,
   imageSize: number,
@@ -73,9 +90,10 @@ export async function evalDataset(
   skipped: SkipEvent[],
   onProgress: ProgressListener,
   task: string,
+  sample = false,
 ): Promise<ImageTextDataset> {
   return createDataset(
-    { source, imageSize, batchSize, shuffle: false, epochs: 1, augment: false, dropLast: false },
+    { source, imageSize, batchSize, shuffle: sample, seed: 0, epochs: 1, augment: false, dropLast: false },
     {
       onSkip: (e) => {
         skipped.push(e);

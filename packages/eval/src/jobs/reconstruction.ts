@@ -69,7 +69,7 @@ export async function evaluateReconstruction(
 ): Promise<ReconstructionJobResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
-  const source = await evalSource(o.data, { limit: o.limit });
+  const source = await evalSource(o.data, { labels: false });
   const fd = o.fd ?? 'none';
   const net =
     fd === 'none' ? undefined : await (await import('@qlip/features')).loadFeatureNet(fd, { layout: 'NHWC' });

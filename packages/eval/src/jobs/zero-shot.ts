@@ -55,7 +55,7 @@ export async function evaluateZeroShot(
 ): Promise<ZeroShotJobResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
-  const source = await evalSource(o.data, { limit: o.limit });
+  const source = await evalSource(o.data, { labels: true });
   const classes = await evalClassNames(source, o.classesFile);
   if (classes.length < 2)
     throw new Error(`${o.data}: zero-shot classification needs at least 2 classes, found ${classes.length}`);
@@ -77,7 +77,15 @@ export async function evaluateZeroShot(
 
   // Image side.
   const skipped: SkipEvent[] = [];
-  const ds = await evalDataset(source, rt.imageSize, o.batchSize ?? 32, skipped, onProgress, 'zero-shot');
+  const ds = await evalDataset(
+    source,
+    rt.imageSize,
+    o.batchSize ?? 32,
+    skipped,
+    onProgress,
+    'zero-shot',
+    o.limit !== undefined,
+  );
   const imgRows: Float32Array[] = [];
   const labels: number[] = [];
   const total = ds.source.size;
