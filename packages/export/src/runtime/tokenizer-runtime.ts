@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { TokenizerRuntime } from '@qlip/tokenize';
 import { join } from 'node:path';
 import { ONNX_MANIFEST } from '../onnx/export.js';
 import { OnnxQLIP, type OnnxQLIPOptions } from './onnx-qlip.js';
@@ -6,30 +7,11 @@ import { OnnxQLIP, type OnnxQLIPOptions } from './onnx-qlip.js';
 /** Sub-folder of a model directory where `qlip export onnx` output is looked for by `--runtime onnx`. */
 export const ONNX_SUBDIR = 'onnx';
 
-/**
- * The tokenizer-runtime shape `qlip tokenize` / `reconstruct` drive (`TokenizerRuntime` of @qlip/tokenize,
- * restated here so this package does not depend on the CLI's libraries).
- */
-export interface OnnxTokenizerRuntime {
+/** `TokenizerRuntime` of @qlip/tokenize (what tokenize, reconstruct and eval drive), over ONNX Runtime. */
+export interface OnnxTokenizerRuntime extends TokenizerRuntime {
   readonly name: 'onnx';
-  readonly imageSize: number;
-  readonly patchSize: number;
-  readonly bits: number;
-  readonly grid: [number, number];
-  readonly featureDim: number;
   /** The underlying ONNX Runtime model (embeddings, group indices). */
   readonly onnx: OnnxQLIP;
-  encode(
-    pixels: Float32Array,
-    batch: number,
-    opts: { features: boolean },
-  ): Promise<{ indices: Uint32Array; features?: Uint16Array }>;
-  decode(indices: Uint32Array, batch: number): Promise<Float32Array>;
-  readonly contextLength: number;
-  /** L2-normalised `[B, P]`. */
-  imageEmbeddings(pixels: Float32Array, batch: number): Promise<Float32Array>;
-  /** ids `[T, contextLength]` -> L2-normalised `[T, P]`. */
-  textEmbeddings(ids: Int32Array): Promise<Float32Array>;
   dispose(): void;
 }
 
