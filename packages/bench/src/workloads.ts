@@ -1,9 +1,6 @@
-import type { BsqLossOptions } from '@qlip/bsq';
-import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@qlip/encoder';
+
 import { stage1Loss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
-import { linear } from '@qlip/nn';
-import { textTransformer } from '@qlip/text-encoder';
 import { AdamW } from '@qlip/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { syntheticImages, syntheticPrompts } from './data.js';
@@ -79,37 +76,13 @@ export class BenchWorkloads {
 
   /** The stage-1 loss of the batch (forward of every tower). Call inside a tidy or gradient scope. */
   private loss(pixels: tf.Tensor4D, ids: Int32Array): tf.Scalar {
-    const m = this.model;
-    const p = m.params;
-    const v = m.config.vision_config;
-    const { patchTokens, pooled } = visionEncoder(p, v, pixels);
-    const z = quantEmbed(p, v, patchTokens); // [B, N, L]
-    const rec = decoder(p, m.config.decoder_config, quantEmbedPost(p, v, quantize(v, z))); // [B, 3, S, S]
-    const text = textTransformer(p, m.config.text_config, ids, [
-      pixels.shape[0],
-      this.shape.contextLength,
-    ]).pooled; // [B, Dt]
-    const q = v.quantizer_cfg;
-    const bsq: BsqLossOptions = {
-      groupSize: q.group_size,
-      invTemperature: q.inv_temperature,
-      l2Norm: q.l2_norm,
-      mode: 'group',
-      beta: 0,
-      gamma0: 1,
-      gamma1: 1,
-      zeta: 1,
-    };
+    const out = this.model.stage1Outputs(pixels, ids, this.shape.contextLength);
     return stage1Loss(
       {
-        reconstruction: rec,
+        ...out,
         target: pixels,
         reconstructionKind: 'l2',
-        z,
-        bsq,
-        imageEmbeddings: linear(p, 'visual_projection', pooled) as tf.Tensor2D,
-        textEmbeddings: linear(p, 'text_projection', text) as tf.Tensor2D,
-        logitScale: p.get('logit_scale') as unknown as tf.Scalar,
+        bsq: this.model.bsqLossOptions(),
       },
       BENCH_S_LOSS_WEIGHTS,
     ).total;

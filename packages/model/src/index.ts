@@ -19,5 +19,5 @@ export {
   visionConfigSchema,
 } from './config.js';
 export { checkCheckpoint, loadParams } from './load.js';
-export { type EncodedFeatures, QLIPModel, type TokenIndices } from './qlip-model.js';
+export { type EncodedFeatures, QLIPModel, type Stage1Outputs, type TokenIndices } from './qlip-model.js';
 export { isIgnoredBuffer, qlipSpecs } from './specs.js';

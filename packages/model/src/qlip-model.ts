@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type BsqLossOptions,
   codesToGroupIndices,
   codesToIndices,
   hardCodes,
@@ -34,6 +35,20 @@ export interface EncodedFeatures {
   quantized: tf.Tensor3D;
   /** `[B, N, hidden_size_post_q]` decoder input (quant_embed_post of the codes). */
   postQuant: tf.Tensor3D;
+}
+
+/** What stage-1 training differentiates (see `QLIPModel.stage1Outputs`). */
+export interface Stage1Outputs {
+  /** `[B, 3, S, S]` decoded pixels (CLIP-normalised space). */
+  reconstruction: tf.Tensor4D;
+  /** `[B, N, L]` quantizer input. */
+  z: tf.Tensor3D;
+  /** `[B, P]` unnormalised. */
+  imageEmbeddings: tf.Tensor2D;
+  /** `[B, P]` unnormalised. */
+  textEmbeddings: tf.Tensor2D;
+  /** The learnable `logit_scale` variable. */
+  logitScale: tf.Scalar;
 }
 
 /** Token indices of a batch of images. */
@@ -287,6 +302,45 @@ export class QLIPModel {
     return tf.tidy(() =>
       decoder(this.params, this.config.decoder_config, this.encodeFeatures(pixels).postQuant),
     );
+  }
+
+  // ---- training ------------------------------------------------------------------------------------------
+
+  /**
+   * One stage-1 forward pass with gradients flowing to `params`: the vision tower runs once for both the
+   * bottleneck path and the pooled image embedding. Call inside `tf.variableGrads` (or a tidy).
+   * @param pixels `[B, 3, S, S]` CLIP-normalised
+   * @param ids `[B * ctx]` token ids of one caption per image
+   */
+  stage1Outputs(pixels: tf.Tensor4D, ids: Int32Array, contextLength: number): Stage1Outputs {
+    const p = this.params;
+    const v = this.config.vision_config;
+    const { patchTokens, pooled } = visionEncoder(p, v, pixels);
+    const z = quantEmbed(p, v, patchTokens); // [B, N, L]
+    const reconstruction = decoder(p, this.config.decoder_config, quantEmbedPost(p, v, quantize(v, z))); // [B, 3, S, S]
+    const text = textTransformer(p, this.config.text_config, ids, [pixels.shape[0], contextLength]).pooled; // [B, Dt]
+    return {
+      reconstruction,
+      z,
+      imageEmbeddings: linear(p, 'visual_projection', pooled) as tf.Tensor2D,
+      textEmbeddings: linear(p, 'text_projection', text) as tf.Tensor2D,
+      logitScale: param(p, 'logit_scale') as unknown as tf.Scalar,
+    };
+  }
+
+  /** The BSQ loss settings of this model's `quantizer_cfg` (QLIP uses zeta = 1). */
+  bsqLossOptions(): BsqLossOptions {
+    const q = this.config.vision_config.quantizer_cfg;
+    return {
+      groupSize: q.group_size,
+      invTemperature: q.inv_temperature,
+      l2Norm: q.l2_norm,
+      mode: q.persample_entropy_compute,
+      beta: q.beta,
+      gamma0: q.gamma_0,
+      gamma1: q.gamma_1,
+      zeta: 1,
+    };
   }
 
   // ---- contrastive embeddings -----------------------------------------------------------------------------

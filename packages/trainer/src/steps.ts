@@ -1,4 +1,4 @@
-import type { BsqLossOptions } from '@qlip/bsq';
+
 import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@qlip/encoder';
 import {
   type LossBalancer,
@@ -9,8 +9,6 @@ import {
   stage2GeneratorLoss,
 } from '@qlip/losses';
 import type { QLIPModel } from '@qlip/model';
-import { linear } from '@qlip/nn';
-import { textTransformer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainConfig } from './config.js';
 
@@ -73,20 +71,6 @@ function gradsByName(
   return { value, grads: out };
 }
 
-export function bsqOptions(model: QLIPModel): BsqLossOptions {
-  const q = model.config.vision_config.quantizer_cfg;
-  return {
-    groupSize: q.group_size,
-    invTemperature: q.inv_temperature,
-    l2Norm: q.l2_norm,
-    mode: q.persample_entropy_compute,
-    beta: q.beta,
-    gamma0: q.gamma_0,
-    gamma1: q.gamma_1,
-    zeta: 1,
-  };
-}
-
 /**
  * Stage 1 on one micro-batch: vision tower once for both the bottleneck path (reconstruction, BSQ) and
  * the pooled image embedding, text tower on the captions.
@@ -103,28 +87,19 @@ export function stage1Micro(
   weighting: LossBalancer | { reconstruction: number; bsq: number; contrastive: number },
   injectNaN: boolean,
 ): MicroStep {
-  const p = model.params;
-  const v = model.config.vision_config;
   const ctx = model.config.text_config.max_position_embeddings;
-  const bsq = bsqOptions(model);
+  const bsq = model.bsqLossOptions();
   let terms: Record<string, number> = {};
   let weights: Record<string, number> = {};
   const { value, grads } = gradsByName(() => {
-    const { patchTokens, pooled } = visionEncoder(p, v, pixels);
-    const z = quantEmbed(p, v, patchTokens); // [B, N, L]
-    const rec0 = decoder(p, model.config.decoder_config, quantEmbedPost(p, v, quantize(v, z))); // [B, 3, S, S]
-    const rec = injectNaN ? tf.mul(rec0, Number.NaN) : rec0;
-    const text = textTransformer(p, model.config.text_config, ids, [captions.length, ctx]).pooled;
+    const out = model.stage1Outputs(pixels, ids, ctx);
     const r = stage1Loss(
       {
-        reconstruction: rec,
+        ...out,
+        reconstruction: injectNaN ? tf.mul(out.reconstruction, Number.NaN) : out.reconstruction,
         target: pixels,
         reconstructionKind: 'l2',
-        z,
         bsq,
-        imageEmbeddings: linear(p, 'visual_projection', pooled) as tf.Tensor2D,
-        textEmbeddings: linear(p, 'text_projection', text) as tf.Tensor2D,
-        logitScale: p.get('logit_scale') as unknown as tf.Scalar,
         captions,
         multiPositive: cfg.loss.stage1.contrastive === 'multiPositive',
       },
