@@ -70,8 +70,14 @@ export const Stage2LossSchema = z.strictObject({
    * and its backward keeps every activation: 64 images (32 pairs) overflow the 4 GB wasm heap.
    */
   perceptualImages: z.number().int().positive().default(4),
-  /** Generator adversarial weight (0 turns the discriminator off). */
+  /** Generator adversarial weight (0 turns the discriminator off); with `adaptive`, the factor on VQGAN's weight. */
   ganWeight: z.number().min(0).default(0.1),
+  /**
+   * `fixed`: the generator term is weighted by `ganWeight`. `adaptive`: VQGAN's
+   * ||dRec/dW|| / (||dGan/dW|| + 1e-4) on the decoder's last layer W (clamped to [0, 1e4]) times `ganWeight`,
+   * recomputed every step (two extra decoder backward passes).
+   */
+  ganWeightMode: z.enum(['fixed', 'adaptive']).default('fixed'),
   ganLoss: z.enum(['hinge', 'nonSaturating']).default('nonSaturating'),
   /** Step from which both GAN players train. */
   ganStart: z.number().int().min(0).default(0),

@@ -1,9 +1,12 @@
-
 import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@qlip/encoder';
 import {
+  adaptiveGanWeight,
+  ganActive,
+  generatorLoss,
   type LossBalancer,
   type PatchGanDiscriminator,
   PerceptualLoss,
+  reconstructionLoss,
   stage1Loss,
   stage2DiscriminatorLoss,
   stage2GeneratorLoss,
@@ -137,6 +140,13 @@ export function stage2Micro(
   const l = cfg.loss.stage2;
   const codes = tf.tidy(() => quantize(v, quantEmbed(p, v, visionEncoder(p, v, pixels).patchTokens))); // [B, N, L]
   const real = toUnitNhwc(pixels);
+  const decode = () =>
+    toUnitNhwc(decoder(p, model.config.decoder_config, quantEmbedPost(p, v, codes)) as tf.Tensor4D); // [B, H, W, 3]
+  const adaptive =
+    l.ganWeightMode === 'adaptive' && parts.discriminator !== undefined && ganActive(step, l.ganStart);
+  const ganWeight = adaptive
+    ? adaptiveWeight(p.get(LAST_DECODER_LAYER)!, decode, real, cfg, parts, l.ganWeight)
+    : l.ganWeight;
   let terms: Record<string, number> = {};
   let weights: Record<string, number> = {};
   let fake: tf.Tensor4D | undefined;
@@ -152,7 +162,7 @@ export function stage2Micro(
       perceptualWeight: l.perceptualWeight,
       discriminator: parts.discriminator,
       ganLoss: l.ganLoss,
-      ganWeight: l.ganWeight,
+      ganWeight,
       step,
       ganStart: l.ganStart,
     });
@@ -163,6 +173,44 @@ export function stage2Micro(
   value.dispose();
   codes.dispose();
   return { grads, terms, weights, fake: fake!, real };
+}
+
+/** The decoder's last layer: VQGAN's adaptive GAN weight compares gradient norms on it. */
+export const LAST_DECODER_LAYER = 'vision_decoder.conv_out.weight';
+
+/**
+ * VQGAN's adaptive weight for this step: gradients of the reconstruction (+ perceptual) loss and of the
+ * generator loss w.r.t. the last decoder layer, each from its own pass (tfjs cannot take two gradients
+ * from one tape), then `adaptiveGanWeight`.
+ */
+function adaptiveWeight(
+  last: tf.Variable,
+  decode: () => tf.Tensor4D,
+  real: tf.Tensor4D,
+  cfg: TrainConfig,
+  parts: Stage2Parts,
+  factor: number,
+): number {
+  const l = cfg.loss.stage2;
+  const gradOf = (loss: (rec: tf.Tensor4D) => tf.Scalar) => {
+    const { value, grads } = tf.variableGrads(() => loss(decode()), [last]);
+    value.dispose();
+    return grads[last.name]!;
+  };
+  const recGrad = gradOf((rec) =>
+    tf.tidy(() => {
+      const r = reconstructionLoss(l.reconstruction, rec, real);
+      return (
+        parts.perceptual ? tf.add(r, tf.mul(parts.perceptual.compute(rec, real), l.perceptualWeight)) : r
+      ) as tf.Scalar;
+    }),
+  );
+  const ganGrad = gradOf((rec) => generatorLoss(parts.discriminator!.forward(rec), l.ganLoss));
+  try {
+    return adaptiveGanWeight(recGrad, ganGrad, { factor });
+  } finally {
+    tf.dispose([recGrad, ganGrad]);
+  }
 }
 
 /** Discriminator gradients on real images vs detached reconstructions (both `[B, H, W, 3]` in [0, 1]). */

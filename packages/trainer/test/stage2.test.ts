@@ -92,6 +92,21 @@ describe('stage 2', () => {
     expect(Number.isFinite(lines[1].discriminator.total)).toBe(true);
   });
 
+  it('weights the generator term adaptively (VQGAN) when asked, logging the weight used', async () => {
+    const out = await tempDir();
+    const cfg = { ...stage2, loss: { stage2: { ...stage2.loss.stage2, ganWeightMode: 'adaptive' } } };
+    await train(microConfig(cfg), { out, init: stage1 });
+    const lines = (await readFile(join(out, METRICS_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const line of lines) {
+      expect(Number.isFinite(line.weights.generator)).toBe(true);
+      expect(line.weights.generator).toBeGreaterThan(0);
+      expect(line.weights.generator).not.toBe(0.5); // the factor alone would mean the norms were ignored
+    }
+  });
+
   it('resumes exactly, discriminator and its optimizer included', async () => {
     const straight = await tempDir();
     await train(microConfig({ ...stage2, steps: 3 }), { out: straight, init: stage1 });
