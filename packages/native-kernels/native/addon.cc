@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sgemm.h"
+#include "transpose.h"
 
 namespace {
 
@@ -98,6 +99,54 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// transpose(heap, inOff, outOff, shape: Int32Array, perm: Int32Array): 4-byte elements, offsets in elements.
+Napi::Value Transpose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber() ||
+      !info[3].IsTypedArray() || !info[4].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "transpose(heap: Float32Array, inOff, outOff, shape: Int32Array, perm: Int32Array)");
+  }
+  auto heapArr = info[0].As<Napi::TypedArray>();
+  auto shapeArr = info[3].As<Napi::TypedArray>();
+  auto permArr = info[4].As<Napi::TypedArray>();
+  if (heapArr.TypedArrayType() != napi_float32_array || shapeArr.TypedArrayType() != napi_int32_array ||
+      permArr.TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "transpose: heap must be a Float32Array, shape and perm Int32Arrays");
+  }
+  auto heap = info[0].As<Napi::Float32Array>();
+  auto shape = info[3].As<Napi::Int32Array>();
+  auto perm = info[4].As<Napi::Int32Array>();
+  const int rank = static_cast<int>(shape.ElementLength());
+  if (rank > qlip::kMaxTransposeRank || static_cast<int>(perm.ElementLength()) != rank) {
+    throw Napi::RangeError::New(env, "transpose: rank must be at most 8 and perm as long as shape");
+  }
+  int64_t dims[qlip::kMaxTransposeRank];
+  int p[qlip::kMaxTransposeRank];
+  bool seen[qlip::kMaxTransposeRank] = {};
+  double total = 1;
+  for (int d = 0; d < rank; ++d) {
+    if (shape[d] < 0 || perm[d] < 0 || perm[d] >= rank || seen[perm[d]]) {
+      throw Napi::RangeError::New(env, "transpose: negative dim or perm is not a permutation of 0..rank-1");
+    }
+    seen[perm[d]] = true;
+    dims[d] = shape[d];
+    p[d] = perm[d];
+    total *= shape[d];
+  }
+  const double inOff = info[1].As<Napi::Number>().DoubleValue();
+  const double outOff = info[2].As<Napi::Number>().DoubleValue();
+  const size_t len = heap.ElementLength();
+  if (!fits(inOff, total, len) || !fits(outOff, total, len)) {
+    throw Napi::RangeError::New(env, "transpose: operand lies outside the heap");
+  }
+  if (total > 0 && inOff < outOff + total && outOff < inOff + total) {
+    throw Napi::RangeError::New(env, "transpose: input and output overlap");
+  }
+  auto* base = reinterpret_cast<uint32_t*>(heap.Data());
+  qlip::transpose(base + static_cast<size_t>(inOff), base + static_cast<size_t>(outOff), dims, p, rank);
+  return env.Undefined();
+}
+
 Napi::Value GetIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), qlip::isaName(qlip::currentIsa()));
 }
@@ -139,6 +188,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas));

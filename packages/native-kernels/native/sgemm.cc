@@ -173,6 +173,8 @@ void setThreadCount(int n) { gThreads.store(std::min(std::max(n, 1), 64)); }
 
 void shutdownThreads() { pool().shutdown(); }
 
+void parallelRun(int n, const std::function<void(int)>& fn) { pool().run(n, fn); }
+
 void run(const BatchedGemm& g) {
   if (g.batch <= 0 || g.M <= 0 || g.N <= 0) return;
   if (g.M * g.N * g.K <= kSimpleVolume) {

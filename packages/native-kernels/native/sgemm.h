@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace qlip {
 
@@ -43,6 +44,9 @@ const char* isaName(Isa isa);
 int threadCount();
 void setThreadCount(int n);  // clamped to [1, 64]
 void shutdownThreads();
+
+// Runs fn(0..n-1) on the calling thread and n-1 pool workers (other kernels share the SGEMM's pool).
+void parallelRun(int n, const std::function<void(int)>& fn);
 
 // Runs the whole batched product (multi-threaded when it pays).
 void run(const BatchedGemm& g);

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the wasm backend and its stock kernels, which are kept as fallbacks.
 import '@tensorflow/tfjs-backend-wasm';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
+import { nativeTranspose } from './transpose.js';
 
 /** The parts of tfjs-backend-wasm's BackendWasm this module touches. */
 interface WasmBackendLike {
@@ -135,6 +136,7 @@ interface Installed {
   addon: NativeAddon;
   stockMatMul: tf.KernelConfig;
   stockFused: tf.KernelConfig;
+  stockTranspose: tf.KernelConfig;
 }
 
 let installed: Installed | undefined;
@@ -163,7 +165,8 @@ export interface NativeKernelsInfo {
 }
 
 /**
- * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels.
+ * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, and the native
+ * `Transpose` (float32 and int32; other dtypes go to the stock kernel).
  *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
  * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native
@@ -178,12 +181,13 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
   if (!installed) {
     const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
     const stockFused = tf.getKernel(tf._FusedMatMul, 'wasm');
-    if (!stockMatMul || !stockFused) {
+    const stockTranspose = tf.getKernel(tf.Transpose, 'wasm');
+    if (!stockMatMul || !stockFused || !stockTranspose) {
       throw new Error(
-        '@qlip/native-kernels: @tensorflow/tfjs-backend-wasm registered no BatchMatMul/_FusedMatMul',
+        '@qlip/native-kernels: @tensorflow/tfjs-backend-wasm registered no BatchMatMul/_FusedMatMul/Transpose',
       );
     }
-    installed = { addon, stockMatMul, stockFused };
+    installed = { addon, stockMatMul, stockFused, stockTranspose };
     register({
       kernelName: tf.BatchMatMul,
       backendName: 'wasm',
@@ -226,6 +230,17 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
         return fused ?? stockFused.kernelFunc(args);
       },
     });
+    register({
+      kernelName: tf.Transpose,
+      backendName: 'wasm',
+      setupFunc: stockTranspose.setupFunc,
+      kernelFunc: (args) => {
+        const { x } = args.inputs as { x: tf.TensorInfo };
+        const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+        const backend = args.backend as unknown as WasmBackendLike;
+        return nativeTranspose(addon, backend, x, perm) ?? stockTranspose.kernelFunc(args);
+      },
+    });
   }
   return { isa: addon.getIsa(), threads };
 }
@@ -235,6 +250,7 @@ export function uninstallNativeKernels(): boolean {
   if (!installed) return false;
   register(installed.stockMatMul);
   register(installed.stockFused);
+  register(installed.stockTranspose);
   installed = undefined;
   return true;
 }

@@ -37,6 +37,11 @@ export interface NativeAddon {
    * Without an index map an operand with one item is broadcast, else item b is used.
    */
   gemm(heap: Float32Array, params: Float64Array, aIdx?: Int32Array | null, bIdx?: Int32Array | null): void;
+  /**
+   * out = transpose(in, perm) for 4-byte elements (bits copied unchanged), in place on `heap`; offsets are in
+   * elements. Throws on a bad perm, a rank above 8, or operands outside the heap or overlapping.
+   */
+  transpose(heap: Float32Array, inOff: number, outOff: number, shape: Int32Array, perm: Int32Array): void;
   getIsa(): Isa;
   /** Selects an ISA path; false (and no change) when this CPU lacks it. */
   setIsa(isa: Isa): boolean;
