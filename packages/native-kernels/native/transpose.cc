@@ -11,6 +11,10 @@
 #include <atomic>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "sgemm.h"
 
 namespace qlip {
@@ -111,15 +115,60 @@ void copyRuns(const uint32_t* in, uint32_t* out, const Plan& p) {
   });
 }
 
-// out[r * ldo + c] = in[c * ldi + r] for r < rows, c < cols: tiles keep both sides' lines in cache.
-inline void tile2d(const uint32_t* in, int64_t ldi, uint32_t* out, int64_t ldo, int64_t rows, int64_t cols) {
+// 8x8 block: out[m * ldo + k] = in[k * ldi + m]. Eight input lines in, eight output lines out, so strided
+// sides never thrash a cache set the way a column walk with a power-of-two stride does.
+inline void block8Portable(const uint32_t* in, int64_t ldi, uint32_t* out, int64_t ldo) {
+  uint32_t t[8][8];
+  for (int k = 0; k < 8; ++k)
+    for (int m = 0; m < 8; ++m) t[m][k] = in[k * ldi + m];
+  for (int m = 0; m < 8; ++m) std::memcpy(out + m * ldo, t[m], sizeof t[m]);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx"))) void block8Avx(const uint32_t* in, int64_t ldi, uint32_t* out, int64_t ldo) {
+  const float* f = reinterpret_cast<const float*>(in);
+  __m256 r[8], t[8];
+  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(f + k * ldi);
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    r[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  float* o = reinterpret_cast<float*>(out);
+  for (int m = 0; m < 4; ++m) {
+    _mm256_storeu_ps(o + m * ldo, _mm256_permute2f128_ps(r[m], r[m + 4], 0x20));
+    _mm256_storeu_ps(o + (m + 4) * ldo, _mm256_permute2f128_ps(r[m], r[m + 4], 0x31));
+  }
+}
+#endif
+
+using Block8 = void (*)(const uint32_t*, int64_t, uint32_t*, int64_t);
+
+Block8 block8() {
+#if defined(__x86_64__) || defined(__i386__)
+  // Follows the SGEMM's ISA switch, so setIsa('portable') tests the portable path here too.
+  if (currentIsa() != Isa::Portable) return block8Avx;
+#endif
+  return block8Portable;
+}
+
+// out[r * ldo + c] = in[c * ldi + r] for r < rows, c < cols: 8x8 blocks, scalar edges.
+inline void tile2d(const uint32_t* in, int64_t ldi, uint32_t* out, int64_t ldo, int64_t rows, int64_t cols,
+                   Block8 blk) {
+  const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
   for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-    const int64_t c1 = std::min(cols, c0 + kTile);
-    for (int64_t r = 0; r < rows; ++r) {
-      const uint32_t* src = in + r;
-      uint32_t* dst = out + r * ldo;
-      for (int64_t c = c0; c < c1; ++c) dst[c] = src[c * ldi];
-    }
+    const int64_t c1 = std::min(c8, c0 + kTile);
+    for (int64_t r = 0; r < r8; r += 8)
+      for (int64_t c = c0; c < c1; c += 8) blk(in + c * ldi + r, ldi, out + r * ldo + c, ldo);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t cStart = r < r8 ? c8 : 0;
+    for (int64_t c = cStart; c < cols; ++c) out[r * ldo + c] = in[c * ldi + r];
   }
 }
 
@@ -141,13 +190,14 @@ void transposePlanes(const uint32_t* in, uint32_t* out, const Plan& p) {
   const int64_t bands = (rows + kTile - 1) / kTile;
   int64_t planes = 1;
   for (int k = 0; k < outer; ++k) planes *= odims[k];
+  const Block8 blk = block8();
   forChunks(planes * bands, s, [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi;) {
       const int64_t plane = t / bands;
       Cursor ci(outer, odims, oIn, plane), co(outer, odims, oOut, plane);
       for (int64_t band = t % bands; band < bands && t < hi; ++band, ++t) {
         const int64_t r0 = band * kTile, r1 = std::min(rows, r0 + kTile);
-        tile2d(in + ci.off + r0, ldi, out + co.off + r0 * ldo, ldo, r1 - r0, cols);
+        tile2d(in + ci.off + r0, ldi, out + co.off + r0 * ldo, ldo, r1 - r0, cols, blk);
       }
     }
   });
