@@ -136,6 +136,8 @@ async function main(): Promise<void> {
   await tf.ready();
   const reps = quick ? 2 : 5;
   uninstallNativeKernels();
+  const stockTranspose = tf.getKernel(tf.Transpose, 'wasm');
+  if (!stockTranspose) throw new Error('bench/matmul.ts: tfjs-backend-wasm registered no Transpose');
   const stock = CASES.map((c) => gflops(c, reps));
   const info = installNativeKernels();
   if (!info) throw new Error('bench/matmul.ts: the native addon is not built (run pnpm build:native)');
@@ -144,6 +146,10 @@ async function main(): Promise<void> {
   const native1 = CASES.map((c) => gflops(c, reps));
   setThreads(info.threads);
   const nativeStep = vitStep(quick ? 1 : 3);
+  // The step with native matmuls but the stock Transpose: what the native Transpose adds on top.
+  tf.unregisterKernel(tf.Transpose, 'wasm');
+  tf.registerKernel(stockTranspose);
+  const matMulOnlyStep = vitStep(quick ? 1 : 3);
   uninstallNativeKernels();
   const stockStep = vitStep(1);
   console.log(
@@ -158,6 +164,7 @@ async function main(): Promise<void> {
       vitBlockStep: {
         shape: { batch: B, tokens: T, width: D, heads: HEADS, mlp: MLP },
         stockMs: Math.round(stockStep.ms),
+        nativeMatMulOnlyMs: Math.round(matMulOnlyStep.ms),
         nativeMs: Math.round(nativeStep.ms),
         speedup: Number((stockStep.ms / nativeStep.ms).toFixed(1)),
         gradMaxRelDiff: maxRelDiff(nativeStep.grads, stockStep.grads),
