@@ -1,12 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { type TokenizeResult, tokenizeDirectory } from '@qlip/tokenize';
-import { QlipCommand, interruptSignal } from '../lib/base.js';
-import { loadRuntime, modelFlags, resolveModelDir } from '../lib/model.js';
-import { createProgressRenderer } from '../lib/progress.js';
+import { QlipCommand } from '../lib/base.js';
+import { modelFlags } from '../lib/model.js';
 
 export default class Tokenize extends QlipCommand {
   static override summary = 'Turn a folder of images into BSQ token grids (.npy shards, resumable)';
-  static override description = `Searches DIR recursively for images (PNG, JPEG, WebP, AVIF, TIFF, GIF), preprocesses them like the
+  static override description =
+    `Searches DIR recursively for images (PNG, JPEG, WebP, AVIF, TIFF, GIF), preprocesses them like the
 reference (shortest side -> image size, bicubic, centre crop, CLIP mean/std) and writes OUT/:
   tokens-00000.npy    uint32 [n, h, w] token indices (bits packed MSB-first)
   features-00000.npy  float16 [n, h*w, D] post-quantisation features (with --features)
@@ -17,10 +17,16 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
     '<%= config.bin %> tokenize photos/ --model nvidia-QLIP-B-16-256 --out tokens/',
     '<%= config.bin %> tokenize photos/ -m my-model --out tokens/ --features --batch-size 32 --json',
   ];
-  static override args = { dir: Args.directory({ description: 'folder of images', required: true, exists: true }) };
+  static override args = {
+    dir: Args.directory({ description: 'folder of images', required: true, exists: true }),
+  };
   static override flags = {
     ...modelFlags,
-    out: Flags.string({ char: 'o', description: 'output dataset folder (created, or resumed)', required: true }),
+    out: Flags.string({
+      char: 'o',
+      description: 'output dataset folder (created, or resumed)',
+      required: true,
+    }),
     'batch-size': Flags.integer({ description: 'images per model call', default: 16, min: 1 }),
     'shard-size': Flags.integer({ description: 'images per .npy shard', default: 4096, min: 1 }),
     features: Flags.boolean({ description: 'also write float16 post-quantisation features' }),
@@ -29,29 +35,19 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
 
   async run(): Promise<TokenizeResult> {
     const { args, flags } = await this.parse(Tokenize);
-    if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
-    const modelDir = resolveModelDir(flags.model);
-    const loaded = await loadRuntime(modelDir, flags.runtime);
-    const progress = createProgressRenderer();
-    const interrupt = interruptSignal((m) => this.note(m));
-    let result: TokenizeResult;
-    try {
-      result = await tokenizeDirectory(loaded.runtime, {
+    const result = await this.withRuntime(flags, (ctx) =>
+      tokenizeDirectory(ctx.runtime, {
         input: args.dir,
         out: flags.out,
-        model: { path: modelDir, fingerprint: loaded.fingerprint },
+        model: { path: ctx.modelDir, fingerprint: ctx.fingerprint },
         batchSize: flags['batch-size'],
         shardSize: flags['shard-size'],
         features: flags.features,
-        onProgress: progress.listener,
-        signal: interrupt.signal,
+        onProgress: ctx.onProgress,
+        signal: ctx.signal,
         createdBy: `qlip ${this.config.version}`,
-      });
-    } finally {
-      progress.stop();
-      interrupt.release();
-      loaded.dispose();
-    }
+      }),
+    );
     this.log(
       `${result.tokenized} images tokenized (${result.alreadyDone} already done, ${result.failed.length} unreadable) ` +
         `-> ${result.out} [${result.grid.join('x')} tokens of ${result.bits} bits, ${result.imagesPerSecond.toFixed(1)} img/s]`,

@@ -1,5 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, type BackendInfo, selectBackend } from '@qlip/core';
+import { loadRuntime, type RuntimeJob, resolveModelDir } from './model.js';
+import { createProgressRenderer } from './progress.js';
 
 /**
  * Base of every qlip command: `--json` (oclif's enableJsonFlag: the typed result goes to stdout as
@@ -21,6 +23,35 @@ export abstract class QlipCommand extends Command {
   /** Progress and logs: stderr, never stdout. */
   protected note(message: string): void {
     this.logToStderr(message);
+  }
+
+  /**
+   * The lifecycle every model-running command shares: select the backend (tfjs runtime), load the model
+   * (`--model` or the shipped checkpoint) as a runtime, draw progress, turn Ctrl-C into an abort, and
+   * release everything whatever happens.
+   */
+  protected async withRuntime<T>(
+    flags: { model?: string; runtime: string; backend: string },
+    job: (ctx: RuntimeJob) => Promise<T>,
+  ): Promise<T> {
+    if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
+    const modelDir = resolveModelDir(flags.model);
+    const loaded = await loadRuntime(modelDir, flags.runtime);
+    const progress = createProgressRenderer();
+    const interrupt = interruptSignal((m) => this.note(m));
+    try {
+      return await job({
+        runtime: loaded.runtime,
+        modelDir,
+        fingerprint: loaded.fingerprint,
+        onProgress: progress.listener,
+        signal: interrupt.signal,
+      });
+    } finally {
+      progress.stop();
+      interrupt.release();
+      loaded.dispose();
+    }
   }
 
   protected async initBackend(requested: string): Promise<BackendInfo> {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Flags } from '@oclif/core';
 import { QLIPModel } from '@qlip/model';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
+import type { ProgressListener } from '@qlip/core';
 import { modelFingerprint, type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
 
 /** `--model` and `--runtime`, shared by every command that runs a tokenizer. */
@@ -12,7 +13,8 @@ export const modelFlags = {
     description: `QLIP model directory (config.json + model.safetensors, official Hugging Face layout); default: the shipped ${DEFAULT_MODEL_NAME} checkpoint`,
   }),
   runtime: Flags.string({
-    description: 'inference runtime: tfjs (the --backend) or onnx (ONNX Runtime, exported graphs in <model>/onnx)',
+    description:
+      'inference runtime: tfjs (the --backend) or onnx (ONNX Runtime, exported graphs in <model>/onnx)',
     options: ['tfjs', 'onnx'],
     default: 'tfjs',
   }),
@@ -45,4 +47,13 @@ export async function loadRuntime(dir: string, runtime: string): Promise<LoadedR
   }
   const model = await QLIPModel.load(dir);
   return { runtime: tfjsRuntime(model), fingerprint, dispose: () => model.dispose() };
+}
+
+/** What a job run through `withRuntime` gets. */
+export interface RuntimeJob {
+  runtime: TokenizerRuntime;
+  modelDir: string;
+  fingerprint: string;
+  onProgress: ProgressListener;
+  signal: AbortSignal;
 }

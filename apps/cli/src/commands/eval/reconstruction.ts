@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 import { evaluateReconstruction, type FdNetwork, type ReconstructionJobResult } from '@qlip/eval';
-import { interruptSignal, QlipCommand } from '../../lib/base.js';
-import { loadRuntime, modelFlags, resolveModelDir } from '../../lib/model.js';
-import { createProgressRenderer } from '../../lib/progress.js';
+import { QlipCommand } from '../../lib/base.js';
+import { modelFlags } from '../../lib/model.js';
 
 export default class EvalReconstruction extends QlipCommand {
   static override summary =
@@ -38,34 +37,27 @@ tokenized, decoded and compared with the preprocessed original in uint8:
 
   async run(): Promise<ReconstructionJobResult> {
     const { flags } = await this.parse(EvalReconstruction);
-    if (flags.runtime === 'tfjs' || flags.fd !== 'none') await this.initBackend(flags.backend);
-    const modelDir = resolveModelDir(flags.model);
-    const loaded = await loadRuntime(modelDir, flags.runtime);
-    const progress = createProgressRenderer();
-    const interrupt = interruptSignal((m) => this.note(m));
-    try {
-      const r = await evaluateReconstruction(loaded.runtime, {
+    // The Frechet feature network runs on tfjs even with --runtime onnx.
+    if (flags.fd !== 'none' && flags.runtime !== 'tfjs') await this.initBackend(flags.backend);
+    const r = await this.withRuntime(flags, (ctx) =>
+      evaluateReconstruction(ctx.runtime, {
         data: flags.data,
         fd: flags.fd as FdNetwork,
         limit: flags.limit,
         batchSize: flags['batch-size'],
         gridCount: flags.grid,
         out: flags.out,
-        modelName: modelDir,
-        onProgress: progress.listener,
-        signal: interrupt.signal,
-      });
-      const fd = r.frechetDistance === null ? '' : `, FD(${r.fdNetwork}) ${r.frechetDistance.toFixed(3)}`;
-      this.log(
-        `reconstruction on ${r.data}: PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(4)}${fd}, ` +
-          `${r.codebook.distinctCodes} distinct codes, ${r.bitsPerImage} bits/image, compression ${r.compressionRatio.toFixed(1)} (${r.images} images)`,
-      );
-      for (const f of r.files) this.log(`wrote ${f}`);
-      return r;
-    } finally {
-      progress.stop();
-      interrupt.release();
-      loaded.dispose();
-    }
+        modelName: ctx.modelDir,
+        onProgress: ctx.onProgress,
+        signal: ctx.signal,
+      }),
+    );
+    const fd = r.frechetDistance === null ? '' : `, FD(${r.fdNetwork}) ${r.frechetDistance.toFixed(3)}`;
+    this.log(
+      `reconstruction on ${r.data}: PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(4)}${fd}, ` +
+        `${r.codebook.distinctCodes} distinct codes, ${r.bitsPerImage} bits/image, compression ${r.compressionRatio.toFixed(1)} (${r.images} images)`,
+    );
+    for (const f of r.files) this.log(`wrote ${f}`);
+    return r;
   }
 }

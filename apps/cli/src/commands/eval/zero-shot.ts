@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { evaluateZeroShot, type ZeroShotJobResult } from '@qlip/eval';
-import { interruptSignal, QlipCommand } from '../../lib/base.js';
-import { loadRuntime, modelFlags, resolveModelDir } from '../../lib/model.js';
-import { createProgressRenderer } from '../../lib/progress.js';
+import { QlipCommand } from '../../lib/base.js';
+import { modelFlags } from '../../lib/model.js';
 
 export default class EvalZeroShot extends QlipCommand {
   static override summary = 'Zero-shot classification accuracy of a tokenizer (CLIP prompt ensembling)';
@@ -36,35 +35,26 @@ per-class accuracy and a confusion matrix; --out writes report.md and confusion.
 
   async run(): Promise<ZeroShotJobResult> {
     const { flags } = await this.parse(EvalZeroShot);
-    if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
-    const modelDir = resolveModelDir(flags.model);
     const templates = flags.templates ? await readLines(flags.templates) : undefined;
-    const loaded = await loadRuntime(modelDir, flags.runtime);
-    const progress = createProgressRenderer();
-    const interrupt = interruptSignal((m) => this.note(m));
-    try {
-      const r = await evaluateZeroShot(loaded.runtime, {
+    const r = await this.withRuntime(flags, (ctx) =>
+      evaluateZeroShot(ctx.runtime, {
         data: flags.data,
         classesFile: flags.classes,
         templates,
         limit: flags.limit,
         batchSize: flags['batch-size'],
         out: flags.out,
-        modelName: modelDir,
-        onProgress: progress.listener,
-        signal: interrupt.signal,
-      });
-      this.log(
-        `zero-shot on ${r.data}: top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% ` +
-          `(${r.images} images, ${r.classes.length} classes, ${r.templates} templates, ${r.skipped.length} skipped)`,
-      );
-      for (const f of r.files) this.log(`wrote ${f}`);
-      return r;
-    } finally {
-      progress.stop();
-      interrupt.release();
-      loaded.dispose();
-    }
+        modelName: ctx.modelDir,
+        onProgress: ctx.onProgress,
+        signal: ctx.signal,
+      }),
+    );
+    this.log(
+      `zero-shot on ${r.data}: top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% ` +
+        `(${r.images} images, ${r.classes.length} classes, ${r.templates} templates, ${r.skipped.length} skipped)`,
+    );
+    for (const f of r.files) this.log(`wrote ${f}`);
+    return r;
   }
 }
 
