@@ -179,7 +179,7 @@ export function resolveTrainConfig(layers: ConfigLayer[]): TrainConfig {
 /** Directory of the bundled presets (`presets/<name>.json`). */
 export const PRESET_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'presets');
 
-export const PRESETS = ['tiny-mnist', 'bench-s'] as const;
+export const PRESETS = ['tiny-mnist', 'tiny-emoji', 'bench-s', 'qlip-b-16-256'] as const;
 
 /** A bundled preset as a config layer; errors list the valid names. */
 export function presetLayer(name: string): ConfigLayer {

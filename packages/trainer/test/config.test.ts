@@ -74,9 +74,18 @@ describe('presets', () => {
     expect(count(specs, 'vision_model.quant_embed')).toBe(e.bottleneck + 2 * (256 * 256 + 256));
   });
 
+  it('qlip-b-16-256 has the geometry of the released model (about 240M parameters)', async () => {
+    const { qlipSpecs } = await import('@qlip/model');
+    const m = parseQLIPConfig(resolveTrainConfig([presetLayer('qlip-b-16-256')]).model);
+    const n = qlipSpecs(m).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    expect(n).toBeGreaterThan(230e6);
+    expect(n).toBeLessThan(250e6);
+    expect([m.vision_config.patch_size, m.vision_config.quantizer_cfg.embed_dim]).toEqual([16, 28]);
+  });
+
   it('rejects an unknown preset naming the valid ones', () => {
     expect(() => presetLayer('huge')).toThrow(
-      /unknown preset "huge" \(expected one of tiny-mnist, bench-s\)/,
+      /unknown preset "huge" \(expected one of tiny-mnist, tiny-emoji, bench-s, qlip-b-16-256\)/,
     );
   });
 });
