@@ -16,7 +16,7 @@ describe('qlip eval and qlip demo (shipped checkpoint)', () => {
     );
     expect(error).toBeUndefined();
     const r = JSON.parse(stdout);
-    expect(r.tokenize).toMatchObject({ tokenized: 40, total: 40, bits: 10 });
+    expect(r.tokenize).toMatchObject({ tokenized: 40, total: 40, bits: 16 });
     expect(r.reconstruct.written).toBe(40);
     expect(r.zeroShot.classes.length).toBeGreaterThanOrEqual(8); // the digits among the first 40 test images
     expect(r.zeroShot.top1).toBeGreaterThan(0.3); // a trained model, far above chance on digits
@@ -57,7 +57,7 @@ describe('qlip eval and qlip demo (shipped checkpoint)', () => {
     );
     expect(rec.error).toBeUndefined();
     const rr = JSON.parse(rec.stdout);
-    expect(rr).toMatchObject({ images: 16, bitsPerImage: 160, frechetDistance: null });
+    expect(rr).toMatchObject({ images: 16, bitsPerImage: 256, frechetDistance: null });
     expect(existsSync(join(out, 'r', 'grid.png'))).toBe(true);
   });
 

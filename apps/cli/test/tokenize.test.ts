@@ -55,7 +55,7 @@ describe('qlip tokenize / reconstruct', () => {
     const { stdout, error } = await runCommand(['tokenize', imgDir, '--out', out, '--json', '--backend', 'wasm'], { root });
     expect(error).toBeUndefined();
     const r = JSON.parse(stdout);
-    expect(r).toMatchObject({ tokenized: 3, bits: 10, grid: [4, 4] });
+    expect(r).toMatchObject({ tokenized: 3, bits: 16, grid: [4, 4] });
   });
 
   it('names a model directory that is not a QLIP model', async () => {

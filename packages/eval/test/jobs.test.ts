@@ -124,10 +124,10 @@ describe('evaluateReconstruction', () => {
       gridCount: 4,
     });
     expect(r.images).toBe(8);
-    expect(r.bitsPerImage).toBe(16 * 10);
-    expect(r.compressionRatio).toBeCloseTo((24 * 64) / 10, 10);
+    expect(r.bitsPerImage).toBe(16 * 16);
+    expect(r.compressionRatio).toBeCloseTo((24 * 64) / 16, 10);
     expect(r.codebook.distinctCodes).toBeGreaterThan(1);
-    expect(r.codebook.perBitEntropy).toHaveLength(10);
+    expect(r.codebook.perBitEntropy).toHaveLength(16);
     expect(r.frechetDistance).toBeNull();
     // Without --limit: the mean PSNR equals psnr() on the model's own reconstructions of every image.
     const all = await evaluateReconstruction(tfjsRuntime(model), { data: digits, batchSize: 8 });

@@ -17,7 +17,7 @@ describe('the shipped qlip-tiny-mnist checkpoint', () => {
   it('loads in the official layout with its documented geometry', () => {
     expect(model.imageSize).toBe(32);
     expect(model.patchSize).toBe(8);
-    expect(model.bits).toBe(10);
+    expect(model.bits).toBe(16);
     expect(model.grid).toEqual([4, 4]);
   });
 

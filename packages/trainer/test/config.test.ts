@@ -26,7 +26,7 @@ describe('presets', () => {
     expect(() => parseQLIPConfig(c.model)).not.toThrow();
   });
 
-  it('tiny-mnist is tiny: 32 px, patch 8, width 64, depth 2, 10 bits, text 64 x 2, context 16', () => {
+  it('tiny-mnist is tiny: 32 px, patch 8, width 64, depth 2, 16 bits, text 64 x 2, context 16', () => {
     const m = parseQLIPConfig(resolveTrainConfig([presetLayer('tiny-mnist')]).model);
     const v = m.vision_config;
     expect([
@@ -35,7 +35,7 @@ describe('presets', () => {
       v.hidden_size,
       v.num_hidden_layers,
       v.quantizer_cfg.embed_dim,
-    ]).toEqual([32, 8, 64, 2, 10]);
+    ]).toEqual([32, 8, 64, 2, 16]);
     const t = m.text_config;
     expect([t.hidden_size, t.num_hidden_layers, t.max_position_embeddings]).toEqual([64, 2, 16]);
   });

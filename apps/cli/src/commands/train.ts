@@ -24,7 +24,7 @@ export default class Train extends QlipCommand {
     '<%= config.bin %> train --preset tiny-mnist --out runs/mnist',
     '<%= config.bin %> train --preset tiny-mnist --out runs/quick --steps 200 --batch-size 16 --lr 3e-4',
     '<%= config.bin %> train --out runs/mnist --resume runs/mnist --steps 3000',
-    '<%= config.bin %> train --preset tiny-mnist --stage 2 --init runs/mnist/step-001500 --out runs/mnist-s2',
+    '<%= config.bin %> train --preset tiny-mnist --stage 2 --init runs/mnist/step-003000 --out runs/mnist-s2',
     '<%= config.bin %> train --preset bench-s --config my-data.json --init hf/clip-vit-b16 --out runs/b --json',
   ];
   static override flags = {
