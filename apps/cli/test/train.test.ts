@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '@oclif/test';
 import { describe, expect, it } from 'vitest';
+import { presetLayer, resolveTrainConfig } from '@qlip/trainer';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -39,7 +40,8 @@ describe('qlip train', () => {
       stopped: 'completed',
       checkpoint: join(out, 'step-000003'),
     });
-    expect(r.last.lr).toBeCloseTo(2e-3 * (3 / 100), 12); // tiny-mnist warms up over 100 steps
+    const { warmupSteps } = resolveTrainConfig([presetLayer('tiny-mnist')]).schedule;
+    expect(r.last.lr).toBeCloseTo(2e-3 * (3 / warmupSteps), 12); // still in tiny-mnist's linear warm-up
     expect(r.stepsPerSecond).toBeGreaterThan(0);
     const state = JSON.parse(await readFile(join(out, 'step-000003', 'trainer_state.json'), 'utf8'));
     expect(state.config.data.batchSize).toBe(4);
