@@ -59,10 +59,22 @@ export const shardName = (kind: 'tokens' | 'features', shard: number) =>
   `${kind}-${String(shard).padStart(5, '0')}.npy`;
 
 /** Fields of meta.json that must agree for a resumed run to append to an existing dataset. */
-const RESUME_KEYS = ['format', 'version', 'model', 'bits', 'grid', 'imageSize', 'patchSize', 'preprocessing', 'features'] as const;
+const RESUME_KEYS = [
+  'format',
+  'version',
+  'model',
+  'bits',
+  'grid',
+  'imageSize',
+  'patchSize',
+  'preprocessing',
+  'features',
+] as const;
 
 /** Read and parse index.jsonl, dropping a torn final line (a crash mid-append). */
-async function readIndex(path: string): Promise<{ entries: IndexEntry[]; validBytes: number; torn: boolean }> {
+async function readIndex(
+  path: string,
+): Promise<{ entries: IndexEntry[]; validBytes: number; torn: boolean }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -115,7 +127,8 @@ export class TokenDatasetWriter {
     try {
       existing = JSON.parse(await readFile(metaPath, 'utf8')) as TokenDatasetMeta;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${metaPath}: unreadable (${(err as Error).message})`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`${metaPath}: unreadable (${(err as Error).message})`);
     }
     if (existing) {
       for (const key of RESUME_KEYS) {
@@ -141,7 +154,8 @@ export class TokenDatasetWriter {
     // Orphans: shards renamed into place whose index lines never landed; temp files from a crash.
     for (const f of await readdir(dir)) {
       const m = /^(tokens|features)-(\d{5})\.npy$/.exec(f);
-      if ((m && !referenced.has(Number(m[2]))) || f.includes('.npy.tmp-')) await rm(join(dir, f), { force: true });
+      if ((m && !referenced.has(Number(m[2]))) || f.includes('.npy.tmp-'))
+        await rm(join(dir, f), { force: true });
     }
     const done = new Map(entries.map((e) => [e.path, e]));
     const nextShard = entries.length ? Math.max(...referenced) + 1 : 0;
@@ -153,10 +167,14 @@ export class TokenDatasetWriter {
     const tokensPer = this.meta.grid[0] * this.meta.grid[1];
     for (const item of items) {
       if (item.tokens.length !== tokensPer) {
-        throw new Error(`${item.path}: got ${item.tokens.length} tokens, the dataset grid needs ${tokensPer}`);
+        throw new Error(
+          `${item.path}: got ${item.tokens.length} tokens, the dataset grid needs ${tokensPer}`,
+        );
       }
       if (this.meta.features && item.features?.length !== tokensPer * this.meta.features.dim) {
-        throw new Error(`${item.path}: features missing or of the wrong size for dim ${this.meta.features.dim}`);
+        throw new Error(
+          `${item.path}: features missing or of the wrong size for dim ${this.meta.features.dim}`,
+        );
       }
       this.buffer.push(item);
       if (this.buffer.length >= this.meta.shardSize) await this.flush();
@@ -173,12 +191,20 @@ export class TokenDatasetWriter {
     const [h, w] = this.meta.grid;
     const tokens = new Uint32Array(n * h * w); // [n, h, w]
     items.forEach((it, i) => tokens.set(it.tokens, i * h * w));
-    await writeNpy(join(this.dir, shardName('tokens', shard)), { dtype: 'uint32', shape: [n, h, w], data: tokens });
+    await writeNpy(join(this.dir, shardName('tokens', shard)), {
+      dtype: 'uint32',
+      shape: [n, h, w],
+      data: tokens,
+    });
     if (this.meta.features) {
       const d = this.meta.features.dim;
       const feats = new Uint16Array(n * h * w * d); // [n, h*w, D] float16 bits
       items.forEach((it, i) => feats.set(it.features!, i * h * w * d));
-      await writeNpy(join(this.dir, shardName('features', shard)), { dtype: 'float16', shape: [n, h * w, d], data: feats });
+      await writeNpy(join(this.dir, shardName('features', shard)), {
+        dtype: 'float16',
+        shape: [n, h * w, d],
+        data: feats,
+      });
     }
     const entries = items.map((it, row) => ({ path: it.path, shard, row, sha256: it.sha256 }));
     const fh = await open(join(this.dir, 'index.jsonl'), 'a');
@@ -213,9 +239,12 @@ export async function readTokenDataset(dir: string): Promise<TokenDataset> {
   try {
     meta = JSON.parse(await readFile(metaPath, 'utf8')) as TokenDatasetMeta;
   } catch (err) {
-    throw new Error(`${metaPath}: not a tokenized dataset (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(
+      `${metaPath}: not a tokenized dataset (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
-  if (meta.format !== FORMAT) throw new Error(`${metaPath}: format is "${meta.format}", expected "${FORMAT}"`);
+  if (meta.format !== FORMAT)
+    throw new Error(`${metaPath}: format is "${meta.format}", expected "${FORMAT}"`);
   const { entries } = await readIndex(join(dir, 'index.jsonl'));
   return {
     dir,

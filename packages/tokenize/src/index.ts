@@ -17,4 +17,9 @@ export { modelFingerprint, sha256 } from './fingerprint.js';
 
 // Jobs
 export { type TokenizeOptions, type TokenizeResult, tokenizeDirectory } from './tokenize.js';
-export { type ReconstructOptions, type ReconstructResult, reconstructDataset, reconstructImages } from './reconstruct.js';
+export {
+  type ReconstructOptions,
+  type ReconstructResult,
+  reconstructDataset,
+  reconstructImages,
+} from './reconstruct.js';

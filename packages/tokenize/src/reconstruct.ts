@@ -1,17 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   clipPreprocessParams,
   denormalizeImages,
   listImages,
   type ProgressListener,
-  preprocessImage,
   type RgbImage,
   sideBySide,
   silentProgress,
   writePng,
 } from '@qlip/core';
 import { readTokenDataset } from './dataset.js';
+import { prepare } from './tokenize.js';
 import type { TokenizerRuntime } from './runtime.js';
 
 export interface ReconstructOptions {
@@ -43,7 +42,10 @@ export interface ReconstructResult {
 const pngName = (rel: string) => rel.replace(/\.[^./]+$/, '') + '.png';
 
 /** Decode every image of a folder through the tokenizer and write the reconstructions as PNGs. */
-export async function reconstructImages(rt: TokenizerRuntime, o: ReconstructOptions): Promise<ReconstructResult> {
+export async function reconstructImages(
+  rt: TokenizerRuntime,
+  o: ReconstructOptions,
+): Promise<ReconstructResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
   const bs = o.batchSize ?? 16;
@@ -55,32 +57,28 @@ export async function reconstructImages(rt: TokenizerRuntime, o: ReconstructOpti
   let interrupted = false;
   for (let start = 0; start < files.length; start += bs) {
     const chunk = files.slice(start, start + bs);
-    const loaded = await Promise.all(
-      chunk.map(async (rel) => {
-        try {
-          const path = join(o.input, rel);
-          return { rel, pixels: await preprocessImage(await readFile(path), params, { name: path, maxPixels: o.maxPixels }) };
-        } catch (err) {
-          failed.push({ path: rel, reason: err instanceof Error ? err.message : String(err) });
-          onProgress({ task: 'reconstruct', done: written + failed.length, message: `skipped ${rel}: ${(err as Error).message}` });
-          return undefined;
-        }
-      }),
-    );
-    const ok = loaded.filter((x): x is { rel: string; pixels: Float32Array } => x !== undefined);
-    if (ok.length) {
-      const pixels = new Float32Array(ok.length * 3 * s * s); // [b, 3, S, S]
-      ok.forEach((x, i) => pixels.set(x.pixels, i * 3 * s * s));
-      const { indices } = await rt.encode(pixels, ok.length, { features: false });
-      const recon = denormalizeImages(await rt.decode(indices, ok.length), [ok.length, 3, s, s]);
-      const originals = o.sideBySide ? denormalizeImages(pixels, [ok.length, 3, s, s]) : [];
+    const batch = await prepare(o.input, chunk, params, o.maxPixels);
+    for (const f of batch.failed) {
+      failed.push(f);
+      onProgress({
+        task: 'reconstruct',
+        done: written + failed.length,
+        message: `skipped ${f.path}: ${f.reason}`,
+      });
+    }
+    const n = batch.paths.length;
+    if (n) {
+      const { pixels } = batch;
+      const { indices } = await rt.encode(pixels, n, { features: false });
+      const recon = denormalizeImages(await rt.decode(indices, n), [n, 3, s, s]);
+      const originals = o.sideBySide ? denormalizeImages(pixels, [n, 3, s, s]) : [];
       await Promise.all(
-        ok.map((x, i) => {
+        batch.paths.map((rel, i) => {
           const img: RgbImage = o.sideBySide ? sideBySide([originals[i]!, recon[i]!]) : recon[i]!;
-          return writePng(join(o.out, pngName(x.rel)), img);
+          return writePng(join(o.out, pngName(rel)), img);
         }),
       );
-      written += ok.length;
+      written += n;
     }
     onProgress({ task: 'reconstruct', done: written + failed.length, total: files.length, unit: 'images' });
     if (o.signal?.aborted && start + bs < files.length) {
@@ -92,18 +90,31 @@ export async function reconstructImages(rt: TokenizerRuntime, o: ReconstructOpti
 }
 
 /** Decode a tokenized dataset's tokens back into PNGs (one per index.jsonl line). */
-export async function reconstructDataset(rt: TokenizerRuntime, o: ReconstructOptions): Promise<ReconstructResult> {
+export async function reconstructDataset(
+  rt: TokenizerRuntime,
+  o: ReconstructOptions,
+): Promise<ReconstructResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
   const ds = await readTokenDataset(o.input);
   const { meta } = ds;
-  if (meta.bits !== rt.bits || meta.grid[0] !== rt.grid[0] || meta.grid[1] !== rt.grid[1] || meta.imageSize !== rt.imageSize) {
+  if (
+    meta.bits !== rt.bits ||
+    meta.grid[0] !== rt.grid[0] ||
+    meta.grid[1] !== rt.grid[1] ||
+    meta.imageSize !== rt.imageSize
+  ) {
     throw new Error(
       `${join(o.input, 'meta.json')}: tokens are ${meta.bits}-bit on a ${meta.grid.join('x')} grid at ${meta.imageSize}px; ` +
         `the model expects ${rt.bits}-bit, ${rt.grid.join('x')}, ${rt.imageSize}px`,
     );
   }
-  if (o.sideBySide) onProgress({ task: 'reconstruct', done: 0, message: 'a tokenized dataset has no originals: writing reconstructions only' });
+  if (o.sideBySide)
+    onProgress({
+      task: 'reconstruct',
+      done: 0,
+      message: 'a tokenized dataset has no originals: writing reconstructions only',
+    });
   const n = meta.grid[0] * meta.grid[1];
   const s = rt.imageSize;
   const bs = o.batchSize ?? 16;
@@ -140,5 +151,15 @@ function finish(
   t0: number,
 ): ReconstructResult {
   const seconds = (performance.now() - t0) / 1000;
-  return { input: o.input, out: o.out, runtime: rt.name, mode, written, failed, interrupted, seconds, imagesPerSecond: written / Math.max(seconds, 1e-9) };
+  return {
+    input: o.input,
+    out: o.out,
+    runtime: rt.name,
+    mode,
+    written,
+    failed,
+    interrupted,
+    seconds,
+    imagesPerSecond: written / Math.max(seconds, 1e-9),
+  };
 }

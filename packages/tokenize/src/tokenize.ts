@@ -54,7 +54,8 @@ export interface TokenizeResult {
   imagesPerSecond: number;
 }
 
-interface Prepared {
+/** A batch of images read from disk, preprocessed for the model. */
+export interface Prepared {
   paths: string[];
   hashes: string[];
   pixels: Float32Array; // [b, 3, S, S]
@@ -62,7 +63,12 @@ interface Prepared {
 }
 
 /** Read, hash and preprocess a batch concurrently (sharp decodes on libuv threads); failures are collected. */
-async function prepare(input: string, files: string[], params: ImagePreprocessParams, maxPixels?: number): Promise<Prepared> {
+export async function prepare(
+  input: string,
+  files: string[],
+  params: ImagePreprocessParams,
+  maxPixels?: number,
+): Promise<Prepared> {
   const s = params.cropSize;
   const results = await Promise.all(
     files.map(async (rel) => {
@@ -83,7 +89,9 @@ async function prepare(input: string, files: string[], params: ImagePreprocessPa
     paths: ok.map((r) => r.rel),
     hashes: ok.map((r) => r.hash),
     pixels,
-    failed: results.filter((r): r is { rel: string; error: string } => 'error' in r).map((r) => ({ path: r.rel, reason: r.error })),
+    failed: results
+      .filter((r): r is { rel: string; error: string } => 'error' in r)
+      .map((r) => ({ path: r.rel, reason: r.error })),
   };
 }
 
@@ -117,17 +125,33 @@ export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions
   let tokenized = 0;
   let interrupted = false;
   const n = rt.grid[0] * rt.grid[1]; // tokens per image
-  onProgress({ task: 'tokenize', done: 0, total: pending.length, unit: 'images', message: alreadyDone ? `resuming: ${alreadyDone} of ${files.length} images already tokenized` : undefined });
+  onProgress({
+    task: 'tokenize',
+    done: 0,
+    total: pending.length,
+    unit: 'images',
+    message: alreadyDone ? `resuming: ${alreadyDone} of ${files.length} images already tokenized` : undefined,
+  });
   let next = pending.length ? prepare(o.input, pending.slice(0, batchSize), params, o.maxPixels) : undefined;
   try {
     for (let start = 0; start < pending.length; start += batchSize) {
       const batch = await next!;
       const after = start + batchSize;
-      next = after < pending.length ? prepare(o.input, pending.slice(after, after + batchSize), params, o.maxPixels) : undefined;
-      for (const f of batch.failed) onProgress({ task: 'tokenize', done: tokenized + failed.length, message: `skipped ${f.path}: ${f.reason}` });
+      next =
+        after < pending.length
+          ? prepare(o.input, pending.slice(after, after + batchSize), params, o.maxPixels)
+          : undefined;
+      for (const f of batch.failed)
+        onProgress({
+          task: 'tokenize',
+          done: tokenized + failed.length,
+          message: `skipped ${f.path}: ${f.reason}`,
+        });
       failed.push(...batch.failed);
       if (batch.paths.length) {
-        const { indices, features } = await rt.encode(batch.pixels, batch.paths.length, { features: Boolean(o.features) });
+        const { indices, features } = await rt.encode(batch.pixels, batch.paths.length, {
+          features: Boolean(o.features),
+        });
         const d = rt.featureDim;
         await writer.add(
           batch.paths.map((path, i) => ({

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { type TokenizeResult, tokenizeDirectory } from '@qlip/tokenize';
+import { modelFingerprint, type TokenizeResult, tokenizeDirectory } from '@qlip/tokenize';
 import { QlipCommand } from '../lib/base.js';
 import { modelFlags } from '../lib/model.js';
 
@@ -35,11 +35,12 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
 
   async run(): Promise<TokenizeResult> {
     const { args, flags } = await this.parse(Tokenize);
-    const result = await this.withRuntime(flags, (ctx) =>
+    const result = await this.withRuntime(flags, async (ctx) =>
       tokenizeDirectory(ctx.runtime, {
         input: args.dir,
         out: flags.out,
-        model: { path: ctx.modelDir, fingerprint: ctx.fingerprint },
+        // Only a tokenized dataset records which weights made it, so only tokenize hashes them.
+        model: { path: ctx.modelDir, fingerprint: await modelFingerprint(ctx.modelDir) },
         batchSize: flags['batch-size'],
         shardSize: flags['shard-size'],
         features: flags.features,

@@ -43,7 +43,6 @@ export abstract class QlipCommand extends Command {
       return await job({
         runtime: loaded.runtime,
         modelDir,
-        fingerprint: loaded.fingerprint,
         onProgress: progress.listener,
         signal: interrupt.signal,
       });

@@ -4,7 +4,7 @@ import { Flags } from '@oclif/core';
 import { QLIPModel } from '@qlip/model';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
 import type { ProgressListener } from '@qlip/core';
-import { modelFingerprint, type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
+import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
 
 /** `--model` and `--runtime`, shared by every command that runs a tokenizer. */
 export const modelFlags = {
@@ -22,7 +22,6 @@ export const modelFlags = {
 
 export interface LoadedRuntime {
   runtime: TokenizerRuntime;
-  fingerprint: string;
   dispose(): void;
 }
 
@@ -36,24 +35,22 @@ export async function loadRuntime(dir: string, runtime: string): Promise<LoadedR
   if (!existsSync(join(dir, 'config.json'))) {
     throw new Error(`${dir}: not a QLIP model directory (expected config.json and model.safetensors)`);
   }
-  const fingerprint = await modelFingerprint(dir);
   if (runtime === 'onnx') {
     // Resolved at run time so the tfjs path never loads ONNX Runtime.
     const mod = (await import('@qlip/export' as string)) as {
       onnxRuntime(dir: string): Promise<TokenizerRuntime & { dispose(): void }>;
     };
     const rt = await mod.onnxRuntime(dir);
-    return { runtime: rt, fingerprint, dispose: () => rt.dispose() };
+    return { runtime: rt, dispose: () => rt.dispose() };
   }
   const model = await QLIPModel.load(dir);
-  return { runtime: tfjsRuntime(model), fingerprint, dispose: () => model.dispose() };
+  return { runtime: tfjsRuntime(model), dispose: () => model.dispose() };
 }
 
 /** What a job run through `withRuntime` gets. */
 export interface RuntimeJob {
   runtime: TokenizerRuntime;
   modelDir: string;
-  fingerprint: string;
   onProgress: ProgressListener;
   signal: AbortSignal;
 }
