@@ -6,7 +6,7 @@ import { readNpy, writeNpy } from '@qlip/core';
  * The tokenized dataset format (documented in docs/formats.md):
  *
  *   OUT/meta.json               what produced the tokens (model, bits, grid, preprocessing)
- *   OUT/index.jsonl             one line per image: {"path", "shard", "row", "sha256"}
+ *   OUT/index.jsonl             one line per image: {"path", "shard", "row", "sha256"[, "caption"]}
  *   OUT/tokens-00000.npy        uint32 [n, h, w] BSQ indices (MSB-first bit packing)
  *   OUT/features-00000.npy      float16 [n, h*w, D] post-quantisation features (only with --features)
  *
@@ -43,12 +43,16 @@ export interface IndexEntry {
   row: number;
   /** SHA-256 of the image file's bytes. */
   sha256: string;
+  /** The image's caption when the source has one (a sidecar `a.txt` beside `a.png`). */
+  caption?: string;
 }
 
 /** One tokenized image handed to the writer. */
 export interface TokenizedItem {
   path: string;
   sha256: string;
+  /** Caption from the source, recorded in index.jsonl when present. */
+  caption?: string;
   /** `[h*w]` indices. */
   tokens: Uint32Array;
   /** `[h*w*D]` float16 bits, when the dataset stores features. */
@@ -206,7 +210,13 @@ export class TokenDatasetWriter {
         data: feats,
       });
     }
-    const entries = items.map((it, row) => ({ path: it.path, shard, row, sha256: it.sha256 }));
+    const entries: IndexEntry[] = items.map((it, row) => ({
+      path: it.path,
+      shard,
+      row,
+      sha256: it.sha256,
+      ...(it.caption !== undefined ? { caption: it.caption } : {}),
+    }));
     const fh = await open(join(this.dir, 'index.jsonl'), 'a');
     try {
       await fh.appendFile(entries.map((e) => `${JSON.stringify(e)}\n`).join(''));

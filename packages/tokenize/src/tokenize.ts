@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import {
   clipPreprocessParams,
   type ImagePreprocessParams,
@@ -58,8 +58,21 @@ export interface TokenizeResult {
 export interface Prepared {
   paths: string[];
   hashes: string[];
+  /** Sidecar caption per image (undefined when there is none). */
+  captions: (string | undefined)[];
   pixels: Float32Array; // [b, 3, S, S]
   failed: { path: string; reason: string }[];
+}
+
+/**
+ * The caption of `a/b.png` is the text of `a/b.txt` beside it (the trainer's folder-source convention),
+ * BOM and surrounding whitespace removed; undefined when there is no sidecar or it is empty.
+ */
+export async function sidecarCaption(imagePath: string): Promise<string | undefined> {
+  const sidecar = `${imagePath.slice(0, imagePath.length - extname(imagePath).length)}.txt`;
+  const text = await readFile(sidecar, 'utf8').catch(() => '');
+  const caption = text.replace(/^\uFEFF/, '').trim();
+  return caption === '' ? undefined : caption;
 }
 
 /** Read, hash and preprocess a batch concurrently (sharp decodes on libuv threads); failures are collected. */
@@ -76,18 +89,21 @@ export async function prepare(
       try {
         const bytes = await readFile(path);
         const pixels = await preprocessImage(bytes, params, { name: path, maxPixels });
-        return { rel, hash: sha256(bytes), pixels };
+        return { rel, hash: sha256(bytes), pixels, caption: await sidecarCaption(path) };
       } catch (err) {
         return { rel, error: err instanceof Error ? err.message : String(err) };
       }
     }),
   );
-  const ok = results.filter((r): r is { rel: string; hash: string; pixels: Float32Array } => 'pixels' in r);
+  const ok = results.filter(
+    (r): r is { rel: string; hash: string; pixels: Float32Array; caption: string | undefined } => 'pixels' in r,
+  );
   const pixels = new Float32Array(ok.length * 3 * s * s);
   ok.forEach((r, i) => pixels.set(r.pixels, i * 3 * s * s));
   return {
     paths: ok.map((r) => r.rel),
     hashes: ok.map((r) => r.hash),
+    captions: ok.map((r) => r.caption),
     pixels,
     failed: results
       .filter((r): r is { rel: string; error: string } => 'error' in r)
@@ -157,6 +173,7 @@ export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions
           batch.paths.map((path, i) => ({
             path,
             sha256: batch.hashes[i]!,
+            ...(batch.captions[i] !== undefined ? { caption: batch.captions[i] } : {}),
             tokens: indices.subarray(i * n, (i + 1) * n),
             ...(features ? { features: features.subarray(i * n * d, (i + 1) * n * d) } : {}),
           })),

@@ -36,6 +36,9 @@ beforeAll(async () => {
   mkdirSync(join(imgDir, 'sub/deeper'), { recursive: true });
   for (const [i, n] of NAMES.entries()) await writeImage(join(imgDir, n), i);
   writeFileSync(join(imgDir, 'broken.png'), 'not a png');
+  // Sidecar captions (the trainer's folder convention); an empty one counts as none.
+  writeFileSync(join(imgDir, 'sub/c.txt'), '\uFEFF  a striped square \n');
+  writeFileSync(join(imgDir, 'e.txt'), '  \n');
 });
 
 const runtime = () => tfjsRuntime(model);
@@ -60,6 +63,8 @@ describe('tokenizeDirectory', () => {
     x.dispose();
     expect(Array.from(tokens)).toEqual(Array.from(own.indices));
     expect(ds.meta.model.fingerprint).toBe(fp);
+    expect(entry.caption).toBe('a striped square');
+    expect(ds.entries.filter((e) => 'caption' in e).map((e) => e.path)).toEqual(['sub/c.webp']);
     expect(readdirSync(out).filter((f) => f.startsWith('tokens-')).length).toBe(2);
   });
 

@@ -10,7 +10,7 @@ export default class Tokenize extends QlipCommand {
 reference (shortest side -> image size, bicubic, centre crop, CLIP mean/std) and writes OUT/:
   tokens-00000.npy    uint32 [n, h, w] token indices (bits packed MSB-first)
   features-00000.npy  float16 [n, h*w, D] post-quantisation features (with --features)
-  index.jsonl         {"path", "shard", "row", "sha256"} per image
+  index.jsonl         {"path", "shard", "row", "sha256", "caption"?} per image (caption: a.txt beside a.png)
   meta.json           model, bits, grid, preprocessing
 Re-running the same command resumes where it stopped. Unreadable files are reported and skipped.`;
   static override examples = [
