@@ -96,10 +96,13 @@ export async function prepare(
     }),
   );
   const ok = results.filter(
-    (r): r is { rel: string; hash: string; pixels: Float32Array; caption: string | undefined } => 'pixels' in r,
+    (r): r is { rel: string; hash: string; pixels: Float32Array; caption: string | undefined } =>
+      'pixels' in r,
   );
   const pixels = new Float32Array(ok.length * 3 * s * s);
-  ok.forEach((r, i) => pixels.set(r.pixels, i * 3 * s * s));
+  ok.forEach((r, i) => {
+    pixels.set(r.pixels, i * 3 * s * s);
+  });
   return {
     paths: ok.map((r) => r.rel),
     hashes: ok.map((r) => r.hash),

@@ -47,8 +47,22 @@ describe('tokenizeDirectory', () => {
   it('tokenizes every image recursively, skipping and reporting unreadable files', async () => {
     const out = mkdtempSync(join(tmpdir(), 'qlip-tok-'));
     const fp = await modelFingerprint(modelDir);
-    const r = await tokenizeDirectory(runtime(), { input: imgDir, out, model: { path: modelDir, fingerprint: fp }, batchSize: 2, shardSize: 4 });
-    expect(r).toMatchObject({ found: 6, tokenized: 5, total: 5, alreadyDone: 0, interrupted: false, bits: 8, grid: [4, 4] });
+    const r = await tokenizeDirectory(runtime(), {
+      input: imgDir,
+      out,
+      model: { path: modelDir, fingerprint: fp },
+      batchSize: 2,
+      shardSize: 4,
+    });
+    expect(r).toMatchObject({
+      found: 6,
+      tokenized: 5,
+      total: 5,
+      alreadyDone: 0,
+      interrupted: false,
+      bits: 8,
+      grid: [4, 4],
+    });
     expect(r.failed.map((f) => f.path)).toEqual(['broken.png']);
     expect(r.failed[0]!.reason).toMatch(/broken\.png/);
 
@@ -73,10 +87,23 @@ describe('tokenizeDirectory', () => {
     const model_ = { path: modelDir, fingerprint: 'x' };
     const ac = new AbortController();
     ac.abort(); // stop after the first batch
-    const first = await tokenizeDirectory(runtime(), { input: imgDir, out, model: model_, batchSize: 2, shardSize: 100, signal: ac.signal });
+    const first = await tokenizeDirectory(runtime(), {
+      input: imgDir,
+      out,
+      model: model_,
+      batchSize: 2,
+      shardSize: 100,
+      signal: ac.signal,
+    });
     expect(first.interrupted).toBe(true);
     expect(first.tokenized).toBe(2);
-    const second = await tokenizeDirectory(runtime(), { input: imgDir, out, model: model_, batchSize: 2, shardSize: 100 });
+    const second = await tokenizeDirectory(runtime(), {
+      input: imgDir,
+      out,
+      model: model_,
+      batchSize: 2,
+      shardSize: 100,
+    });
     expect(second.alreadyDone).toBe(2);
     expect(second.tokenized).toBe(3);
     const ds = await readTokenDataset(out);
@@ -86,7 +113,12 @@ describe('tokenizeDirectory', () => {
 
   it('stores float16 post-quantisation features [N, h*w, D]', async () => {
     const out = mkdtempSync(join(tmpdir(), 'qlip-tok-'));
-    await tokenizeDirectory(runtime(), { input: imgDir, out, model: { path: modelDir, fingerprint: 'x' }, features: true });
+    await tokenizeDirectory(runtime(), {
+      input: imgDir,
+      out,
+      model: { path: modelDir, fingerprint: 'x' },
+      features: true,
+    });
     const f = await readNpy(join(out, 'features-00000.npy'));
     expect(f.dtype).toBe('float16');
     expect(f.shape).toEqual([5, 16, model.config.vision_config.hidden_size_post_q]);
@@ -106,7 +138,11 @@ describe('reconstruct', () => {
 
   it('decodes a tokenized dataset to the same pixels as reconstructing the images', async () => {
     const tok = mkdtempSync(join(tmpdir(), 'qlip-tok-'));
-    await tokenizeDirectory(runtime(), { input: imgDir, out: tok, model: { path: modelDir, fingerprint: 'x' } });
+    await tokenizeDirectory(runtime(), {
+      input: imgDir,
+      out: tok,
+      model: { path: modelDir, fingerprint: 'x' },
+    });
     const fromTokens = mkdtempSync(join(tmpdir(), 'qlip-rec-'));
     const fromImages = mkdtempSync(join(tmpdir(), 'qlip-rec-'));
     const r = await reconstructDataset(runtime(), { input: tok, out: fromTokens });
@@ -122,7 +158,11 @@ describe('reconstruct', () => {
 
   it('refuses a dataset made for another token geometry', async () => {
     const tok = mkdtempSync(join(tmpdir(), 'qlip-tok-'));
-    await tokenizeDirectory(runtime(), { input: imgDir, out: tok, model: { path: modelDir, fingerprint: 'x' } });
+    await tokenizeDirectory(runtime(), {
+      input: imgDir,
+      out: tok,
+      model: { path: modelDir, fingerprint: 'x' },
+    });
     const other = QLIPModel.create(tinyConfig({ image: 16, patch: 4, bits: 6 }), 1);
     await expect(reconstructDataset(tfjsRuntime(other), { input: tok, out: tok })).rejects.toThrow(
       /meta\.json: tokens are 8-bit on a 4x4 grid at 16px; the model expects 6-bit/,
