@@ -26,7 +26,7 @@ export function unitNormalizeChannels(f: tf.Tensor4D): tf.Tensor4D {
  *
  * This is NOT LPIPS unless `weights` are the official LPIPS lin weights AND `net` is the backbone they
  * were calibrated for (AlexNet/VGG/SqueezeNet with LPIPS' input scaling). With another backbone (e.g.
- * @qlip/features' MobileNetV2) it is a perceptual feature distance with no human-judgement calibration.
+ * @qlip/feature-nets' MobileNetV2) it is a perceptual feature distance with no human-judgement calibration.
  *
  * @param x `[B, H, W, 3]` in [0, 1]
  * @param y `[B, H, W, 3]` in [0, 1]
@@ -132,7 +132,7 @@ export function featureChannels(net: FeatureNetwork, size = 64): number[] {
   return tf.tidy(() => net.layers(tf.zeros([1, size, size, 3])).map((f) => f.shape[3]));
 }
 
-/** What `@qlip/features` exposes that the default network needs (kept structural: the package is optional). */
+/** What `@qlip/feature-nets` exposes that the default network needs (kept structural: the package is optional). */
 interface FeaturesModule {
   loadFeatureNet(name: string): Promise<{
     stages: readonly string[];
@@ -142,22 +142,22 @@ interface FeaturesModule {
 }
 
 /**
- * The default perceptual network: a frozen ImageNet-derived CNN from `@qlip/features` (weights bundled
+ * The default perceptual network: a frozen ImageNet-derived CNN from `@qlip/feature-nets` (weights bundled
  * in npm `nsfwjs`), with its suggested stages as layers. NOT LPIPS (different backbone, no LPIPS
- * calibration). Throws a clear error when `@qlip/features` is not installed.
+ * calibration). Throws a clear error when `@qlip/feature-nets` is not installed.
  */
 export async function defaultFeatureNetwork(
   name: 'mobilenet_v2' | 'inception_v3' = 'mobilenet_v2',
   layerNames?: readonly string[],
 ): Promise<FeatureNetwork & { dispose(): void }> {
   // A variable specifier keeps tsc and the test run independent of the optional package.
-  const specifier = '@qlip/features';
+  const specifier = '@qlip/feature-nets';
   let mod: FeaturesModule;
   try {
     mod = (await import(specifier)) as FeaturesModule;
   } catch (err) {
     throw new Error(
-      `defaultFeatureNetwork: cannot load @qlip/features (${(err as Error).message}); pass your own FeatureNetwork`,
+      `defaultFeatureNetwork: cannot load @qlip/feature-nets (${(err as Error).message}); pass your own FeatureNetwork`,
     );
   }
   const net = await mod.loadFeatureNet(name);

@@ -4,11 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultFeatureNetwork, featureChannels, PerceptualLoss } from '../src/index.js';
 import { f32, randn } from './host.js';
 
-// @qlip/features is a dependency, but the import stays dynamic: without it the default network must fail clearly.
+// @qlip/feature-nets is a dependency, but the import stays dynamic: without it the default network must fail clearly.
 let available = true;
 beforeAll(async () => {
   await selectBackend('wasm');
-  const specifier = '@qlip/features';
+  const specifier = '@qlip/feature-nets';
   available = await import(specifier).then(
     () => true,
     () => false,
@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 
 describe('defaultFeatureNetwork', () => {
-  it('with @qlip/features: MobileNetV2 stages; loss 0 for identical images, positive otherwise, finite gradient', async () => {
+  it('with @qlip/feature-nets: MobileNetV2 stages; loss 0 for identical images, positive otherwise, finite gradient', async () => {
     if (!available) {
       await expect(defaultFeatureNetwork('mobilenet_v2')).rejects.toThrow(
         /cannot load @qlip\/features.*your own FeatureNetwork/,

@@ -63,7 +63,7 @@ export const Stage2LossSchema = z.strictObject({
   reconstruction: z.enum(['l1', 'l2']).default('l1'),
   /** Perceptual feature distance (0 turns it off). */
   perceptualWeight: z.number().min(0).default(0.1),
-  /** Frozen network for the perceptual term (`@qlip/features`). */
+  /** Frozen network for the perceptual term (`@qlip/feature-nets`). */
   perceptualNetwork: z.enum(['mobilenet_v2', 'inception_v3']).default('mobilenet_v2'),
   /**
    * Images of each micro-batch that get the perceptual term (the first N). The network resizes to 224 px

@@ -157,13 +157,13 @@ async function trimMetrics(path: string, step: number): Promise<void> {
 }
 
 /**
- * The frozen CNN of the perceptual term, from @qlip/features (a dependency of this package; imported
+ * The frozen CNN of the perceptual term, from @qlip/feature-nets (a dependency of this package; imported
  * lazily so stage 1 never loads TensorFlow.js layers or the weights).
  */
 async function perceptualNetwork(
   name: 'mobilenet_v2' | 'inception_v3',
 ): Promise<FeatureNetwork & { dispose(): void }> {
-  const specifier = '@qlip/features';
+  const specifier = '@qlip/feature-nets';
   const mod = (await import(specifier)) as {
     loadFeatureNet(
       n: string,

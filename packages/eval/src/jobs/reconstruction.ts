@@ -12,7 +12,7 @@ import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { ssim } from '../ssim.js';
 import { evalDataset, evalSource, headOfBatch } from './data.js';
 
-/** Feature network for the Frechet distance (not the standard FID Inception: see @qlip/features). */
+/** Feature network for the Frechet distance (not the standard FID Inception: see @qlip/feature-nets). */
 export type FdNetwork = 'inception_v3' | 'mobilenet_v2' | 'none';
 
 export interface ReconstructionJobOptions {
@@ -72,7 +72,7 @@ export async function evaluateReconstruction(
   const source = await evalSource(o.data, { labels: false });
   const fd = o.fd ?? 'none';
   const net =
-    fd === 'none' ? undefined : await (await import('@qlip/features')).loadFeatureNet(fd, { layout: 'NHWC' });
+    fd === 'none' ? undefined : await (await import('@qlip/feature-nets')).loadFeatureNet(fd, { layout: 'NHWC' });
   const statsReal = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const statsFake = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const skipped: SkipEvent[] = [];

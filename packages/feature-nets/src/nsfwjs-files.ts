@@ -35,12 +35,12 @@ export function nsfwjsModelDir(name: FeatureNetName): string {
   try {
     entry = require.resolve('nsfwjs'); // .../nsfwjs/dist/cjs/index.js
   } catch (err) {
-    throw new Error(`@qlip/features: the npm package "nsfwjs" (4.4.0) is not installed: ${String(err)}`);
+    throw new Error(`@qlip/feature-nets: the npm package "nsfwjs" (4.4.0) is not installed: ${String(err)}`);
   }
   const dir = join(dirname(entry), '..', 'models', name);
   if (!existsSync(join(dir, 'model.min.js'))) {
     throw new Error(
-      `@qlip/features: ${join(dir, 'model.min.js')} is missing; expected nsfwjs 4.4.0 with its bundled models`,
+      `@qlip/feature-nets: ${join(dir, 'model.min.js')} is missing; expected nsfwjs 4.4.0 with its bundled models`,
     );
   }
   return dir;
