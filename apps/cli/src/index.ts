@@ -1,2 +1,2 @@
-export { QlipCommand } from './lib/base.js';
 export type { InfoResult } from './commands/info.js';
+export { QlipCommand } from './lib/base.js';

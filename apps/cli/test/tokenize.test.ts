@@ -20,21 +20,29 @@ beforeAll(async () => {
   imgDir = mkdtempSync(join(tmpdir(), 'qlip-cli-imgs-'));
   for (let i = 0; i < 3; i++) {
     const px = Buffer.alloc(20 * 20 * 3, 40 * i);
-    await sharp(px, { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(join(imgDir, `img${i}.png`));
+    await sharp(px, { raw: { width: 20, height: 20, channels: 3 } })
+      .png()
+      .toFile(join(imgDir, `img${i}.png`));
   }
 });
 
 describe('qlip tokenize / reconstruct', () => {
   it('tokenizes a folder and reports the dataset as JSON', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'tokens');
-    const { stdout, error } = await runCommand(['tokenize', imgDir, '--model', modelDir, '--out', out, '--json', '--backend', 'wasm'], { root });
+    const { stdout, error } = await runCommand(
+      ['tokenize', imgDir, '--model', modelDir, '--out', out, '--json', '--backend', 'wasm'],
+      { root },
+    );
     expect(error).toBeUndefined();
     const r = JSON.parse(stdout);
     expect(r).toMatchObject({ found: 3, tokenized: 3, total: 3, bits: 8, grid: [4, 4], runtime: 'tfjs' });
     expect(existsSync(join(out, 'tokens-00000.npy'))).toBe(true);
 
     const rec = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'png');
-    const res = await runCommand(['reconstruct', out, '--model', modelDir, '--out', rec, '--json', '--backend', 'wasm'], { root });
+    const res = await runCommand(
+      ['reconstruct', out, '--model', modelDir, '--out', rec, '--json', '--backend', 'wasm'],
+      { root },
+    );
     expect(res.error).toBeUndefined();
     expect(JSON.parse(res.stdout)).toMatchObject({ mode: 'dataset', written: 3 });
     expect(existsSync(join(rec, 'img2.png'))).toBe(true);
@@ -42,17 +50,25 @@ describe('qlip tokenize / reconstruct', () => {
 
   it('--strict fails when a file is unreadable, after tokenizing the rest', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qlip-cli-imgs-'));
-    await sharp(Buffer.alloc(16 * 16 * 3, 9), { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(join(dir, 'ok.png'));
+    await sharp(Buffer.alloc(16 * 16 * 3, 9), { raw: { width: 16, height: 16, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'ok.png'));
     writeFileSync(join(dir, 'bad.jpg'), 'garbage');
     const out = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'tokens');
-    const { error } = await runCommand(['tokenize', dir, '--model', modelDir, '--out', out, '--strict', '--backend', 'wasm'], { root });
+    const { error } = await runCommand(
+      ['tokenize', dir, '--model', modelDir, '--out', out, '--strict', '--backend', 'wasm'],
+      { root },
+    );
     expect(error?.message).toMatch(/1 file\(s\) could not be read \(--strict\)/);
     expect(existsSync(join(out, 'index.jsonl'))).toBe(true);
   });
 
   it('uses the shipped qlip-tiny-mnist checkpoint when --model is absent', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'tokens');
-    const { stdout, error } = await runCommand(['tokenize', imgDir, '--out', out, '--json', '--backend', 'wasm'], { root });
+    const { stdout, error } = await runCommand(
+      ['tokenize', imgDir, '--out', out, '--json', '--backend', 'wasm'],
+      { root },
+    );
     expect(error).toBeUndefined();
     const r = JSON.parse(stdout);
     expect(r).toMatchObject({ tokenized: 3, bits: 16, grid: [4, 4] });
@@ -60,7 +76,10 @@ describe('qlip tokenize / reconstruct', () => {
 
   it('names a model directory that is not a QLIP model', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'qlip-cli-empty-'));
-    const { error } = await runCommand(['tokenize', imgDir, '--model', empty, '--out', join(empty, 'o'), '--backend', 'wasm'], { root });
+    const { error } = await runCommand(
+      ['tokenize', imgDir, '--model', empty, '--out', join(empty, 'o'), '--backend', 'wasm'],
+      { root },
+    );
     expect(error?.message).toContain(`${empty}: not a QLIP model directory`);
   });
 });

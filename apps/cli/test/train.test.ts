@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '@oclif/test';
-import { describe, expect, it } from 'vitest';
 import { presetLayer, resolveTrainConfig } from '@qlip/trainer';
+import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -1,4 +1,3 @@
-
 import { stage1Loss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
 import { AdamW } from '@qlip/trainer';

@@ -28,7 +28,8 @@ function checkBits(bits: number, what: string): void {
  */
 export function codesToIndices(z: ArrayLike<number>, bits: number): Uint32Array {
   checkBits(bits, 'codesToIndices');
-  if (z.length % bits !== 0) throw new RangeError(`codesToIndices: length ${z.length} is not a multiple of ${bits}`);
+  if (z.length % bits !== 0)
+    throw new RangeError(`codesToIndices: length ${z.length} is not a multiple of ${bits}`);
   const n = z.length / bits;
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
@@ -48,8 +49,10 @@ export function codesToIndices(z: ArrayLike<number>, bits: number): Uint32Array 
  */
 export function codesToGroupIndices(z: ArrayLike<number>, bits: number, groupSize: number): Uint32Array {
   checkBits(groupSize, 'codesToGroupIndices(groupSize)');
-  if (bits % groupSize !== 0) throw new RangeError(`codesToGroupIndices: ${bits} bits is not a multiple of group size ${groupSize}`);
-  if (z.length % bits !== 0) throw new RangeError(`codesToGroupIndices: length ${z.length} is not a multiple of ${bits}`);
+  if (bits % groupSize !== 0)
+    throw new RangeError(`codesToGroupIndices: ${bits} bits is not a multiple of group size ${groupSize}`);
+  if (z.length % bits !== 0)
+    throw new RangeError(`codesToGroupIndices: length ${z.length} is not a multiple of ${bits}`);
   const groups = bits / groupSize;
   const n = z.length / bits;
   const out = new Uint32Array(n * groups); // [n, G]
@@ -93,7 +96,11 @@ export function indicesToCodes(indices: ArrayLike<number>, bits: number, scale: 
  * @param groupIndices `[n, G]`
  * @returns `[n, G * groupSize]`
  */
-export function groupIndicesToCodes(groupIndices: ArrayLike<number>, groupSize: number, scale: number): Float32Array {
+export function groupIndicesToCodes(
+  groupIndices: ArrayLike<number>,
+  groupSize: number,
+  scale: number,
+): Float32Array {
   return indicesToCodes(groupIndices, groupSize, scale);
 }
 
@@ -101,7 +108,11 @@ export function groupIndicesToCodes(groupIndices: ArrayLike<number>, groupSize: 
  * Group indices -> flat indices (group 0 most significant), when G * groupSize <= 32.
  * @param groupIndices `[n, G]` -> `[n]`
  */
-export function groupIndicesToIndices(groupIndices: ArrayLike<number>, groups: number, groupSize: number): Uint32Array {
+export function groupIndicesToIndices(
+  groupIndices: ArrayLike<number>,
+  groups: number,
+  groupSize: number,
+): Uint32Array {
   checkBits(groups * groupSize, 'groupIndicesToIndices');
   const n = groupIndices.length / groups;
   const out = new Uint32Array(n);
@@ -120,7 +131,12 @@ export function groupIndicesToIndices(groupIndices: ArrayLike<number>, groups: n
  */
 export function groupCodebook(groupSize: number, scale: number): Float32Array {
   checkBits(groupSize, 'groupCodebook');
-  if (groupSize > 16) throw new RangeError(`groupCodebook: group size ${groupSize} would need 2^${groupSize} codes; use <= 16`);
+  if (groupSize > 16)
+    throw new RangeError(`groupCodebook: group size ${groupSize} would need 2^${groupSize} codes; use <= 16`);
   const count = 2 ** groupSize;
-  return indicesToCodes(Uint32Array.from({ length: count }, (_, i) => i), groupSize, scale);
+  return indicesToCodes(
+    Uint32Array.from({ length: count }, (_, i) => i),
+    groupSize,
+    scale,
+  );
 }

@@ -1,32 +1,30 @@
 // Host-side bit packing
 export {
-  MAX_INDEX_BITS,
   codesToGroupIndices,
   codesToIndices,
   groupCodebook,
   groupIndicesToCodes,
   groupIndicesToIndices,
   indicesToCodes,
+  MAX_INDEX_BITS,
 } from './codes.js';
-
-// Quantization (tensors, straight-through)
-export { bsqQuantize, codeScale, hardCodes, l2Normalize } from './quantize.js';
-
 // Losses
 export {
   type BsqEntropyOptions,
   type BsqLossOptions,
   type BsqLossTerms,
-  type EntropyMode,
   bsqEntropy,
   bsqLoss,
+  type EntropyMode,
 } from './loss.js';
+// Quantization (tensors, straight-through)
+export { bsqQuantize, codeScale, hardCodes, l2Normalize } from './quantize.js';
 
 // Configured quantizer
 export {
+  BinarySphericalQuantizer,
   type BsqConfig,
   type BsqOutput,
-  type OfficialQuantizerCfg,
-  BinarySphericalQuantizer,
   fromOfficialQuantizerCfg,
+  type OfficialQuantizerCfg,
 } from './quantizer.js';

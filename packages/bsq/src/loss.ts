@@ -50,7 +50,10 @@ function entropy(p: tf.Tensor): tf.Tensor {
  *
  * @param z `[..., L]`, all leading axes are tokens
  */
-export function bsqEntropy(z: tf.Tensor, opts: BsqEntropyOptions): { persample: tf.Scalar; codebook: tf.Scalar } {
+export function bsqEntropy(
+  z: tf.Tensor,
+  opts: BsqEntropyOptions,
+): { persample: tf.Scalar; codebook: tf.Scalar } {
   const bits = z.shape[z.shape.length - 1]!;
   const n = z.size / bits;
   const scale = codeScale(bits, opts.l2Norm);
@@ -59,7 +62,8 @@ export function bsqEntropy(z: tf.Tensor, opts: BsqEntropyOptions): { persample: 
     let prob: tf.Tensor; // [n, G, K]
     if (opts.mode === 'group') {
       const g = opts.groupSize;
-      if (bits % g !== 0) throw new RangeError(`bsqEntropy: ${bits} bits is not a multiple of group size ${g}`);
+      if (bits % g !== 0)
+        throw new RangeError(`bsqEntropy: ${bits} bits is not a multiple of group size ${g}`);
       const groups = bits / g;
       const k = 2 ** g;
       const cb = tf.tensor2d(groupCodebook(g, scale), [k, g]); // [K, g]

@@ -31,7 +31,9 @@ export interface OfficialQuantizerCfg {
 export function fromOfficialQuantizerCfg(cfg: OfficialQuantizerCfg): BsqConfig {
   const mode = cfg.persample_entropy_compute ?? 'group';
   if (mode !== 'group' && mode !== 'analytical') {
-    throw new Error(`quantizer_cfg.persample_entropy_compute must be "group" or "analytical" (got "${mode}")`);
+    throw new Error(
+      `quantizer_cfg.persample_entropy_compute must be "group" or "analytical" (got "${mode}")`,
+    );
   }
   if (cfg.soft_entropy === false) {
     throw new Error(
@@ -40,7 +42,9 @@ export function fromOfficialQuantizerCfg(cfg: OfficialQuantizerCfg): BsqConfig {
   }
   const groupSize = cfg.group_size ?? 9;
   if (cfg.embed_dim % groupSize !== 0) {
-    throw new Error(`quantizer_cfg.embed_dim (${cfg.embed_dim}) must be divisible by group_size (${groupSize})`);
+    throw new Error(
+      `quantizer_cfg.embed_dim (${cfg.embed_dim}) must be divisible by group_size (${groupSize})`,
+    );
   }
   return {
     bits: cfg.embed_dim,
@@ -94,14 +98,20 @@ export class BinarySphericalQuantizer {
 
   /** `[n]` indices -> `[n, L]` codes tensor (the reference's `get_codebook_entry`). */
   codebookEntry(indices: ArrayLike<number>): tf.Tensor2D {
-    if (this.config.bits > MAX_INDEX_BITS) throw new RangeError(`codebookEntry: ${this.config.bits} bits exceed uint32 indices`);
-    return tf.tensor2d(indicesToCodes(indices, this.config.bits, this.scale), [indices.length, this.config.bits]);
+    if (this.config.bits > MAX_INDEX_BITS)
+      throw new RangeError(`codebookEntry: ${this.config.bits} bits exceed uint32 indices`);
+    return tf.tensor2d(indicesToCodes(indices, this.config.bits, this.scale), [
+      indices.length,
+      this.config.bits,
+    ]);
   }
 
   private checkShape(z: tf.Tensor): void {
     const last = z.shape[z.shape.length - 1];
     if (last !== this.config.bits) {
-      throw new RangeError(`BSQ input has ${last} channels in its last axis; the quantizer expects ${this.config.bits}`);
+      throw new RangeError(
+        `BSQ input has ${last} channels in its last axis; the quantizer expects ${this.config.bits}`,
+      );
     }
   }
 }

@@ -1,10 +1,22 @@
 import { selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BinarySphericalQuantizer, bsqEntropy, bsqLoss, fromOfficialQuantizerCfg, l2Normalize } from '../src/index.js';
+import {
+  BinarySphericalQuantizer,
+  bsqEntropy,
+  bsqLoss,
+  fromOfficialQuantizerCfg,
+  l2Normalize,
+} from '../src/index.js';
 
 /** Independent float64 host implementation of the reference entropies, written from the formulas. */
-function hostEntropy(z: number[][], groupSize: number, invT: number, l2: boolean, mode: 'group' | 'analytical') {
+function hostEntropy(
+  z: number[][],
+  groupSize: number,
+  invT: number,
+  l2: boolean,
+  mode: 'group' | 'analytical',
+) {
   const L = z[0]!.length;
   const scale = l2 ? 1 / Math.sqrt(L) : 1;
   const H = (p: number[]) => p.reduce((a, v) => a - v * Math.log(v + 1e-8), 0);
@@ -80,9 +92,17 @@ describe.each(['wasm', 'cpu'])('entropy modes against a float64 host implementat
     ];
     const z = tf.tensor2d(rows);
     const s = 1 / Math.sqrt(2);
-    const expected =
-      (0.5 * ((0.6 - s) ** 2 + (-0.8 + s) ** 2 + (-0.3 + s) ** 2 + (0 + s) ** 2)) / 1; // mean of 2 token sums
-    const t = bsqLoss(z, { mode: 'group', groupSize: 1, invTemperature: 1, l2Norm: true, beta: 1, gamma0: 0, gamma1: 0, zeta: 1 });
+    const expected = (0.5 * ((0.6 - s) ** 2 + (-0.8 + s) ** 2 + (-0.3 + s) ** 2 + (0 + s) ** 2)) / 1; // mean of 2 token sums
+    const t = bsqLoss(z, {
+      mode: 'group',
+      groupSize: 1,
+      invTemperature: 1,
+      l2Norm: true,
+      beta: 1,
+      gamma0: 0,
+      gamma1: 0,
+      zeta: 1,
+    });
     expect((await t.commit.data())[0]).toBeCloseTo(expected, 6);
     expect((await t.loss.data())[0]).toBeCloseTo(expected, 6);
     tf.dispose([z, t.loss, t.commit, t.persampleEntropy, t.codebookEntropy]);
@@ -96,16 +116,30 @@ describe('BinarySphericalQuantizer', () => {
 
   it('maps the official quantizer_cfg and validates it', () => {
     const cfg = fromOfficialQuantizerCfg({ embed_dim: 28, group_size: 7 });
-    expect(cfg).toMatchObject({ bits: 28, groupSize: 7, beta: 0, gamma0: 1, gamma1: 1, zeta: 1, mode: 'group' });
+    expect(cfg).toMatchObject({
+      bits: 28,
+      groupSize: 7,
+      beta: 0,
+      gamma0: 1,
+      gamma1: 1,
+      zeta: 1,
+      mode: 'group',
+    });
     // QLIP's BinarySphericalQuantizer defaults (not BSQ-ViT's): unit-sphere codes, inverse temperature 100.
     expect(cfg).toMatchObject({ l2Norm: true, invTemperature: 100 });
     expect(fromOfficialQuantizerCfg({ embed_dim: 18 }).groupSize).toBe(9);
-    expect(() => fromOfficialQuantizerCfg({ embed_dim: 10, group_size: 4 })).toThrow(/divisible by group_size/);
-    expect(() => fromOfficialQuantizerCfg({ embed_dim: 8, persample_entropy_compute: 'x' })).toThrow(/"group" or "analytical"/);
+    expect(() => fromOfficialQuantizerCfg({ embed_dim: 10, group_size: 4 })).toThrow(
+      /divisible by group_size/,
+    );
+    expect(() => fromOfficialQuantizerCfg({ embed_dim: 8, persample_entropy_compute: 'x' })).toThrow(
+      /"group" or "analytical"/,
+    );
   });
 
   it('quantizes, indexes and looks codes back up', async () => {
-    const q = new BinarySphericalQuantizer(fromOfficialQuantizerCfg({ embed_dim: 4, group_size: 2, l2_norm: true }));
+    const q = new BinarySphericalQuantizer(
+      fromOfficialQuantizerCfg({ embed_dim: 4, group_size: 2, l2_norm: true }),
+    );
     const z = l2Normalize(tf.tensor2d([[0.3, -0.2, 0.1, -0.5]]));
     const { zq, terms } = q.forward(z, true);
     expect(terms).toBeDefined();

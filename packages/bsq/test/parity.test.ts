@@ -68,8 +68,12 @@ describe.each(['wasm', 'cpu'])('BSQ parity on the %s backend', (backend) => {
     const z = tf.tensor3d(await f32('quant_input'), [3, 16, 8]);
     const t = bsqLoss(z, cfg);
     expect(Math.abs((await t.loss.data())[0]! - (await f32('bsq_loss'))[0]!)).toBeLessThan(1e-6);
-    expect(Math.abs((await t.persampleEntropy.data())[0]! - (await f32('bsq_persample_entropy'))[0]!)).toBeLessThan(1e-5);
-    expect(Math.abs((await t.codebookEntropy.data())[0]! - (await f32('bsq_codebook_entropy'))[0]!)).toBeLessThan(1e-5);
+    expect(
+      Math.abs((await t.persampleEntropy.data())[0]! - (await f32('bsq_persample_entropy'))[0]!),
+    ).toBeLessThan(1e-5);
+    expect(
+      Math.abs((await t.codebookEntropy.data())[0]! - (await f32('bsq_codebook_entropy'))[0]!),
+    ).toBeLessThan(1e-5);
     expect(Math.abs((await t.commit.data())[0]! - (await f32('bsq_commit_loss'))[0]!)).toBeLessThan(1e-6);
     tf.dispose([z, t.loss, t.commit, t.persampleEntropy, t.codebookEntropy]);
   });
@@ -77,7 +81,9 @@ describe.each(['wasm', 'cpu'])('BSQ parity on the %s backend', (backend) => {
   it('gradient of loss + <zq, R> matches (straight-through + entropy gradients)', async () => {
     const z = tf.tensor3d(await f32('quant_input'), [3, 16, 8]);
     const r = tf.tensor3d(await f32('bsq_grad_probe'), [3, 16, 8]);
-    const g = tf.grad((x: tf.Tensor) => tf.add(bsqLoss(x, cfg).loss, tf.sum(tf.mul(bsqQuantize(x, cfg), r))))(z);
+    const g = tf.grad((x: tf.Tensor) => tf.add(bsqLoss(x, cfg).loss, tf.sum(tf.mul(bsqQuantize(x, cfg), r))))(
+      z,
+    );
     expectClose(await g.data(), await f32('bsq_grad_input'), 5e-6);
     tf.dispose([z, r, g]);
   });

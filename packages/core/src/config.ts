@@ -13,7 +13,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Deep merge: later layers win; objects merge key by key, arrays and scalars are replaced; undefined is ignored. */
-export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+export function deepMerge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
@@ -28,7 +31,9 @@ export function readJsonConfig(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`${path}: cannot read config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(
+      `${path}: cannot read config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   let value: unknown;
   try {

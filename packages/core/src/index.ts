@@ -1,67 +1,15 @@
 // Backends
 export {
   BACKEND_CHOICES,
+  type BackendAccelerator,
   type BackendChoice,
   type BackendInfo,
-  type BackendAccelerator,
   currentBackend,
   registerBackendAccelerator,
   selectBackend,
 } from './backend.js';
-export { registerWasmTrainingKernels } from './wasm-kernels.js';
-
 // Configuration and progress
 export { type ConfigLayer, deepMerge, readJsonConfig, resolveConfig } from './config.js';
-export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
-
-// NumPy files
-export { type NpyArray, type NpyData, type NpyDtype, npyHeader, readNpy, writeNpy } from './npy.js';
-
-// Randomness
-export { Rng } from './rng.js';
-
-// Safetensors
-export { SafetensorsReader } from './safetensors/reader.js';
-export { writeSafetensors } from './safetensors/writer.js';
-export { MAX_HEADER_BYTES } from './safetensors/header.js';
-export {
-  INDEX_FILE,
-  SINGLE_FILE,
-  ShardedReader,
-  type ShardedWriteOptions,
-  openCheckpoint,
-  writeShardedSafetensors,
-} from './safetensors/sharded.js';
-export {
-  bf16ToFloat,
-  castFloat,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-  floatToBf16,
-  floatToHalf,
-  fromBool,
-  fromFloat32,
-  fromInts,
-  halfToFloat,
-  isFloatDType,
-  toFloat32,
-  toFloat64,
-  toInt32,
-} from './safetensors/convert.js';
-export {
-  DTYPES,
-  DTYPE_SIZE,
-  type DType,
-  type HostData,
-  type HostTensor,
-  type LazyTensor,
-  type TensorEntry,
-  type TensorReader,
-  type TensorSet,
-  type TensorSource,
-  numel,
-} from './safetensors/types.js';
-
 // Images
 export {
   ALPHA_MODES,
@@ -99,3 +47,50 @@ export {
   shortestEdgeSize,
 } from './image/preprocess.js';
 export { resizeBicubic } from './image/resample.js';
+// NumPy files
+export { type NpyArray, type NpyData, type NpyDtype, npyHeader, readNpy, writeNpy } from './npy.js';
+export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
+// Randomness
+export { Rng } from './rng.js';
+export {
+  bf16ToFloat,
+  castFloat,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  floatToBf16,
+  floatToHalf,
+  fromBool,
+  fromFloat32,
+  fromInts,
+  halfToFloat,
+  isFloatDType,
+  toFloat32,
+  toFloat64,
+  toInt32,
+} from './safetensors/convert.js';
+export { MAX_HEADER_BYTES } from './safetensors/header.js';
+// Safetensors
+export { SafetensorsReader } from './safetensors/reader.js';
+export {
+  INDEX_FILE,
+  openCheckpoint,
+  ShardedReader,
+  type ShardedWriteOptions,
+  SINGLE_FILE,
+  writeShardedSafetensors,
+} from './safetensors/sharded.js';
+export {
+  DTYPE_SIZE,
+  DTYPES,
+  type DType,
+  type HostData,
+  type HostTensor,
+  type LazyTensor,
+  numel,
+  type TensorEntry,
+  type TensorReader,
+  type TensorSet,
+  type TensorSource,
+} from './safetensors/types.js';
+export { writeSafetensors } from './safetensors/writer.js';
+export { registerWasmTrainingKernels } from './wasm-kernels.js';

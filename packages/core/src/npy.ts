@@ -68,7 +68,8 @@ export async function writeNpy(path: string, arr: NpyArray): Promise<void> {
 /** Read a .npy written by NumPy or `writeNpy` (C order, little-endian, the dtypes above). */
 export async function readNpy(path: string): Promise<NpyArray> {
   const buf = await readFile(path);
-  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw new Error(`${path}: not a .npy file (bad magic)`);
+  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC))
+    throw new Error(`${path}: not a .npy file (bad magic)`);
   const major = buf[6]!;
   const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const start = major === 1 ? 10 : 12;

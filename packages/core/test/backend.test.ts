@@ -1,6 +1,6 @@
+import { loadNative, nativeKernelsInstalled } from '@qlip/native-kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadNative, nativeKernelsInstalled } from '@qlip/native-kernels';
 import { selectBackend } from '../src/index.js';
 
 describe('selectBackend', () => {
@@ -25,11 +25,15 @@ describe('selectBackend', () => {
   it('an explicit tensorflow request fails loudly when native TensorFlow is missing', async () => {
     const a = await selectBackend('auto');
     if (a.name === 'tensorflow') return; // a machine with libtensorflow: nothing to check
-    await expect(selectBackend('tensorflow')).rejects.toThrow(/Backend "tensorflow" is not available.*--backend wasm/);
+    await expect(selectBackend('tensorflow')).rejects.toThrow(
+      /Backend "tensorflow" is not available.*--backend wasm/,
+    );
   });
 
   it('rejects unknown names, listing the valid ones', async () => {
-    await expect(selectBackend('gpu')).rejects.toThrow('Unknown backend "gpu": expected one of auto, tensorflow, wasm, cpu');
+    await expect(selectBackend('gpu')).rejects.toThrow(
+      'Unknown backend "gpu": expected one of auto, tensorflow, wasm, cpu',
+    );
   });
 
   it('reads QLIP_BACKEND when no choice is passed', async () => {

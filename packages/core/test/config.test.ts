@@ -45,6 +45,8 @@ describe('config layering', () => {
     expect(readJsonConfig(join(dir, 'ok.json'))).toEqual({ lr: 1 });
     expect(() => readJsonConfig(join(dir, 'bad.json'))).toThrow(/bad\.json: not valid JSON/);
     expect(() => readJsonConfig(join(dir, 'list.json'))).toThrow(/list\.json: expected a JSON object/);
-    expect(() => readJsonConfig(join(dir, 'missing.json'))).toThrow(/missing\.json: cannot read config file \(ENOENT\)/);
+    expect(() => readJsonConfig(join(dir, 'missing.json'))).toThrow(
+      /missing\.json: cannot read config file \(ENOENT\)/,
+    );
   });
 });

@@ -18,8 +18,11 @@ const dir = mkdtempSync(join(tmpdir(), 'qlip-npy-'));
 
 describe('.npy', () => {
   it('pads the header so data starts on a 64-byte boundary', () => {
-    for (const shape of [[1], [3, 4, 4], [100000, 32, 32]]) expect(npyHeader('uint32', shape).length % 64).toBe(0);
-    expect(npyHeader('float16', [5]).toString('latin1')).toContain("{'descr': '<f2', 'fortran_order': False, 'shape': (5,), }");
+    for (const shape of [[1], [3, 4, 4], [100000, 32, 32]])
+      expect(npyHeader('uint32', shape).length % 64).toBe(0);
+    expect(npyHeader('float16', [5]).toString('latin1')).toContain(
+      "{'descr': '<f2', 'fortran_order': False, 'shape': (5,), }",
+    );
   });
 
   it('round-trips uint32 tokens including values past 2^31', async () => {
@@ -32,12 +35,12 @@ describe('.npy', () => {
   });
 
   it('refuses data that does not fit the shape or dtype', async () => {
-    await expect(writeNpy(join(dir, 'b.npy'), { dtype: 'uint32', shape: [2, 2], data: new Uint32Array(3) })).rejects.toThrow(
-      /b\.npy: data has 3 elements but shape \[2,2\] needs 4/,
-    );
-    await expect(writeNpy(join(dir, 'c.npy'), { dtype: 'float32', shape: [2], data: new Uint16Array(2) })).rejects.toThrow(
-      /Uint16Array does not hold float32/,
-    );
+    await expect(
+      writeNpy(join(dir, 'b.npy'), { dtype: 'uint32', shape: [2, 2], data: new Uint32Array(3) }),
+    ).rejects.toThrow(/b\.npy: data has 3 elements but shape \[2,2\] needs 4/);
+    await expect(
+      writeNpy(join(dir, 'c.npy'), { dtype: 'float32', shape: [2], data: new Uint16Array(2) }),
+    ).rejects.toThrow(/Uint16Array does not hold float32/);
   });
 
   it('rejects files that are not .npy or are truncated', async () => {
@@ -45,11 +48,17 @@ describe('.npy', () => {
     await expect(readNpy(join(dir, 'bad.npy'))).rejects.toThrow(/bad\.npy: not a \.npy file/);
     const good = Buffer.concat([npyHeader('float32', [4]), Buffer.alloc(8)]);
     writeFileSync(join(dir, 'short.npy'), good);
-    await expect(readNpy(join(dir, 'short.npy'))).rejects.toThrow(/short\.npy: shape \[4\] needs 16 data bytes, file has 8/);
+    await expect(readNpy(join(dir, 'short.npy'))).rejects.toThrow(
+      /short\.npy: shape \[4\] needs 16 data bytes, file has 8/,
+    );
   });
 
   it.skipIf(!hasNumpy())('is read and written by NumPy', async () => {
-    await writeNpy(join(dir, 't.npy'), { dtype: 'uint32', shape: [2, 2, 2], data: Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 4294967295]) });
+    await writeNpy(join(dir, 't.npy'), {
+      dtype: 'uint32',
+      shape: [2, 2, 2],
+      data: Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 4294967295]),
+    });
     const out = execFileSync('python3', [
       '-c',
       `import numpy as np; a = np.load(${JSON.stringify(join(dir, 't.npy'))}); print(a.dtype, a.shape, int(a.sum()), int(a[1,1,1]))

@@ -3,9 +3,27 @@ import { Rng } from '../src/index.js';
 
 describe('Rng', () => {
   it('repeats for a seed and differs across seeds', () => {
-    const a = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(1)));
-    const b = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(1)));
-    const c = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(2)));
+    const a = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(1)),
+    );
+    const b = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(1)),
+    );
+    const c = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(2)),
+    );
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
     for (const v of a) expect(v >= 0 && v < 1).toBe(true);

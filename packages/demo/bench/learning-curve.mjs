@@ -27,12 +27,18 @@ for (const line of readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split
   wall.set(m.step, t);
 }
 
-const steps = readdirSync(run).filter((d) => /^step-\d+$/.test(d)).sort();
+const steps = readdirSync(run)
+  .filter((d) => /^step-\d+$/.test(d))
+  .sort();
 for (const dir of steps) {
   const step = Number(dir.slice(5));
   const model = await QLIPModel.load(join(run, dir));
   const rt = tfjsRuntime(model);
-  const zs = await evaluateZeroShot(rt, { data: 'mnist', templates: ['a photo of the number {}.'], batchSize: 256 });
+  const zs = await evaluateZeroShot(rt, {
+    data: 'mnist',
+    templates: ['a photo of the number {}.'],
+    batchSize: 256,
+  });
   const rec = await evaluateReconstruction(rt, { data: 'mnist', limit: psnrImages, batchSize: 128 });
   model.dispose();
   process.stdout.write(

@@ -13,6 +13,8 @@ export {
   traceSqrtProduct,
 } from './frechet.js';
 export { checkImage, checkPair, type FromTensorOptions, type Image, imagesFromTensor } from './image.js';
+// Evaluation jobs (a model runtime + a dataset -> results and reports)
+export * from './jobs/index.js';
 // Reconstruction metrics
 export { mse, psnr, psnrSet } from './psnr.js';
 export { type ConfusionPlotOptions, confusionMatrixPng, confusionMatrixSvg } from './report/confusion.js';
@@ -40,5 +42,3 @@ export {
   type ZeroShotResult,
   zeroShotEvaluate,
 } from './zeroshot.js';
-// Evaluation jobs (a model runtime + a dataset -> results and reports)
-export * from './jobs/index.js';

@@ -44,11 +44,11 @@ export {
   HF_FILES,
   hfConfig,
   modelCard,
-  type WeightDType,
   preprocessorConfig,
   type SafetensorsExportResult,
   type SafetensorsVerification,
   verifySafetensorsExport,
+  type WeightDType,
 } from './safetensors.js';
 // Atomic output
 export { type WrittenFile, writeStaged } from './staging.js';

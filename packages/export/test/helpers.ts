@@ -1,4 +1,4 @@
-import { type TinyOptions, tinyConfig as modelTinyConfig } from '../../model/test/tiny.js';
+import { tinyConfig as modelTinyConfig, type TinyOptions } from '../../model/test/tiny.js';
 
 // The fixture readers and the tiny configs are the model package's test helpers, shared here.
 export { FIXTURE, maxAbsDiff, type Ref, readAll as readFixture } from '../../model/test/fixture.js';

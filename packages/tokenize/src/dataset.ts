@@ -194,7 +194,7 @@ export class TokenDatasetWriter {
     const n = items.length;
     const [h, w] = this.meta.grid;
     const tokens = new Uint32Array(n * h * w); // [n, h, w]
-    items.forEach((it, i) => tokens.set(it.tokens, i * h * w));
+    for (const [i, it] of items.entries()) tokens.set(it.tokens, i * h * w);
     await writeNpy(join(this.dir, shardName('tokens', shard)), {
       dtype: 'uint32',
       shape: [n, h, w],
@@ -203,7 +203,7 @@ export class TokenDatasetWriter {
     if (this.meta.features) {
       const d = this.meta.features.dim;
       const feats = new Uint16Array(n * h * w * d); // [n, h*w, D] float16 bits
-      items.forEach((it, i) => feats.set(it.features!, i * h * w * d));
+      for (const [i, it] of items.entries()) feats.set(it.features!, i * h * w * d);
       await writeNpy(join(this.dir, shardName('features', shard)), {
         dtype: 'float16',
         shape: [n, h * w, d],

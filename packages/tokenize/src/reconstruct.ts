@@ -10,8 +10,8 @@ import {
   writePng,
 } from '@qlip/core';
 import { readTokenDataset } from './dataset.js';
-import { prepare } from './tokenize.js';
 import type { TokenizerRuntime } from './runtime.js';
+import { prepare } from './tokenize.js';
 
 export interface ReconstructOptions {
   /** A folder of images, or a tokenized dataset folder (it has meta.json). */
@@ -39,7 +39,7 @@ export interface ReconstructResult {
   imagesPerSecond: number;
 }
 
-const pngName = (rel: string) => rel.replace(/\.[^./]+$/, '') + '.png';
+const pngName = (rel: string) => `${rel.replace(/\.[^./]+$/, '')}.png`;
 
 /** Decode every image of a folder through the tokenizer and write the reconstructions as PNGs. */
 export async function reconstructImages(
@@ -127,7 +127,7 @@ export async function reconstructDataset(
     for (let i = 0; i < rows.length; i += bs) {
       const chunk = rows.slice(i, i + bs);
       const idx = new Uint32Array(chunk.length * n); // [b, N]
-      chunk.forEach((e, j) => idx.set(tokens.subarray(e.row * n, (e.row + 1) * n), j * n));
+      for (const [j, e] of chunk.entries()) idx.set(tokens.subarray(e.row * n, (e.row + 1) * n), j * n);
       const imgs = denormalizeImages(await rt.decode(idx, chunk.length), [chunk.length, 3, s, s]);
       await Promise.all(chunk.map((e, j) => writePng(join(o.out, pngName(e.path)), imgs[j]!)));
       written += chunk.length;

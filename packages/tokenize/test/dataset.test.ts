@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,11 @@ const meta = (over: Partial<TokenDatasetMeta> = {}): TokenDatasetMeta => ({
   ...over,
 });
 
-const item = (i: number) => ({ path: `img${i}.png`, sha256: `h${i}`, tokens: Uint32Array.from([i, i + 1, i + 2, 2 ** 32 - 1]) });
+const item = (i: number) => ({
+  path: `img${i}.png`,
+  sha256: `h${i}`,
+  tokens: Uint32Array.from([i, i + 1, i + 2, 2 ** 32 - 1]),
+});
 
 describe('TokenDatasetWriter', () => {
   it('writes full shards as they fill and a short last shard on close', async () => {
@@ -51,7 +55,13 @@ describe('TokenDatasetWriter', () => {
     await r.add([3, 4].map(item));
     await r.close();
     const ds = await readTokenDataset(dir);
-    expect(ds.entries.map((e) => e.path)).toEqual(['img0.png', 'img1.png', 'img2.png', 'img3.png', 'img4.png']);
+    expect(ds.entries.map((e) => e.path)).toEqual([
+      'img0.png',
+      'img1.png',
+      'img2.png',
+      'img3.png',
+      'img4.png',
+    ]);
     expect(new Set(ds.entries.map((e) => `${e.shard}:${e.row}`)).size).toBe(5);
     expect(readFileSync(join(dir, 'index.jsonl'), 'utf8').endsWith('\n')).toBe(true);
   });
@@ -59,7 +69,9 @@ describe('TokenDatasetWriter', () => {
   it('refuses to append with a different model or grid, naming the field', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qlip-ds-'));
     await (await TokenDatasetWriter.open(dir, meta())).close();
-    await expect(TokenDatasetWriter.open(dir, meta({ bits: 10 }))).rejects.toThrow(/meta\.json: existing dataset was made with a different bits/);
+    await expect(TokenDatasetWriter.open(dir, meta({ bits: 10 }))).rejects.toThrow(
+      /meta\.json: existing dataset was made with a different bits/,
+    );
     await expect(
       TokenDatasetWriter.open(dir, meta({ model: { path: 'm', fingerprint: 'other' } })),
     ).rejects.toThrow(/different model/);
@@ -68,7 +80,9 @@ describe('TokenDatasetWriter', () => {
   it('checks token counts and stores float16 features', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qlip-ds-'));
     const w = await TokenDatasetWriter.open(dir, meta({ features: { dim: 2, dtype: 'float16' } }));
-    await expect(w.add([{ ...item(0), tokens: new Uint32Array(3) }])).rejects.toThrow(/img0\.png: got 3 tokens, the dataset grid needs 4/);
+    await expect(w.add([{ ...item(0), tokens: new Uint32Array(3) }])).rejects.toThrow(
+      /img0\.png: got 3 tokens, the dataset grid needs 4/,
+    );
     await expect(w.add([item(0)])).rejects.toThrow(/features missing/);
     await w.add([{ ...item(0), features: new Uint16Array(8).fill(0x3c00) }]);
     await w.close();

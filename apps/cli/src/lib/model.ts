@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Flags } from '@oclif/core';
+import type { ProgressListener } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
-import type { ProgressListener } from '@qlip/core';
 import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
 
 /** `--model` and `--runtime`, shared by every command that runs a tokenizer. */

@@ -1,8 +1,8 @@
 export { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
-export { type ZeroShotJobOptions, type ZeroShotJobResult, evaluateZeroShot } from './zero-shot.js';
 export {
+  evaluateReconstruction,
   type FdNetwork,
   type ReconstructionJobOptions,
   type ReconstructionJobResult,
-  evaluateReconstruction,
 } from './reconstruction.js';
+export { evaluateZeroShot, type ZeroShotJobOptions, type ZeroShotJobResult } from './zero-shot.js';

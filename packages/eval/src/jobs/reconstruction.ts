@@ -72,7 +72,9 @@ export async function evaluateReconstruction(
   const source = await evalSource(o.data, { labels: false });
   const fd = o.fd ?? 'none';
   const net =
-    fd === 'none' ? undefined : await (await import('@qlip/feature-nets')).loadFeatureNet(fd, { layout: 'NHWC' });
+    fd === 'none'
+      ? undefined
+      : await (await import('@qlip/feature-nets')).loadFeatureNet(fd, { layout: 'NHWC' });
   const statsReal = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const statsFake = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const skipped: SkipEvent[] = [];

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { TokenizerRuntime } from '@qlip/tokenize';
 import { join } from 'node:path';
+import type { TokenizerRuntime } from '@qlip/tokenize';
 import { ONNX_MANIFEST } from '../onnx/export.js';
 import { OnnxQLIP, type OnnxQLIPOptions } from './onnx-qlip.js';
 
