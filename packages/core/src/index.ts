@@ -94,3 +94,14 @@ export {
 } from './safetensors/types.js';
 export { writeSafetensors } from './safetensors/writer.js';
 export { registerWasmTrainingKernels } from './wasm-kernels.js';
+
+// Output folder lock
+export {
+  type AcquireOutputLockOptions,
+  acquireOutputLock,
+  describeLockHolder,
+  type LockHolder,
+  OUTPUT_LOCK_FILE,
+  type OutputLock,
+  OutputLockedError,
+} from './lock.js';

@@ -153,7 +153,14 @@ export interface SafetensorsExportResult {
 export async function exportSafetensors(
   model: QLIPModel,
   outDir: string,
-  opts: { name?: string; dtype?: WeightDType } = {},
+  opts: {
+    name?: string;
+    dtype?: WeightDType;
+    /** Replace the files of a non-empty output folder (refused otherwise). */
+    overwrite?: boolean;
+    /** The model folder the export reads: `outDir` equal to or inside it is refused. */
+    sourceDir?: string;
+  } = {},
 ): Promise<SafetensorsExportResult> {
   const dtype = opts.dtype ?? 'F32';
   const { files } = await writeStaged(outDir, async (stage) => {
@@ -169,6 +176,10 @@ export async function exportSafetensors(
     );
     await writeFile(join(stage, 'README.md'), modelCard(model, opts.name ?? 'QLIP', dtype));
     return { files: [...HF_FILES], result: undefined };
+  }, {
+    overwrite: opts.overwrite,
+    source: opts.sourceDir ? { dir: opts.sourceDir } : undefined,
+    command: 'qlip export safetensors',
   });
   return { dir: outDir, files, parameters: model.parameterCount() };
 }

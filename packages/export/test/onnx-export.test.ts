@@ -240,7 +240,7 @@ describe('failures leave no partial file', () => {
     const model = QLIPModel.create(tinyConfig({ eva: false }), 1);
     // The text tower's weights are read last: the image encoder and decoder are complete by then.
     model.params.get('text_model.final_layer_norm.bias')!.dispose();
-    await expect(exportOnnx(model, dir, { externalDataThreshold: 0 })).rejects.toThrow(/disposed/);
+    await expect(exportOnnx(model, dir, { externalDataThreshold: 0, overwrite: true })).rejects.toThrow(/disposed/);
     expect(await readdir(dir)).toEqual(['keep.txt']);
     expect(await readFile(join(dir, 'keep.txt'), 'utf8')).toBe('old');
   });
@@ -250,7 +250,7 @@ describe('failures leave no partial file', () => {
     const model = QLIPModel.create(tinyConfig({ eva: false }), 1);
     await exportOnnx(model, dir, { externalDataThreshold: 0 });
     expect(await readdir(dir)).toContain('text_encoder.onnx.data');
-    const again = await exportOnnx(model, dir);
+    const again = await exportOnnx(model, dir, { overwrite: true });
     expect(again.files).toHaveLength(4);
     expect((await readdir(dir)).sort()).toEqual([...GRAPH_FILES, 'qlip-onnx.json'].sort());
     model.dispose();

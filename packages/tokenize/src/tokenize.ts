@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import {
+  acquireOutputLock,
   clipPreprocessParams,
   type ImagePreprocessParams,
   listImages,
@@ -120,7 +121,6 @@ export async function prepare(
  */
 export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions): Promise<TokenizeResult> {
   const t0 = performance.now();
-  const batchSize = o.batchSize ?? 16;
   const onProgress = o.onProgress ?? silentProgress;
   const params = clipPreprocessParams(rt.imageSize);
   const files = await listImages(o.input);
@@ -137,6 +137,27 @@ export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions
     ...(o.features ? { features: { dim: rt.featureDim, dtype: 'float16' as const } } : {}),
     createdBy: o.createdBy ?? 'qlip',
   };
+  // One writer per dataset: a second tokenize into the same --out is refused, naming this one.
+  const lock = await acquireOutputLock(o.out, 'qlip tokenize', {
+    onNote: (message) => onProgress({ task: 'tokenize', done: 0, message }),
+  });
+  try {
+    return await tokenizeLocked(rt, o, files, meta, params, t0);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function tokenizeLocked(
+  rt: TokenizerRuntime,
+  o: TokenizeOptions,
+  files: string[],
+  meta: TokenDatasetMeta,
+  params: ImagePreprocessParams,
+  t0: number,
+): Promise<TokenizeResult> {
+  const batchSize = o.batchSize ?? 16;
+  const onProgress = o.onProgress ?? silentProgress;
   const writer = await TokenDatasetWriter.open(o.out, meta);
   const alreadyDone = files.filter((f) => writer.done.has(f)).length;
   const pending = files.filter((f) => !writer.done.has(f));

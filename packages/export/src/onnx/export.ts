@@ -30,6 +30,13 @@ export interface OnnxExportOptions {
   graphs?: OnnxGraphName[];
   /** Recorded as the models' producer_version. */
   producerVersion?: string;
+  /**
+   * Replace an existing export / refuse writing into the model folder itself (see `OutputPolicy`; the
+   * `<model>/onnx` sub-folder is allowed, that is where `--runtime onnx` looks).
+   */
+  overwrite?: boolean;
+  /** The model folder the export reads, so it is never written into. */
+  sourceDir?: string;
 }
 
 /** What `qlip-onnx.json` records: the geometry `OnnxQLIP` needs without reading the graphs. */
@@ -152,6 +159,10 @@ export async function exportOnnx(
     await writeFile(join(stage, ONNX_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     written.push(ONNX_MANIFEST);
     return { files: written, result: reports };
+  }, {
+    overwrite: opts.overwrite,
+    source: opts.sourceDir ? { dir: opts.sourceDir, allowSubfolder: true } : undefined,
+    command: 'qlip export onnx',
   });
   // A graph now written inline must not leave the weights file of an earlier external-data export beside it.
   for (const g of result) if (!g.dataFile) await rm(join(outDir, `${g.file}.data`), { force: true });

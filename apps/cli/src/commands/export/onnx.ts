@@ -34,7 +34,12 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
       description: 'QLIP model directory (Hugging Face layout)',
       required: true,
     }),
-    out: Flags.string({ char: 'o', description: 'output folder (created)', required: true }),
+    out: Flags.string({
+      char: 'o',
+      description: 'output folder (created; must be empty unless --overwrite; never the model folder)',
+      required: true,
+    }),
+    overwrite: Flags.boolean({ description: "replace the export's files in a non-empty --out" }),
     'external-data-mb': Flags.integer({
       description: "store a graph's weights in <graph>.onnx.data above this size (MiB; 0 = always)",
       default: 256,
@@ -55,6 +60,8 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
       const r = await exportOnnx(model, flags.out, {
         externalDataThreshold: flags['external-data-mb'] * 2 ** 20,
         producerVersion: this.config.version,
+        overwrite: flags.overwrite,
+        sourceDir: flags.model,
       });
       const result: ExportOnnxResult = {
         dir: r.dir,

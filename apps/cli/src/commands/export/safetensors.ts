@@ -28,7 +28,12 @@ the export and checks that its outputs are identical.`;
         'QLIP model directory: config.json + model.safetensors (a trainer step checkpoint works too)',
       required: true,
     }),
-    out: Flags.string({ char: 'o', description: 'output folder (created)', required: true }),
+    out: Flags.string({
+      char: 'o',
+      description: 'output folder (created; must be empty unless --overwrite; never the model folder)',
+      required: true,
+    }),
+    overwrite: Flags.boolean({ description: "replace the export's files in a non-empty --out" }),
     name: Flags.string({ description: 'model name for the model card', default: 'QLIP' }),
     dtype: Flags.string({
       description: 'weight precision: f32 keeps every bit; f16/bf16 halve the file (loading widens them)',
@@ -48,7 +53,12 @@ the export and checks that its outputs are identical.`;
     const model = await QLIPModel.load(flags.model);
     try {
       const dtype = flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
-      const r = await exportSafetensors(model, flags.out, { name: flags.name, dtype });
+      const r = await exportSafetensors(model, flags.out, {
+        name: flags.name,
+        dtype,
+        overwrite: flags.overwrite,
+        sourceDir: flags.model,
+      });
       const result: ExportSafetensorsResult = {
         dir: r.dir,
         parameters: r.parameters,
