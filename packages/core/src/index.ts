@@ -47,6 +47,16 @@ export {
   shortestEdgeSize,
 } from './image/preprocess.js';
 export { resizeBicubic } from './image/resample.js';
+// Output folder lock
+export {
+  type AcquireOutputLockOptions,
+  acquireOutputLock,
+  describeLockHolder,
+  type LockHolder,
+  OUTPUT_LOCK_FILE,
+  type OutputLock,
+  OutputLockedError,
+} from './lock.js';
 // NumPy files
 export { type NpyArray, type NpyData, type NpyDtype, npyHeader, readNpy, writeNpy } from './npy.js';
 export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
@@ -94,14 +104,3 @@ export {
 } from './safetensors/types.js';
 export { writeSafetensors } from './safetensors/writer.js';
 export { registerWasmTrainingKernels } from './wasm-kernels.js';
-
-// Output folder lock
-export {
-  type AcquireOutputLockOptions,
-  acquireOutputLock,
-  describeLockHolder,
-  type LockHolder,
-  OUTPUT_LOCK_FILE,
-  type OutputLock,
-  OutputLockedError,
-} from './lock.js';

@@ -79,7 +79,8 @@ function pidAlive(pid: number): boolean {
 function parseHolder(text: string): LockHolder | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockHolder>;
-    if (typeof v.pid !== 'number' || typeof v.hostname !== 'string' || typeof v.token !== 'string') return undefined;
+    if (typeof v.pid !== 'number' || typeof v.hostname !== 'string' || typeof v.token !== 'string')
+      return undefined;
     return {
       pid: v.pid,
       hostname: v.hostname,
@@ -217,7 +218,9 @@ export async function acquireOutputLock(
   }
   if (takenOverFrom) {
     const note = opts.onNote ?? ((m: string) => process.stderr.write(`note: ${m}\n`));
-    note(`took over the stale lock on ${dir} left by ${describeLockHolder(takenOverFrom)}, which is no longer running`);
+    note(
+      `took over the stale lock on ${dir} left by ${describeLockHolder(takenOverFrom)}, which is no longer running`,
+    );
   }
   held.set(path, holder.token);
   installExitHook();

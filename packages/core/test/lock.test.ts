@@ -22,7 +22,13 @@ function deadPid(): number {
 function staleLock(dir: string, pid: number, host = hostname()): void {
   writeFileSync(
     join(dir, OUTPUT_LOCK_FILE),
-    JSON.stringify({ pid, hostname: host, command: 'qlip tokenize', since: '2026-01-01T00:00:00.000Z', token: 'old' }),
+    JSON.stringify({
+      pid,
+      hostname: host,
+      command: 'qlip tokenize',
+      since: '2026-01-01T00:00:00.000Z',
+      token: 'old',
+    }),
   );
 }
 
@@ -97,7 +103,9 @@ describe('acquireOutputLock', () => {
       /pid \d+ on host some-other-host \("qlip tokenize"\).*if that process is gone, delete .*\.qlip\.lock/,
     );
     writeFileSync(join(dir, OUTPUT_LOCK_FILE), 'garbage');
-    await expect(acquireOutputLock(dir, 'qlip train')).rejects.toThrow(/cannot be read as a qlip lock.*delete/);
+    await expect(acquireOutputLock(dir, 'qlip train')).rejects.toThrow(
+      /cannot be read as a qlip lock.*delete/,
+    );
   });
 
   it('two real processes racing for one folder: exactly one wins, the other is refused naming the winner', async () => {
@@ -119,8 +127,14 @@ describe('acquireOutputLock', () => {
     await acquireOutputLock(dir, 'x').then((l) => l.release());
     staleLock(dir, deadPid());
     const outs = await race(dir, 4, 1500);
-    expect(outs.filter((o) => o.includes('GOT')), outs.join('\n')).toHaveLength(1);
-    expect(outs.filter((o) => o.startsWith('REFUSED')), outs.join('\n')).toHaveLength(3);
+    expect(
+      outs.filter((o) => o.includes('GOT')),
+      outs.join('\n'),
+    ).toHaveLength(1);
+    expect(
+      outs.filter((o) => o.startsWith('REFUSED')),
+      outs.join('\n'),
+    ).toHaveLength(3);
     expect(outs.filter((o) => o.includes('NOTE took over the stale lock'))).toHaveLength(1);
   });
 

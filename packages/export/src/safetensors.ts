@@ -163,24 +163,28 @@ export async function exportSafetensors(
   } = {},
 ): Promise<SafetensorsExportResult> {
   const dtype = opts.dtype ?? 'F32';
-  const { files } = await writeStaged(outDir, async (stage) => {
-    await model.save(stage, { dtype }); // config.json + model.safetensors (streamed, one tensor at a time)
-    await writeFile(
-      join(stage, 'config.json'),
-      `${JSON.stringify(hfConfig(model.config, dtype), null, 2)}\n`,
-    );
-    writeHfTokenizerFiles(stage);
-    await writeFile(
-      join(stage, 'preprocessor_config.json'),
-      `${JSON.stringify(preprocessorConfig(model.imageSize), null, 2)}\n`,
-    );
-    await writeFile(join(stage, 'README.md'), modelCard(model, opts.name ?? 'QLIP', dtype));
-    return { files: [...HF_FILES], result: undefined };
-  }, {
-    overwrite: opts.overwrite,
-    source: opts.sourceDir ? { dir: opts.sourceDir } : undefined,
-    command: 'qlip export safetensors',
-  });
+  const { files } = await writeStaged(
+    outDir,
+    async (stage) => {
+      await model.save(stage, { dtype }); // config.json + model.safetensors (streamed, one tensor at a time)
+      await writeFile(
+        join(stage, 'config.json'),
+        `${JSON.stringify(hfConfig(model.config, dtype), null, 2)}\n`,
+      );
+      writeHfTokenizerFiles(stage);
+      await writeFile(
+        join(stage, 'preprocessor_config.json'),
+        `${JSON.stringify(preprocessorConfig(model.imageSize), null, 2)}\n`,
+      );
+      await writeFile(join(stage, 'README.md'), modelCard(model, opts.name ?? 'QLIP', dtype));
+      return { files: [...HF_FILES], result: undefined };
+    },
+    {
+      overwrite: opts.overwrite,
+      source: opts.sourceDir ? { dir: opts.sourceDir } : undefined,
+      command: 'qlip export safetensors',
+    },
+  );
   return { dir: outDir, files, parameters: model.parameterCount() };
 }
 

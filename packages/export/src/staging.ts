@@ -91,7 +91,8 @@ export async function writeStaged<T>(
       await rm(join(outDir, e), { recursive: true, force: true });
     const existing = entries.filter((f) => f !== OUTPUT_LOCK_FILE && !f.startsWith(STAGE_PREFIX));
     if (existing.length && !policy.overwrite) {
-      const shown = existing.slice(0, 5).join(', ') + (existing.length > 5 ? `, ... (${existing.length} entries)` : '');
+      const shown =
+        existing.slice(0, 5).join(', ') + (existing.length > 5 ? `, ... (${existing.length} entries)` : '');
       throw new Error(
         `${outDir}: the output folder is not empty (${shown}); pass --overwrite to replace the export's files there, or choose an empty --out`,
       );

@@ -240,7 +240,9 @@ describe('failures leave no partial file', () => {
     const model = QLIPModel.create(tinyConfig({ eva: false }), 1);
     // The text tower's weights are read last: the image encoder and decoder are complete by then.
     model.params.get('text_model.final_layer_norm.bias')!.dispose();
-    await expect(exportOnnx(model, dir, { externalDataThreshold: 0, overwrite: true })).rejects.toThrow(/disposed/);
+    await expect(exportOnnx(model, dir, { externalDataThreshold: 0, overwrite: true })).rejects.toThrow(
+      /disposed/,
+    );
     expect(await readdir(dir)).toEqual(['keep.txt']);
     expect(await readFile(join(dir, 'keep.txt'), 'utf8')).toBe('old');
   });

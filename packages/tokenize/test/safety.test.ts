@@ -19,7 +19,9 @@ const fresh = () => join(root, `out-${n++}`);
 async function writeImage(path: string, seed: number, w = 20, h = 20): Promise<void> {
   const data = Buffer.alloc(w * h * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 37 + seed * 101) % 251;
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+  await sharp(data, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 /** The model's runtime, slowed down so a second process can arrive mid-run. */
@@ -48,11 +50,19 @@ afterAll(() => model.dispose());
 describe('tokenize: one writer per dataset (issue 13 item 1)', () => {
   it('a second tokenize into a dataset being written is refused naming the holder; the dataset stays consistent', async () => {
     const out = fresh();
-    const a = tokenizeDirectory(slowRuntime(150), { input: imgDir, out, model: FP, batchSize: 2, shardSize: 2 });
+    const a = tokenizeDirectory(slowRuntime(150), {
+      input: imgDir,
+      out,
+      model: FP,
+      batchSize: 2,
+      shardSize: 2,
+    });
     await new Promise((r) => setTimeout(r, 50));
     await expect(
       tokenizeDirectory(tfjsRuntime(model), { input: imgDir, out, model: FP, batchSize: 2 }),
-    ).rejects.toThrow(new RegExp(`${out} is in use by another qlip process: pid ${process.pid} .*"qlip tokenize"`));
+    ).rejects.toThrow(
+      new RegExp(`${out} is in use by another qlip process: pid ${process.pid} .*"qlip tokenize"`),
+    );
     const r = await a;
     expect(r.tokenized).toBe(6);
     const ds = await readTokenDataset(out);

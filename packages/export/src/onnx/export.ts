@@ -128,42 +128,46 @@ export async function exportOnnx(
   const threshold = opts.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD;
   const names = opts.graphs ?? (Object.keys(ONNX_GRAPHS) as OnnxGraphName[]);
   const manifest = onnxManifest(model, names);
-  const { files, result } = await writeStaged(outDir, async (stage) => {
-    const reports: OnnxGraphReport[] = [];
-    const written: string[] = [];
-    for (const name of names) {
-      const g = BUILDERS[name](model);
-      const file = ONNX_GRAPHS[name];
-      const parameterBytes = g.initializers.reduce((s, i) => s + initializerBytes(i), 0);
-      const external = parameterBytes > threshold;
-      const dataFile = `${file}.data`;
-      const w = await writeOnnxModel(stage, file, g, {
-        external,
-        dataFile,
-        doc: `QLIP ${name.replace('_', ' ')} exported by qlip`,
-        producerVersion: opts.producerVersion,
-        metadata: { 'qlip.graph': name },
-      });
-      // The data file goes first so the model never appears without its weights.
-      if (external) written.push(dataFile);
-      written.push(file);
-      reports.push({
-        graph: name,
-        file,
-        ...(external ? { dataFile } : {}),
-        nodes: w.nodes,
-        initializers: w.initializers,
-        parameterBytes,
-      });
-    }
-    await writeFile(join(stage, ONNX_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    written.push(ONNX_MANIFEST);
-    return { files: written, result: reports };
-  }, {
-    overwrite: opts.overwrite,
-    source: opts.sourceDir ? { dir: opts.sourceDir, allowSubfolder: true } : undefined,
-    command: 'qlip export onnx',
-  });
+  const { files, result } = await writeStaged(
+    outDir,
+    async (stage) => {
+      const reports: OnnxGraphReport[] = [];
+      const written: string[] = [];
+      for (const name of names) {
+        const g = BUILDERS[name](model);
+        const file = ONNX_GRAPHS[name];
+        const parameterBytes = g.initializers.reduce((s, i) => s + initializerBytes(i), 0);
+        const external = parameterBytes > threshold;
+        const dataFile = `${file}.data`;
+        const w = await writeOnnxModel(stage, file, g, {
+          external,
+          dataFile,
+          doc: `QLIP ${name.replace('_', ' ')} exported by qlip`,
+          producerVersion: opts.producerVersion,
+          metadata: { 'qlip.graph': name },
+        });
+        // The data file goes first so the model never appears without its weights.
+        if (external) written.push(dataFile);
+        written.push(file);
+        reports.push({
+          graph: name,
+          file,
+          ...(external ? { dataFile } : {}),
+          nodes: w.nodes,
+          initializers: w.initializers,
+          parameterBytes,
+        });
+      }
+      await writeFile(join(stage, ONNX_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+      written.push(ONNX_MANIFEST);
+      return { files: written, result: reports };
+    },
+    {
+      overwrite: opts.overwrite,
+      source: opts.sourceDir ? { dir: opts.sourceDir, allowSubfolder: true } : undefined,
+      command: 'qlip export onnx',
+    },
+  );
   // A graph now written inline must not leave the weights file of an earlier external-data export beside it.
   for (const g of result) if (!g.dataFile) await rm(join(outDir, `${g.file}.data`), { force: true });
   return { dir: outDir, opset: OPSET, irVersion: IR_VERSION, graphs: result, files, manifest };
