@@ -11,17 +11,8 @@ export {
 // Configuration and progress
 export { type ConfigLayer, deepMerge, readJsonConfig, resolveConfig } from './config.js';
 // Images
+export { type DecodeOptions, decodeImage } from './image/decode.js';
 export {
-  ALPHA_MODES,
-  type AlphaMode,
-  DEFAULT_MAX_PIXELS,
-  type DecodeOptions,
-  decodeImage,
-  type RgbImage,
-  toRgb8,
-} from './image/decode.js';
-export {
-  denormalizeImages,
   encodePng,
   type GridOptions,
   imageGrid,
@@ -31,20 +22,28 @@ export {
 } from './image/encode.js';
 export { imageExtensions, type ListImagesOptions, listImages } from './image/list.js';
 export {
+  ALPHA_MODES,
+  type AlphaMode,
   CLIP_MEAN,
   CLIP_STD,
   centerCropOffsets,
   clipPreprocessParams,
   cropImage,
-  type ImageInput,
+  DEFAULT_MAX_PIXELS,
+  denormalizeImages,
   type ImagePreprocessParams,
   normalizeImage,
+  type RgbImage,
+  resizeAndCrop,
+  shortestEdgeSize,
+  toRgb8,
+} from './image/pixels.js';
+export {
+  type ImageInput,
   type PixelBatch,
   pixelBatchTensor,
   preprocessBatch,
   preprocessImage,
-  resizeAndCrop,
-  shortestEdgeSize,
 } from './image/preprocess.js';
 export { resizeBicubic } from './image/resample.js';
 // Output folder lock
@@ -58,7 +57,8 @@ export {
   OutputLockedError,
 } from './lock.js';
 // NumPy files
-export { type NpyArray, type NpyData, type NpyDtype, npyHeader, readNpy, writeNpy } from './npy.js';
+export { npyHeader, readNpy, writeNpy } from './npy.js';
+export type { NpyArray, NpyData, NpyDtype } from './npy-bytes.js';
 export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
 // Randomness
 export { Rng } from './rng.js';

@@ -1,55 +1,26 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 
-/**
- * NumPy `.npy` (format version 1.0) for the arrays qlip hands to Python users: token grids (uint32),
- * features (float16/float32). `np.load(path)` reads what `writeNpy` writes.
- */
-export type NpyDtype = 'uint32' | 'int32' | 'int64' | 'uint8' | 'float16' | 'float32';
+import {
+  checkNpyArray,
+  DESCR,
+  ITEM,
+  type NpyArray,
+  type NpyData,
+  type NpyDtype,
+  npyHeaderBytes,
+} from './npy-bytes.js';
 
-const DESCR: Record<NpyDtype, string> = {
-  uint32: '<u4',
-  int32: '<i4',
-  int64: '<i8',
-  uint8: '|u1',
-  float16: '<f2',
-  float32: '<f4',
-};
-const ITEM: Record<NpyDtype, number> = { uint32: 4, int32: 4, int64: 8, uint8: 1, float16: 2, float32: 4 };
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
-
-/** Array data for `writeNpy`; float16 is given as raw half bits (Uint16Array). */
-export type NpyData = Uint32Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Float32Array;
-
-export interface NpyArray {
-  dtype: NpyDtype;
-  shape: number[];
-  data: NpyData;
-}
 
 /** The .npy header bytes for a C-order array (padded with spaces so data starts on a 64-byte boundary). */
 export function npyHeader(dtype: NpyDtype, shape: number[]): Buffer {
-  const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
-  const unpadded = MAGIC.length + 2 + 2 + dict.length + 1;
-  dict += ' '.repeat((64 - (unpadded % 64)) % 64);
-  const header = Buffer.alloc(MAGIC.length + 4 + dict.length + 1);
-  MAGIC.copy(header, 0);
-  header[6] = 1; // major version
-  header[7] = 0;
-  header.writeUInt16LE(dict.length + 1, 8);
-  header.write(`${dict}\n`, 10, 'latin1');
-  return header;
+  const h = npyHeaderBytes(dtype, shape);
+  return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
 }
 
 /** Write an array atomically (temp file + rename): a crash never leaves a half-written .npy. */
 export async function writeNpy(path: string, arr: NpyArray): Promise<void> {
-  const count = arr.shape.reduce((a, b) => a * b, 1);
-  if (arr.data.length !== count) {
-    throw new Error(`${path}: data has ${arr.data.length} elements but shape [${arr.shape}] needs ${count}`);
-  }
-  if (arr.data.BYTES_PER_ELEMENT !== ITEM[arr.dtype]) {
-    throw new Error(`${path}: ${arr.data.constructor.name} does not hold ${arr.dtype} elements`);
-  }
+  checkNpyArray(arr, path);
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w');
   try {

@@ -67,6 +67,8 @@ describe('ONNX export of the reference fixture (qlip-tiny-eva: SwiGLU, sub-LN, r
     expect(r.opset).toBe(17);
     expect(r.files.map((f) => f.name).sort()).toEqual([...GRAPH_FILES, 'qlip-onnx.json'].sort());
     expect(await readdir(dir)).toHaveLength(4); // no staging folder or temp file left
+    // The web page turns cosines into probabilities with the model's own exp(logit_scale).
+    expect(r.manifest.logitScale).toBeCloseTo(Math.exp(model.params.get('logit_scale')!.dataSync()[0]!), 4);
     for (const f of GRAPH_FILES) {
       const m = onnx.ModelProto.decode(await readFile(join(dir, f)));
       expect(Number(m.opsetImport[0]!.version)).toBe(OPSET);

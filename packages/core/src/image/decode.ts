@@ -1,25 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
-
-/** 8-bit RGB pixels, row-major `[height, width, 3]`. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array; // [H, W, 3]
-}
-
-/**
- * What happens to an alpha channel.
- * - `drop` (default): keep the stored colour and discard alpha, as PIL's `convert('RGB')` does in the
- *   reference preprocessing (HF CLIPImageProcessor and open_clip both call it), so training and
- *   tokenizing see what the reference model saw.
- * - `white`: composite over opaque white (`c * a + 1 * (1 - a)`), the "what a viewer shows" result.
- */
-export type AlphaMode = 'drop' | 'white';
-export const ALPHA_MODES: readonly AlphaMode[] = ['drop', 'white'];
-
-/** Default decompression-bomb guard: 40 megapixels (a 7296 x 5472 photo is 39.9). */
-export const DEFAULT_MAX_PIXELS = 40_000_000;
+import { ALPHA_MODES, type AlphaMode, DEFAULT_MAX_PIXELS, type RgbImage, toRgb8 } from './pixels.js';
 
 export interface DecodeOptions {
   /** Largest width x height accepted, checked from the header before any pixel is decoded. */
@@ -108,38 +89,4 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     height: info.height,
     data: toRgb8(samples, info.width * info.height, info.channels, sixteen ? 65535 : 255, alpha),
   };
-}
-
-/**
- * Interleaved samples with 1-4 channels (gray, gray+alpha, RGB, RGBA) of range [0, max] -> RGB uint8.
- * Pure, exported for tests of the 16-bit and alpha arithmetic.
- */
-export function toRgb8(
-  samples: ArrayLike<number>,
-  pixels: number,
-  channels: number,
-  max: 255 | 65535,
-  alpha: AlphaMode,
-): Uint8Array {
-  if (channels < 1 || channels > 4 || samples.length !== pixels * channels) {
-    throw new Error(
-      `toRgb8: expected ${pixels} pixels x 1-4 channels, got ${samples.length} samples / ${channels} channels`,
-    );
-  }
-  const colour = channels >= 3 ? 3 : 1;
-  const hasAlpha = channels === 2 || channels === 4;
-  const composite = hasAlpha && alpha === 'white';
-  const out = new Uint8Array(pixels * 3);
-  // Exact rational arithmetic in doubles, one rounding at the end: v * 255 / max, or for compositing
-  // (v * a + max * (max - a)) / max, then * 255 / max.
-  for (let p = 0; p < pixels; p++) {
-    const s = p * channels;
-    const a = composite ? samples[s + channels - 1]! : max;
-    for (let c = 0; c < 3; c++) {
-      const v = samples[s + (colour === 3 ? c : 0)]!;
-      const mixed = composite ? (v * a + max * (max - a)) / max : v;
-      out[p * 3 + c] = max === 255 ? Math.round(mixed) : Math.round(mixed / 257);
-    }
-  }
-  return out;
 }

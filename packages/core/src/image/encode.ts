@@ -2,53 +2,11 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
-import type { RgbImage } from './decode.js';
-import { CLIP_MEAN, CLIP_STD, type ImagePreprocessParams } from './preprocess.js';
-
-type Norm = Pick<ImagePreprocessParams, 'mean' | 'std'>;
-const CLIP_NORM: Norm = { mean: [...CLIP_MEAN], std: [...CLIP_STD] };
-
-/**
- * Normalised float `[3, H, W]` (or a batch `[B, 3, H, W]`) -> uint8 RGB images `[H, W, 3]`:
- * `x * std + mean`, clamped to [0, 1], then `floor(x * 255 + 0.5)` (torchvision's `save_image` rule).
- * NaN maps to 0.
- */
-export function denormalizeImages(
-  data: ArrayLike<number>,
-  shape: readonly number[],
-  norm: Norm = CLIP_NORM,
-): RgbImage[] {
-  const dims = shape.length === 3 ? [1, ...shape] : [...shape];
-  if (dims.length !== 4 || dims[1] !== 3) {
-    throw new Error(`denormalizeImages: expected shape [3, H, W] or [B, 3, H, W], got [${shape.join(', ')}]`);
-  }
-  const [b, , h, w] = dims as [number, number, number, number];
-  if (data.length !== b * 3 * h * w) {
-    throw new Error(
-      `denormalizeImages: shape [${shape.join(', ')}] needs ${b * 3 * h * w} values, got ${data.length}`,
-    );
-  }
-  const hw = h * w;
-  const images: RgbImage[] = [];
-  for (let i = 0; i < b; i++) {
-    const out = new Uint8Array(hw * 3); // [H, W, 3]
-    for (let c = 0; c < 3; c++) {
-      const plane = (i * 3 + c) * hw; // plane c of image i in [B, 3, H, W]
-      const m = norm.mean[c]!;
-      const s = norm.std[c]!;
-      for (let p = 0; p < hw; p++) {
-        const x = data[plane + p]! * s + m;
-        // NaN survives min/max and floor; storing it in a Uint8Array writes 0.
-        out[p * 3 + c] = Math.floor(Math.min(Math.max(x, 0), 1) * 255 + 0.5);
-      }
-    }
-    images.push({ width: w, height: h, data: out });
-  }
-  return images;
-}
+import type { RgbImage } from './pixels.js';
+import { denormalizeImages, type Norm } from './pixels.js';
 
 /** {@link denormalizeImages} for a tfjs tensor `[3, H, W]` or `[B, 3, H, W]` (not disposed). */
-export async function tensorToImages(t: tf.Tensor, norm: Norm = CLIP_NORM): Promise<RgbImage[]> {
+export async function tensorToImages(t: tf.Tensor, norm?: Norm): Promise<RgbImage[]> {
   return denormalizeImages(await t.data(), t.shape, norm);
 }
 

@@ -1,4 +1,4 @@
-import type { RgbImage } from './decode.js';
+import type { RgbImage } from './pixels.js';
 
 /**
  * Bicubic resize that reproduces Pillow's `Image.resize(size, Image.BICUBIC)` on 8-bit RGB exactly.

@@ -1,6 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QLIPModel } from '@qlip/model';
+import { param } from '@qlip/nn';
 import { type WrittenFile, writeStaged } from '../staging.js';
 import { type GraphBuilder, IR_VERSION, OPSET } from './graph.js';
 import { decoderGraph, IO, imageEncoderGraph, indexLayout, textEncoderGraph } from './towers.js';
@@ -61,6 +62,8 @@ export interface OnnxManifest {
   vocabSize: number;
   eosTokenId: number;
   projectionDim: number;
+  /** `exp(logit_scale)`: multiplies cosine similarities into logits (softmax probabilities in the web page). */
+  logitScale: number;
   io: typeof IO;
 }
 
@@ -109,6 +112,7 @@ export function onnxManifest(model: QLIPModel, graphs: OnnxGraphName[]): OnnxMan
     vocabSize: t.vocab_size,
     eosTokenId: t.eos_token_id,
     projectionDim: model.config.projection_dim,
+    logitScale: Math.exp(param(model.params, 'logit_scale').dataSync()[0]!),
     io: IO,
   };
 }

@@ -1,13 +1,13 @@
 // Tokenizer: the exact open_clip / OpenAI CLIP BPE tokenizer.
 
+export { cleanText, type EncodeTrace, pretokenize } from './bpe.js';
 // Text cleanup: ftfy 6.3.1 port and the Python behaviours CLIP's cleanup depends on.
 export { type FtfyStep, fixEncoding, fixSegment, fixText, unescapeHtml } from './ftfy.js';
 export { badness, isBad } from './ftfy-badness.js';
 export { HTML5_ENTITIES, pythonHtmlUnescape, pythonWhitespaceClean } from './python-text.js';
-export { ClipTokenizer, cleanText, type EncodeTrace, pretokenize } from './tokenizer.js';
+export { ClipTokenizer } from './tokenizer.js';
 // Vocabulary: constants, loaders and the Hugging Face file layout.
 export {
-  bundledVocab,
   bytesToUnicode,
   type ClipVocab,
   EOT,
@@ -15,11 +15,9 @@ export {
   HF_EOT_TEXT,
   HF_SOT_TEXT,
   NUM_MERGES,
-  readHfVocab,
-  readOpenClipMerges,
   SOT,
   SOT_TEXT,
   VOCAB_SIZE,
   vocabFromMergesText,
-  writeHfTokenizerFiles,
 } from './vocab.js';
+export { bundledVocab, readHfVocab, readOpenClipMerges, writeHfTokenizerFiles } from './vocab-files.js';
