@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,6 +148,39 @@ describe('qlip export safetensors', () => {
     expect(r.verification.passed).toBe(true);
     expect(r.verification.maxAbsDiff.imageEmbeds).toBeGreaterThan(0); // really rounded, not a copy
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype).toBe('float16');
+  });
+
+  it('refuses a non-empty --out without --overwrite, and --out equal to --model even with it (issue 13 item 6)', async () => {
+    const out = join(tmp, 'users-folder');
+    await mkdir(out);
+    await writeFile(join(out, 'README.md'), 'mine');
+    const refused = await runCommand(
+      ['export', 'safetensors', '-m', FIXTURE, '-o', out, '--backend', 'cpu'],
+      { root },
+    );
+    expect(refused.error?.message).toMatch(/not empty \(README\.md\); pass --overwrite/);
+    expect(readFileSync(join(out, 'README.md'), 'utf8')).toBe('mine');
+    const model = join(tmp, 'ckpt');
+    await cp(FIXTURE, model, { recursive: true });
+    const before = readFileSync(join(model, 'model.safetensors'));
+    const inPlace = await runCommand(
+      [
+        'export',
+        'safetensors',
+        '-m',
+        model,
+        '-o',
+        model,
+        '--dtype',
+        'f16',
+        '--overwrite',
+        '--backend',
+        'cpu',
+      ],
+      { root },
+    );
+    expect(inPlace.error?.message).toMatch(/is the model folder .*never writes into the checkpoint it reads/);
+    expect(readFileSync(join(model, 'model.safetensors')).equals(before)).toBe(true);
   });
 
   it('lists both export commands in help', async () => {

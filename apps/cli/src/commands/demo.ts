@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { type DemoResult, runDemo } from '@qlip/demo';
-import { interruptSignal, QlipCommand } from '../lib/base.js';
+import { QlipCommand } from '../lib/base.js';
 import { createProgressRenderer } from '../lib/progress.js';
 
 export default class Demo extends QlipCommand {
@@ -24,15 +24,16 @@ Takes about a minute on 2 CPU cores.`;
     const { flags } = await this.parse(Demo);
     await this.initBackend(flags.backend);
     const progress = createProgressRenderer();
-    const interrupt = interruptSignal((m) => this.note(m));
     try {
-      const r = await runDemo({
-        out: flags.out,
-        model: flags.model,
-        images: flags.images,
-        onProgress: progress.listener,
-        signal: interrupt.signal,
-      });
+      const r = await this.withInterrupt((signal) =>
+        runDemo({
+          out: flags.out,
+          model: flags.model,
+          images: flags.images,
+          onProgress: progress.listener,
+          signal,
+        }),
+      );
       this.log(
         `tokenized ${r.tokenize.total} digits -> ${r.out}/tokens (${r.tokenize.grid.join('x')} tokens of ${r.tokenize.bits} bits)`,
       );
@@ -43,7 +44,6 @@ Takes about a minute on 2 CPU cores.`;
       return r;
     } finally {
       progress.stop();
-      interrupt.release();
     }
   }
 }

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, type BackendInfo, selectBackend } from '@qlip/core';
 import { loadRuntime, type RuntimeJob, resolveModelDir } from './model.js';
@@ -38,19 +39,43 @@ export abstract class QlipCommand extends Command {
     const modelDir = resolveModelDir(flags.model);
     const loaded = await loadRuntime(modelDir, flags.runtime);
     const progress = createProgressRenderer();
-    const interrupt = interruptSignal((m) => this.note(m));
     try {
-      return await job({
-        runtime: loaded.runtime,
-        modelDir,
-        onProgress: progress.listener,
-        signal: interrupt.signal,
-      });
+      return await this.withInterrupt((signal) =>
+        job({ runtime: loaded.runtime, modelDir, onProgress: progress.listener, signal }),
+      );
     } finally {
       progress.stop();
-      interrupt.release();
       loaded.dispose();
     }
+  }
+
+  /**
+   * Run `job` with SIGINT/SIGTERM/SIGHUP turned into its AbortSignal (see `interruptSignal`). When a signal
+   * stopped the run, the job's (partial) result is still returned and printed (`--json` too), and the process
+   * exits with the signal's status (130, 143, 129) so `qlip ... && next` does not go on after a partial run.
+   */
+  protected async withInterrupt<T>(job: (signal: AbortSignal) => Promise<T>, what?: string): Promise<T> {
+    // Straight to stderr: oclif silences logToStderr under --json, and a signal note must always show.
+    const interrupt = interruptSignal((m) => process.stderr.write(`${m}\n`), what);
+    try {
+      return await job(interrupt.signal);
+    } finally {
+      interrupt.release();
+      if (interrupt.received) {
+        process.exitCode = signalExitCode(interrupt.received);
+        process.stderr.write(`stopped by ${interrupt.received}: exit status ${process.exitCode}\n`);
+      }
+    }
+  }
+
+  /**
+   * Exit status of a failure is the same with and without `--json`: oclif's JSON path ignores the exit code
+   * given to `this.error(..., { exit })` and uses 1.
+   */
+  override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    const code = err.oclif?.exit ?? err.exitCode;
+    if (typeof code === 'number' && this.jsonEnabled()) process.exitCode = code;
+    return super.catch(err);
   }
 
   protected async initBackend(requested: string): Promise<BackendInfo> {
@@ -60,17 +85,62 @@ export abstract class QlipCommand extends Command {
   }
 }
 
+/** The signals a qlip command treats as "stop cleanly": Ctrl-C, `kill`/`docker stop`/schedulers, a closed terminal. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** The conventional exit status of a run stopped by `sig`: 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129). */
+export function signalExitCode(sig: StopSignal): number {
+  return 128 + osConstants.signals[sig];
+}
+
+/** `what` for jobs that are atomic as a whole (exports): the first signal exits at once, nothing half-written stays. */
+export const QUIT_NOW = 'quit now';
+
+export interface Interruption {
+  /** Fires on the first stop signal: jobs finish their current step, write what they have and return. */
+  readonly signal: AbortSignal;
+  /** The signal that stopped the run, if any. */
+  readonly received: StopSignal | undefined;
+  release(): void;
+}
+
 /**
- * An AbortSignal that fires on the first Ctrl-C (jobs finish their current batch and write what they
- * have); a second Ctrl-C exits at once.
+ * Turn SIGINT, SIGTERM and SIGHUP into an AbortSignal: the first one prints a note and aborts (the job
+ * finishes its current batch or step and saves); a second one exits at once with the signal's status.
+ * @param what what the job does on the first signal, for the note (e.g. "finishing the current batch and saving");
+ *   `QUIT_NOW` exits on the first signal (the job's output is staged and renamed, so nothing partial is left)
  */
-export function interruptSignal(note: (m: string) => void): { signal: AbortSignal; release(): void } {
+export function interruptSignal(
+  note: (m: string) => void,
+  what = 'finishing the current batch and saving',
+): Interruption {
   const ac = new AbortController();
-  const onInt = () => {
-    if (ac.signal.aborted) process.exit(130);
-    note('interrupted: finishing the current batch and saving (Ctrl-C again to quit now)');
-    ac.abort();
+  let received: StopSignal | undefined;
+  const handlers = STOP_SIGNALS.map((sig) => {
+    const h = () => {
+      if (received) {
+        note(`${sig} again: quitting now`);
+        process.exit(signalExitCode(sig));
+      }
+      received = sig;
+      if (what === QUIT_NOW) {
+        note(`${sig} received: stopping now`);
+        process.exit(signalExitCode(sig));
+      }
+      note(`${sig} received: ${what} (send it again to quit now)`);
+      ac.abort(sig);
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return {
+    signal: ac.signal,
+    get received() {
+      return received;
+    },
+    release: () => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+    },
   };
-  process.on('SIGINT', onInt);
-  return { signal: ac.signal, release: () => process.off('SIGINT', onInt) };
 }

@@ -8,7 +8,7 @@ import {
   verifyOnnxExport,
 } from '@qlip/export';
 import { QLIPModel } from '@qlip/model';
-import { QlipCommand } from '../../lib/base.js';
+import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
 
 export interface ExportOnnxResult {
   dir: string;
@@ -57,12 +57,16 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
     await this.initBackend(flags.backend);
     const model = await QLIPModel.load(flags.model);
     try {
-      const r = await exportOnnx(model, flags.out, {
-        externalDataThreshold: flags['external-data-mb'] * 2 ** 20,
-        producerVersion: this.config.version,
-        overwrite: flags.overwrite,
-        sourceDir: flags.model,
-      });
+      const r = await this.withInterrupt(
+        () =>
+          exportOnnx(model, flags.out, {
+            externalDataThreshold: flags['external-data-mb'] * 2 ** 20,
+            producerVersion: this.config.version,
+            overwrite: flags.overwrite,
+            sourceDir: flags.model,
+          }),
+        QUIT_NOW,
+      );
       const result: ExportOnnxResult = {
         dir: r.dir,
         opset: r.opset,

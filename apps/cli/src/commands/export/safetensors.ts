@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { exportSafetensors, type SafetensorsVerification, verifySafetensorsExport } from '@qlip/export';
 import { QLIPModel } from '@qlip/model';
-import { QlipCommand } from '../../lib/base.js';
+import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
 
 export interface ExportSafetensorsResult {
   dir: string;
@@ -53,12 +53,16 @@ the export and checks that its outputs are identical.`;
     const model = await QLIPModel.load(flags.model);
     try {
       const dtype = flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
-      const r = await exportSafetensors(model, flags.out, {
-        name: flags.name,
-        dtype,
-        overwrite: flags.overwrite,
-        sourceDir: flags.model,
-      });
+      const r = await this.withInterrupt(
+        () =>
+          exportSafetensors(model, flags.out, {
+            name: flags.name,
+            dtype,
+            overwrite: flags.overwrite,
+            sourceDir: flags.model,
+          }),
+        QUIT_NOW,
+      );
       const result: ExportSafetensorsResult = {
         dir: r.dir,
         parameters: r.parameters,
