@@ -1,6 +1,6 @@
 import { stage1Loss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
-import { AdamW } from '@qlip/trainer';
+import { AdamW, GradientAccumulator, gradientsOf } from '@qlip/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { syntheticImages, syntheticPrompts } from './data.js';
 import { BENCH_S_LOSS_WEIGHTS, BENCH_S_OPTIMIZER, type BenchShape, benchConfig } from './preset.js';
@@ -99,41 +99,35 @@ export class BenchWorkloads {
   }
 
   /**
-   * One train step: forward, stage-1 loss, backward (`tf.variableGrads` over every parameter), AdamW,
-   * gradients dropped. Returns the loss and the milliseconds spent in each half.
+   * One train step: forward, stage-1 loss, backward over every parameter and gradient accumulation over
+   * the micro-batches (the training loop's own `gradientsOf` + `GradientAccumulator`), AdamW, gradients
+   * dropped. Returns the mean loss and the milliseconds spent in each half.
    */
   trainStep(): { loss: number; gradMs: number; adamwMs: number } {
     const t0 = performance.now();
-    const vars = [...this.model.params.values()];
-    const k = this.chunks.length;
-    let loss = 0;
-    const byName = new Map<string, tf.Tensor>();
-    for (const c of this.chunks) {
-      // Mean over micro-batches: each chunk's loss is scaled by 1/k before the backward pass.
-      const { value, grads } = tf.variableGrads(
-        () => (k === 1 ? this.loss(c.pixels, c.ids) : tf.div(this.loss(c.pixels, c.ids), k)) as tf.Scalar,
-        vars,
-      );
-      loss += value.dataSync()[0]!;
-      value.dispose();
-      for (const [name, variable] of this.model.params) {
-        const g = grads[variable.name];
-        if (!g) throw new Error(`bench train step: no gradient for "${name}"`);
-        const prev = byName.get(name);
-        byName.set(name, prev ? tf.add(prev, g) : g);
-        if (prev) {
-          prev.dispose();
-          g.dispose();
-        }
+    const accumulator = new GradientAccumulator();
+    let grads: Map<string, tf.Tensor> | undefined;
+    try {
+      for (const chunk of this.chunks) {
+        accumulator.add(
+          gradientsOf(this.model.params, () => {
+            const total = this.loss(chunk.pixels, chunk.ids);
+            return { total, terms: { total: total.dataSync()[0]! } };
+          }),
+        );
       }
+      const loss = accumulator.terms().total!;
+      grads = accumulator.mean();
+      const t1 = performance.now();
+      this.optimizer.apply(this.model.params, grads, BENCH_S_OPTIMIZER.lr);
+      // Reading one updated parameter waits for every queued update on asynchronous backends.
+      this.model.params.get('logit_scale')!.dataSync();
+      const t2 = performance.now();
+      return { loss, gradMs: t1 - t0, adamwMs: t2 - t1 };
+    } finally {
+      accumulator.dispose();
+      for (const g of grads?.values() ?? []) g.dispose();
     }
-    const t1 = performance.now();
-    this.optimizer.apply(this.model.params, byName, BENCH_S_OPTIMIZER.lr);
-    // Reading one updated parameter waits for every queued update on asynchronous backends.
-    this.model.params.get('logit_scale')!.dataSync();
-    const t2 = performance.now();
-    for (const g of byName.values()) g.dispose();
-    return { loss, gradMs: t1 - t0, adamwMs: t2 - t1 };
   }
 
   dispose(): void {

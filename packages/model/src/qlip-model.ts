@@ -9,7 +9,15 @@ import {
   l2Normalize,
   MAX_INDEX_BITS,
 } from '@qlip/bsq';
-import { f32ToBf16Bits, f32ToF16Bits, openCheckpoint, Rng, SINGLE_FILE, writeSafetensors } from '@qlip/core';
+import {
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  openCheckpoint,
+  Rng,
+  SINGLE_FILE,
+  toFloat32,
+  writeSafetensors,
+} from '@qlip/core';
 import {
   type DecoderConfig,
   decoder,
@@ -19,13 +27,22 @@ import {
   type VisionConfig,
   visionEncoder,
 } from '@qlip/encoder';
-import { disposeParams, fromStorage, initParams, linear, type Params, param, storageShape } from '@qlip/nn';
+import {
+  disposeParams,
+  fromStorage,
+  initParams,
+  linear,
+  type Params,
+  param,
+  storageShape,
+  toStorage,
+} from '@qlip/nn';
 import { type TextConfig, textTransformer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { CONFIG_NAME } from './checkpoint.js';
 import { parseQLIPConfig, type QLIPConfig, type QLIPConfigInput, readQLIPConfig } from './config.js';
 import { loadParams } from './load.js';
-import { qlipSpecs } from './specs.js';
+import { isIgnoredBuffer, qlipSpecs } from './specs.js';
 
 /** Bottleneck features of `encodeFeatures` (all `[B, N, ...]`, tokens row-major over the grid). */
 export interface EncodedFeatures {
@@ -121,6 +138,41 @@ export class QLIPModel {
     } finally {
       await ckpt.close();
     }
+  }
+
+  /**
+   * Overwrite every parameter whose name and official shape match a float tensor of the checkpoint in `dir`
+   * (e.g. a CLIP-style Hugging Face checkpoint: vision and text towers, projections); the others keep their
+   * current values. Returns what was loaded, what was not found (or had another shape or dtype) and the
+   * checkpoint's tensors that were not used.
+   */
+  async loadMatching(dir: string): Promise<{ loaded: string[]; missing: string[]; unused: string[] }> {
+    const report = { loaded: [] as string[], missing: [] as string[], unused: [] as string[] };
+    const ckpt = await openCheckpoint(dir);
+    try {
+      for (const spec of qlipSpecs(this.config)) {
+        const entry = ckpt.entries.get(spec.name);
+        const fits =
+          entry !== undefined &&
+          (entry.dtype === 'F32' || entry.dtype === 'F16' || entry.dtype === 'BF16') &&
+          entry.shape.length === spec.shape.length &&
+          entry.shape.every((d, i) => d === spec.shape[i]);
+        if (!fits) {
+          report.missing.push(spec.name);
+          continue;
+        }
+        const values = toStorage(spec, toFloat32(await ckpt.read(spec.name)));
+        const variable = this.params.get(spec.name)!;
+        tf.tidy(() => variable.assign(tf.tensor(values, storageShape(spec), 'float32')));
+        report.loaded.push(spec.name);
+      }
+      const used = new Set(report.loaded);
+      for (const name of ckpt.names())
+        if (!used.has(name) && !isIgnoredBuffer(name)) report.unused.push(name);
+    } finally {
+      await ckpt.close();
+    }
+    return report;
   }
 
   /**
@@ -229,6 +281,21 @@ export class QLIPModel {
       const v = this.config.vision_config;
       return quantEmbed(this.params, v, visionEncoder(this.params, v, pixels).patchTokens);
     });
+  }
+
+  /**
+   * Pixels -> `[B, N, L]` quantised codes (the decoder's input before quant_embed_post): the frozen half of
+   * stage-2 training, run outside any gradient tape.
+   */
+  encodeCodes(pixels: tf.Tensor4D): tf.Tensor3D {
+    const v = this.config.vision_config;
+    return tf.tidy(
+      () =>
+        quantize(
+          v,
+          quantEmbed(this.params, v, visionEncoder(this.params, v, pixels).patchTokens),
+        ) as tf.Tensor3D,
+    );
   }
 
   /** Pixels -> one uint32 index per token (L <= 32; use `encodeToGroupIndices` beyond). */

@@ -34,10 +34,32 @@ export {
   TrainConfigSchema,
 } from './config.js';
 export { Ema } from './ema.js';
+// The generic training loop (any model: parameters, a loss of a batch, what to save, the data)
+export {
+  GradientAccumulator,
+  gradientsOf,
+  type LossOutput,
+  type MicroGradients,
+  NonFiniteLossError,
+} from './gradients.js';
 // Initialisation (--init) and run state (--resume)
 export { type InitReport, initModel } from './init.js';
+export {
+  type LoopResume,
+  type LoopStepMetrics,
+  METRICS_FILE,
+  type MicroBatch,
+  type MicroContext,
+  runTrainingLoop,
+  type StepContext,
+  type TrainingLoopOptions,
+  type TrainingLoopResult,
+  type TrainingTask,
+} from './loop.js';
 // Optimisation
 export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, defaultNoDecay } from './optim.js';
+// The QLIP stage-1/stage-2 definition on the loop
+export type { StepMetrics } from './qlip-task.js';
 export {
   checkpointConfigLayer,
   DISCRIMINATOR_FILE,
@@ -47,11 +69,4 @@ export {
 } from './run-state.js';
 export { type LrSchedule, learningRate } from './schedule.js';
 export { isStage2Trainable, toUnitNhwc } from './steps.js';
-export {
-  METRICS_FILE,
-  NonFiniteLossError,
-  type StepMetrics,
-  type TrainOptions,
-  type TrainResult,
-  train,
-} from './train.js';
+export { type TrainOptions, type TrainResult, train } from './train.js';

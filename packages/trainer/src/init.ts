@@ -1,16 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openCheckpoint, toFloat32 } from '@qlip/core';
-import {
-  CONFIG_NAME,
-  isIgnoredBuffer,
-  parseQLIPConfig,
-  type QLIPConfigInput,
-  QLIPModel,
-  qlipSpecs,
-} from '@qlip/model';
-import { storageShape, toStorage } from '@qlip/nn';
-import * as tf from '@tensorflow/tfjs-core';
+import { CONFIG_NAME, parseQLIPConfig, type QLIPConfigInput, QLIPModel, qlipSpecs } from '@qlip/model';
 
 /** What `--init` did, tensor by tensor. */
 export interface InitReport {
@@ -57,33 +47,19 @@ export async function initModel(
     return { model, report: { kind: 'qlip', dir: initDir, loaded: names, initialised: [], ignored: [] } };
   }
   const model = QLIPModel.create(parseQLIPConfig(config, 'model'), seed);
-  const report: InitReport = { kind: 'clip', dir: initDir, loaded: [], initialised: [], ignored: [] };
-  const ckpt = await openCheckpoint(initDir);
+  let report: InitReport;
   try {
-    const used = new Set<string>();
-    for (const spec of qlipSpecs(model.config)) {
-      const e = ckpt.entries.get(spec.name);
-      const fits =
-        e !== undefined &&
-        (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') &&
-        e.shape.length === spec.shape.length &&
-        e.shape.every((d, i) => d === spec.shape[i]);
-      if (!fits) {
-        report.initialised.push(spec.name);
-        continue;
-      }
-      const values = toStorage(spec, toFloat32(await ckpt.read(spec.name)));
-      const v = model.params.get(spec.name)!;
-      tf.tidy(() => v.assign(tf.tensor(values, storageShape(spec), 'float32')));
-      report.loaded.push(spec.name);
-      used.add(spec.name);
-    }
-    for (const name of ckpt.names()) if (!used.has(name) && !isIgnoredBuffer(name)) report.ignored.push(name);
+    const matched = await model.loadMatching(initDir);
+    report = {
+      kind: 'clip',
+      dir: initDir,
+      loaded: matched.loaded,
+      initialised: matched.missing,
+      ignored: matched.unused,
+    };
   } catch (err) {
     model.dispose();
     throw err;
-  } finally {
-    await ckpt.close();
   }
   if (report.loaded.length === 0) {
     model.dispose();

@@ -13,7 +13,6 @@ import { QLIPModel } from '@qlip/model';
 import type * as tf from '@tensorflow/tfjs-core';
 import { loadCheckpointState, readOptimizerState, resolveCheckpoint, STATE_FILE } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { Ema } from './ema.js';
 import type { InitReport } from './init.js';
 import type { AdamWState } from './optim.js';
 
@@ -111,20 +110,6 @@ export function discriminatorConfig(cfg: TrainConfig) {
 
 export function restoreRng(state: TrainerState | undefined, seed: number): Rng {
   return state ? Rng.fromState(state.rng) : new Rng(seed + 1);
-}
-
-/** EMA restored from a checkpoint's `ema/` model: shadows of the trainable names only. */
-export function restoreEma(
-  decay: number,
-  trainable: Map<string, tf.Variable>,
-  shadow?: Map<string, tf.Variable>,
-): Ema {
-  const ema = new Ema(decay, trainable);
-  if (shadow) {
-    for (const [k, s] of ema.shadow) s.assign(shadow.get(k)!);
-    for (const v of shadow.values()) v.dispose();
-  }
-  return ema;
 }
 
 /**

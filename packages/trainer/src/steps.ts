@@ -1,4 +1,4 @@
-import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@qlip/encoder';
+import type { Batch } from '@qlip/data';
 import {
   adaptiveGanWeight,
   ganActive,
@@ -14,18 +14,14 @@ import {
 import type { QLIPModel } from '@qlip/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainConfig } from './config.js';
+import { type GradientAccumulator, gradientsOf } from './gradients.js';
+import type { MicroBatch, MicroContext } from './loop.js';
 
 /**
- * One micro-batch of each stage: forward, loss, gradients of the trainable variables. Every tensor made
- * here is disposed before returning except the gradients, which the caller owns.
+ * One micro-batch of each QLIP stage for the generic loop: the tensors made from the host batch, the
+ * frozen forwards (outside the tape), and the loss the loop differentiates. Everything made here is
+ * disposed by the returned `dispose`.
  */
-
-/** Gradients by parameter name plus the host values of every loss term and the weights used. */
-export interface MicroStep {
-  grads: Map<string, tf.Tensor>;
-  terms: Record<string, number>;
-  weights: Record<string, number>;
-}
 
 /** CLIP pixel statistics (the data pipeline normalises with them; stage 2 maps back to [0, 1]). */
 const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
@@ -58,121 +54,108 @@ export class SubsetPerceptual extends PerceptualLoss {
   }
 }
 
-/** Gradient map of `f` w.r.t. `vars` keyed by parameter name (tf names variables itself). */
-function gradsByName(
-  f: () => tf.Scalar,
-  vars: Map<string, tf.Variable>,
-): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
-  const list = [...vars.values()];
-  const { value, grads } = tf.variableGrads(f, list);
-  const out = new Map<string, tf.Tensor>();
-  for (const [name, v] of vars) {
-    const g = grads[v.name];
-    if (!g) throw new Error(`trainer: no gradient for "${name}" (is it on the loss path?)`);
-    out.set(name, g);
-  }
-  return { value, grads: out };
-}
+/** The fixed weights of stage 1, or the balancer that sets them. */
+export type Stage1Weighting = LossBalancer | { reconstruction: number; bsq: number; contrastive: number };
 
 /**
  * Stage 1 on one micro-batch: vision tower once for both the bottleneck path (reconstruction, BSQ) and
  * the pooled image embedding, text tower on the captions.
- * @param pixels `[B, 3, S, S]` CLIP-normalised
- * @param ids `[B * ctx]` token ids
+ * @param ids `[B * ctx]` token ids of the batch's captions
  */
-export function stage1Micro(
+export function stage1MicroBatch(
   model: QLIPModel,
-  trainable: Map<string, tf.Variable>,
   cfg: TrainConfig,
-  pixels: tf.Tensor4D,
+  batch: Batch,
   ids: Int32Array,
-  captions: string[],
-  weighting: LossBalancer | { reconstruction: number; bsq: number; contrastive: number },
-  injectNaN: boolean,
-): MicroStep {
-  const ctx = model.config.text_config.max_position_embeddings;
+  weighting: Stage1Weighting,
+  context: MicroContext,
+): MicroBatch {
+  const contextLength = model.config.text_config.max_position_embeddings;
   const bsq = model.bsqLossOptions();
-  let terms: Record<string, number> = {};
-  let weights: Record<string, number> = {};
-  const { value, grads } = gradsByName(() => {
-    const out = model.stage1Outputs(pixels, ids, ctx);
-    const r = stage1Loss(
-      {
-        ...out,
-        reconstruction: injectNaN ? tf.mul(out.reconstruction, Number.NaN) : out.reconstruction,
-        target: pixels,
-        reconstructionKind: 'l2',
-        bsq,
-        captions,
-        multiPositive: cfg.loss.stage1.contrastive === 'multiPositive',
-      },
-      weighting,
-    );
-    terms = r.terms;
-    weights = r.weights;
-    return r.total;
-  }, trainable);
-  value.dispose();
-  return { grads, terms, weights };
+  const injectNaN = cfg.debug.nanAtStep === context.step;
+  const pixels = tf.tensor4d(batch.images, batch.shape); // [B, 3, S, S] CLIP-normalised
+  return {
+    loss: () => {
+      const out = model.stage1Outputs(pixels, ids, contextLength);
+      return stage1Loss(
+        {
+          ...out,
+          reconstruction: injectNaN ? tf.mul(out.reconstruction, Number.NaN) : out.reconstruction,
+          target: pixels,
+          reconstructionKind: 'l2',
+          bsq,
+          captions: batch.captions,
+          multiPositive: cfg.loss.stage1.contrastive === 'multiPositive',
+        },
+        weighting,
+      );
+    },
+    dispose: () => pixels.dispose(),
+  };
 }
 
+/** The stage-2 networks besides the model: perceptual CNN and the discriminator with its gradient sums. */
 export interface Stage2Parts {
   perceptual?: PerceptualLoss;
   discriminator?: PatchGanDiscriminator;
+  /** Where the discriminator's micro-batch gradients are summed (with `discriminator`). */
+  discriminatorGradients?: GradientAccumulator;
 }
 
 /**
  * Stage 2 generator side on one micro-batch. The frozen part (vision encoder, quant_embed, BSQ) runs
- * outside the gradient tape, so nothing upstream of the codes is even differentiated.
- * Returns the reconstructions `[B, H, W, 3]` in [0, 1] (detached) for the discriminator step.
+ * outside the gradient tape, so nothing upstream of the codes is even differentiated; after the
+ * generator's gradients, the discriminator's are taken on real images vs the detached reconstructions.
  */
-export function stage2Micro(
+export function stage2MicroBatch(
   model: QLIPModel,
-  trainable: Map<string, tf.Variable>,
   cfg: TrainConfig,
-  pixels: tf.Tensor4D,
+  batch: Batch,
   parts: Stage2Parts,
-  step: number,
-  injectNaN: boolean,
-): MicroStep & { fake: tf.Tensor4D; real: tf.Tensor4D } {
-  const p = model.params;
-  const v = model.config.vision_config;
-  const l = cfg.loss.stage2;
-  const codes = tf.tidy(() => quantize(v, quantEmbed(p, v, visionEncoder(p, v, pixels).patchTokens))); // [B, N, L]
-  const real = toUnitNhwc(pixels);
-  const decode = () =>
-    toUnitNhwc(decoder(p, model.config.decoder_config, quantEmbedPost(p, v, codes)) as tf.Tensor4D); // [B, H, W, 3]
-  const adaptive =
-    l.ganWeightMode === 'adaptive' && parts.discriminator !== undefined && ganActive(step, l.ganStart);
-  const ganWeight = adaptive
-    ? adaptiveWeight(p.get(LAST_DECODER_LAYER)!, decode, real, cfg, parts, l.ganWeight)
-    : l.ganWeight;
-  let terms: Record<string, number> = {};
-  let weights: Record<string, number> = {};
-  let fake: tf.Tensor4D | undefined;
-  const { value, grads } = gradsByName(() => {
-    const rec0 = decoder(p, model.config.decoder_config, quantEmbedPost(p, v, codes)); // [B, 3, S, S]
-    const rec = toUnitNhwc((injectNaN ? tf.mul(rec0, Number.NaN) : rec0) as tf.Tensor4D);
-    fake = tf.keep(tf.clone(rec));
-    const r = stage2GeneratorLoss({
-      reconstruction: rec,
-      target: real,
-      reconstructionKind: l.reconstruction,
-      perceptual: parts.perceptual,
-      perceptualWeight: l.perceptualWeight,
-      discriminator: parts.discriminator,
-      ganLoss: l.ganLoss,
-      ganWeight,
-      step,
-      ganStart: l.ganStart,
-    });
-    terms = r.terms;
-    weights = r.weights;
-    return r.total;
-  }, trainable);
-  value.dispose();
-  codes.dispose();
-  return { grads, terms, weights, fake: fake!, real };
+  context: MicroContext,
+): MicroBatch {
+  const settings = cfg.loss.stage2;
+  const step = context.step;
+  const injectNaN = cfg.debug.nanAtStep === step;
+  const gan = parts.discriminator !== undefined && ganActive(step, settings.ganStart);
+  const pixels = tf.tensor4d(batch.images, batch.shape); // [B, 3, S, S] CLIP-normalised
+  const codes = model.encodeCodes(pixels); // [B, N, L]
+  const real = toUnitNhwc(pixels); // [B, H, W, 3]
+  const held: tf.Tensor[] = [pixels, codes, real];
+  const dispose = () => tf.dispose(held);
+  let ganWeight = settings.ganWeight;
+  try {
+    if (gan && settings.ganWeightMode === 'adaptive')
+      ganWeight = adaptiveWeight(model, codes, real, cfg, parts);
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+  return {
+    loss: () => {
+      const decoded = model.decodeCodes(codes); // [B, 3, S, S]
+      const reconstruction = toUnitNhwc((injectNaN ? tf.mul(decoded, Number.NaN) : decoded) as tf.Tensor4D);
+      held.push(tf.keep(tf.clone(reconstruction)));
+      return stage2GeneratorLoss({
+        reconstruction,
+        target: real,
+        reconstructionKind: settings.reconstruction,
+        perceptual: parts.perceptual,
+        perceptualWeight: settings.perceptualWeight,
+        discriminator: parts.discriminator,
+        ganLoss: settings.ganLoss,
+        ganWeight,
+        step,
+        ganStart: settings.ganStart,
+      });
+    },
+    afterGradients: () => {
+      if (!gan || !parts.discriminator || !parts.discriminatorGradients) return;
+      const fake = held[3] as tf.Tensor4D;
+      parts.discriminatorGradients.add(discriminatorGradients(parts.discriminator, cfg, real, fake, step));
+    },
+    dispose,
+  };
 }
 
 /** The decoder's last layer: VQGAN's adaptive GAN weight compares gradient norms on it. */
@@ -182,55 +165,50 @@ export const LAST_DECODER_LAYER = 'vision_decoder.conv_out.weight';
  * VQGAN's adaptive weight for this step: gradients of the reconstruction (+ perceptual) loss and of the
  * generator loss w.r.t. the last decoder layer, each from its own pass (tfjs cannot take two gradients
  * from one tape), then `adaptiveGanWeight`.
+ * @param codes `[B, N, L]` @param real `[B, H, W, 3]` in [0, 1]
  */
 function adaptiveWeight(
-  last: tf.Variable,
-  decode: () => tf.Tensor4D,
+  model: QLIPModel,
+  codes: tf.Tensor3D,
   real: tf.Tensor4D,
   cfg: TrainConfig,
   parts: Stage2Parts,
-  factor: number,
 ): number {
-  const l = cfg.loss.stage2;
+  const settings = cfg.loss.stage2;
+  const last = model.params.get(LAST_DECODER_LAYER)!;
   const gradOf = (loss: (rec: tf.Tensor4D) => tf.Scalar) => {
-    const { value, grads } = tf.variableGrads(() => loss(decode()), [last]);
+    const { value, grads } = tf.variableGrads(() => loss(toUnitNhwc(model.decodeCodes(codes))), [last]);
     value.dispose();
     return grads[last.name]!;
   };
   const recGrad = gradOf((rec) =>
     tf.tidy(() => {
-      const r = reconstructionLoss(l.reconstruction, rec, real);
-      return (
-        parts.perceptual ? tf.add(r, tf.mul(parts.perceptual.compute(rec, real), l.perceptualWeight)) : r
-      ) as tf.Scalar;
+      const r = reconstructionLoss(settings.reconstruction, rec, real);
+      if (!parts.perceptual) return r;
+      return tf.add(r, tf.mul(parts.perceptual.compute(rec, real), settings.perceptualWeight)) as tf.Scalar;
     }),
   );
-  const ganGrad = gradOf((rec) => generatorLoss(parts.discriminator!.forward(rec), l.ganLoss));
+  const ganGrad = gradOf((rec) => generatorLoss(parts.discriminator!.forward(rec), settings.ganLoss));
   try {
-    return adaptiveGanWeight(recGrad, ganGrad, { factor });
+    return adaptiveGanWeight(recGrad, ganGrad, { factor: settings.ganWeight });
   } finally {
     tf.dispose([recGrad, ganGrad]);
   }
 }
 
 /** Discriminator gradients on real images vs detached reconstructions (both `[B, H, W, 3]` in [0, 1]). */
-export function discriminatorMicro(
-  disc: PatchGanDiscriminator,
+function discriminatorGradients(
+  discriminator: PatchGanDiscriminator,
   cfg: TrainConfig,
   real: tf.Tensor4D,
   fake: tf.Tensor4D,
   step: number,
-): MicroStep {
-  const l = cfg.loss.stage2;
-  let terms: Record<string, number> = {};
-  const vars = disc.params;
-  const { value, grads } = gradsByName(() => {
-    const r = stage2DiscriminatorLoss(disc, real, fake, l.ganLoss, step, l.ganStart);
-    terms = r.terms;
-    return r.total;
-  }, vars);
-  value.dispose();
-  return { grads, terms, weights: {} };
+) {
+  const { ganLoss, ganStart } = cfg.loss.stage2;
+  return gradientsOf(discriminator.params, () => {
+    const r = stage2DiscriminatorLoss(discriminator, real, fake, ganLoss, step, ganStart);
+    return { total: r.total, terms: r.terms };
+  });
 }
 
 /** Parameter names stage 2 fine-tunes: quant_embed_post and the pixel decoder. */

@@ -15,8 +15,21 @@ export function interactive(): boolean {
 function formatMetrics(m: ProgressEvent['metrics']): string {
   if (!m) return '';
   return Object.entries(m)
-    .map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : v}`)
+    .map(([k, v]) => `${k}=${k === 'eta' && typeof v === 'number' ? formatDuration(v) : formatValue(v)}`)
     .join(' ');
+}
+
+function formatValue(v: number | string): string {
+  return typeof v === 'number' ? formatNumber(v) : v;
+}
+
+/** Seconds as `4m05s` or `1h02m` (libraries report raw seconds, e.g. a training run's `eta`). */
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }
 
 function formatNumber(v: number): string {
