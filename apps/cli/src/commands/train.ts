@@ -9,6 +9,7 @@ import {
   train,
 } from '@qlip/trainer';
 import { QlipCommand } from '../lib/base.js';
+import { resolveModelDir } from '../lib/model.js';
 import { createProgressRenderer } from '../lib/progress.js';
 
 export default class Train extends QlipCommand {
@@ -41,7 +42,8 @@ export default class Train extends QlipCommand {
     lr: Flags.string({ description: 'peak learning rate (optimizer.lr), e.g. 1e-3' }),
     stage: Flags.integer({ description: '1 (all towers) or 2 (quant_embed_post + decoder)', min: 1, max: 2 }),
     init: Flags.string({
-      description: 'start from a QLIP checkpoint (official or ours) or a CLIP-style HF checkpoint',
+      description:
+        'start from a QLIP checkpoint (official or ours) or a CLIP-style HF checkpoint: a directory or a hub id org/name[@revision]',
     }),
     resume: Flags.string({
       description: 'continue from a checkpoint directory or a run directory (its latest)',
@@ -71,7 +73,7 @@ export default class Train extends QlipCommand {
     try {
       const r = await train(config, {
         out: flags.out,
-        init: flags.init,
+        init: flags.init === undefined ? undefined : await resolveModelDir(flags.init),
         resume: flags.resume,
         onProgress: progress.listener,
         signal: abort.signal,

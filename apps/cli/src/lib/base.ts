@@ -36,7 +36,7 @@ export abstract class QlipCommand extends Command {
     job: (ctx: RuntimeJob) => Promise<T>,
   ): Promise<T> {
     if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
-    const modelDir = resolveModelDir(flags.model);
+    const modelDir = await resolveModelDir(flags.model);
     const loaded = await loadRuntime(modelDir, flags.runtime);
     const progress = createProgressRenderer();
     try {

@@ -2,15 +2,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Flags } from '@oclif/core';
 import type { ProgressListener } from '@qlip/core';
+import { type DownloadResult, licenseNotice, resolveModel } from '@qlip/hub';
 import { QLIPModel } from '@qlip/model';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
 import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
+import { createProgressRenderer } from './progress.js';
 
 /** `--model` and `--runtime`, shared by every command that runs a tokenizer. */
 export const modelFlags = {
   model: Flags.string({
     char: 'm',
-    description: `QLIP model directory (config.json + model.safetensors, official Hugging Face layout); default: the shipped ${DEFAULT_MODEL_NAME} checkpoint`,
+    description: `QLIP model: a directory (config.json + model.safetensors, official Hugging Face layout) or a Hugging Face hub id org/name[@revision] (downloaded once into the HF cache; see qlip download); default: the shipped ${DEFAULT_MODEL_NAME} checkpoint`,
   }),
   runtime: Flags.string({
     description:
@@ -25,9 +27,30 @@ export interface LoadedRuntime {
   dispose(): void;
 }
 
-/** `--model`, or the checkpoint shipped with qlip when it is absent. */
-export function resolveModelDir(flag: string | undefined): string {
-  return flag ?? defaultModelDir();
+/**
+ * `--model`/`--init`: a directory, or a hub id downloaded into (or found in) the Hugging Face cache with
+ * progress on stderr; the checkpoint shipped with qlip when absent.
+ */
+export async function resolveModelDir(flag: string | undefined): Promise<string> {
+  if (flag === undefined) return defaultModelDir();
+  const progress = createProgressRenderer();
+  try {
+    const r = await resolveModel(flag, { onProgress: progress.listener });
+    progress.stop();
+    if (r.download) noteLicence(r.download);
+    return r.dir;
+  } finally {
+    progress.stop();
+  }
+}
+
+/** The model card's licence, printed on stderr when a model is first downloaded (with --json too). */
+export function noteLicence(r: DownloadResult): void {
+  if (!r.firstDownload) return;
+  const line =
+    licenseNotice(r.repo, r.card) ??
+    `${r.repo}: its model card states no licence; check the repository before use`;
+  process.stderr.write(`${line}\n`);
 }
 
 /** Load a model directory as a tokenizer runtime; errors name the directory and what is missing. */

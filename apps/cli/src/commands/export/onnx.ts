@@ -9,6 +9,7 @@ import {
 } from '@qlip/export';
 import { QLIPModel } from '@qlip/model';
 import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
+import { resolveModelDir } from '../../lib/model.js';
 
 export interface ExportOnnxResult {
   dir: string;
@@ -31,7 +32,7 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
   static override flags = {
     model: Flags.string({
       char: 'm',
-      description: 'QLIP model directory (Hugging Face layout)',
+      description: 'QLIP model directory (Hugging Face layout) or hub id org/name[@revision]',
       required: true,
     }),
     out: Flags.string({
@@ -55,7 +56,8 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
   async run(): Promise<ExportOnnxResult> {
     const { flags } = await this.parse(ExportOnnx);
     await this.initBackend(flags.backend);
-    const model = await QLIPModel.load(flags.model);
+    const modelDir = await resolveModelDir(flags.model);
+    const model = await QLIPModel.load(modelDir);
     try {
       const r = await this.withInterrupt(
         () =>
@@ -63,7 +65,7 @@ is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx
             externalDataThreshold: flags['external-data-mb'] * 2 ** 20,
             producerVersion: this.config.version,
             overwrite: flags.overwrite,
-            sourceDir: flags.model,
+            sourceDir: modelDir,
           }),
         QUIT_NOW,
       );

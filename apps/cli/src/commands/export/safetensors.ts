@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { exportSafetensors, type SafetensorsVerification, verifySafetensorsExport } from '@qlip/export';
 import { QLIPModel } from '@qlip/model';
 import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
+import { resolveModelDir } from '../../lib/model.js';
 
 export interface ExportSafetensorsResult {
   dir: string;
@@ -25,7 +26,7 @@ the export and checks that its outputs are identical.`;
     model: Flags.string({
       char: 'm',
       description:
-        'QLIP model directory: config.json + model.safetensors (a trainer step checkpoint works too)',
+        'QLIP model directory: config.json + model.safetensors (a trainer step checkpoint works too), or hub id org/name[@revision]',
       required: true,
     }),
     out: Flags.string({
@@ -50,7 +51,8 @@ the export and checks that its outputs are identical.`;
   async run(): Promise<ExportSafetensorsResult> {
     const { flags } = await this.parse(ExportSafetensors);
     await this.initBackend(flags.backend);
-    const model = await QLIPModel.load(flags.model);
+    const modelDir = await resolveModelDir(flags.model);
+    const model = await QLIPModel.load(modelDir);
     try {
       const dtype = flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
       const r = await this.withInterrupt(
@@ -59,7 +61,7 @@ the export and checks that its outputs are identical.`;
             name: flags.name,
             dtype,
             overwrite: flags.overwrite,
-            sourceDir: flags.model,
+            sourceDir: modelDir,
           }),
         QUIT_NOW,
       );
