@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { type DownloadOptions, type DownloadResult, downloadModel } from './download.js';
 import { parseHubId } from './id.js';
 
@@ -24,12 +24,7 @@ export async function resolveModel(spec: string, opts: DownloadOptions = {}): Pr
     if (!statSync(spec).isDirectory()) {
       throw new Error(`${spec}: a model is a directory (config.json + model.safetensors), not a file`);
     }
-    if (!existsSync(join(spec, 'config.json'))) {
-      throw new Error(
-        `${spec}: not a model directory (no config.json; expected the Hugging Face layout: config.json and ` +
-          'model.safetensors or a sharded index)',
-      );
-    }
+    // Its contents are the loader's to check (QLIP, CLIP-style, a trainer checkpoint...).
     return { dir: resolve(spec), name: spec, source: 'local' };
   }
   const id = parseHubId(spec);
