@@ -10,6 +10,19 @@ export {
 } from './backend.js';
 // Configuration and progress
 export { type ConfigLayer, deepMerge, readJsonConfig, resolveConfig } from './config.js';
+// Durable writes
+export {
+  cappedWriteOpener,
+  fsyncDir,
+  openForWrite,
+  setWriteOpener,
+  syncAndCheckSize,
+  type WriteHandle,
+  type WriteOpener,
+  writeAll,
+  writeFileAtomic,
+  writeFileSynced,
+} from './durable.js';
 // Images
 export { type DecodeOptions, decodeImage } from './image/decode.js';
 export {

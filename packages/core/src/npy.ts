@@ -1,4 +1,5 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './durable.js';
 
 import {
   checkNpyArray,
@@ -18,22 +19,17 @@ export function npyHeader(dtype: NpyDtype, shape: number[]): Buffer {
   return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
 }
 
-/** Write an array atomically (temp file + rename): a crash never leaves a half-written .npy. */
+/**
+ * Write an array atomically and durably (temp file, bytes and size checked, fsync, rename): a crash or a
+ * full disk never leaves a half-written .npy under `path`.
+ */
 export async function writeNpy(path: string, arr: NpyArray): Promise<void> {
   checkNpyArray(arr, path);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.write(npyHeader(arr.dtype, arr.shape));
-    await fh.write(new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength));
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  // Every byte checked, fsynced, then renamed: a full disk fails here instead of leaving a short shard.
+  await writeFileAtomic(path, [
+    npyHeader(arr.dtype, arr.shape),
+    new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength),
+  ]);
 }
 
 /** Read a .npy written by NumPy or `writeNpy` (C order, little-endian, the dtypes above). */

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireOutputLock, selectBackend } from '@qlip/core';
+import { acquireOutputLock, cappedWriteOpener, selectBackend, setWriteOpener } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx, exportSafetensors } from '../src/index.js';
@@ -80,5 +80,18 @@ describe('export output safety', () => {
     await writeFile(join(out, '.qlip-export-abc123', 'model.safetensors'), 'partial');
     await exportOnnx(model, out, { graphs: ['decoder'] });
     expect((await readdir(out)).sort()).toEqual(['decoder.onnx', 'qlip-onnx.json']);
+  });
+
+  it('a full disk while writing ONNX external data fails naming the file and leaves --out as it was (item 2)', async () => {
+    const out = fresh();
+    const restore = setWriteOpener(cappedWriteOpener(5_000));
+    try {
+      await expect(exportOnnx(model, out, { externalDataThreshold: 0 })).rejects.toThrow(
+        /image_encoder\.onnx\.data: write failed after \d+ of \d+ bytes: ENOSPC/,
+      );
+    } finally {
+      restore();
+    }
+    expect(await readdir(out)).toEqual([]);
   });
 });

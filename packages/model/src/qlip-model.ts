@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BsqLossOptions,
@@ -16,6 +16,7 @@ import {
   Rng,
   SINGLE_FILE,
   toFloat32,
+  writeFileAtomic,
   writeSafetensors,
 } from '@qlip/core';
 import {
@@ -191,7 +192,7 @@ export class QLIPModel {
       dtype !== 'F32' || 'torch_dtype' in this.config
         ? { ...this.config, torch_dtype: torchDtype }
         : this.config;
-    await writeFile(join(dir, CONFIG_NAME), `${JSON.stringify(marked, null, 2)}\n`);
+    await writeFileAtomic(join(dir, CONFIG_NAME), [`${JSON.stringify(marked, null, 2)}\n`]);
     // Lazy tensors: each is read back from the backend (and transposed to the official layout) only when the
     // writer reaches it, so the model never exists twice in host memory.
     const tensors = new Map(

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@qlip/core';
+import { cappedWriteOpener, readNpy, selectBackend, setWriteOpener } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,5 +69,29 @@ describe('tokenize: one writer per dataset (issue 13 item 1)', () => {
     expect(ds.entries).toHaveLength(6);
     expect(new Set(ds.entries.map((e) => `${e.shard}/${e.row}`)).size).toBe(6);
     expect(existsSync(join(out, '.qlip.lock'))).toBe(false);
+  });
+});
+
+describe('tokenize on a full disk (issue 13 item 2)', () => {
+  it('a shard that does not fit fails the run naming it; the rerun with space completes a valid dataset', async () => {
+    const out = fresh();
+    const o = { input: imgDir, out, model: FP, batchSize: 2, shardSize: 2, features: true };
+    const restore = setWriteOpener(cappedWriteOpener(1_000));
+    try {
+      await expect(tokenizeDirectory(tfjsRuntime(model), o)).rejects.toThrow(
+        /(tokens|features)-0000\d\.npy: write failed after \d+ of \d+ bytes: ENOSPC/,
+      );
+    } finally {
+      restore();
+    }
+    const r = await tokenizeDirectory(tfjsRuntime(model), o);
+    expect(r.total).toBe(6);
+    const ds = await readTokenDataset(out);
+    expect(new Set(ds.entries.map((e) => e.path)).size).toBe(6);
+    for (const shard of new Set(ds.entries.map((e) => e.shard))) {
+      const rows = ds.entries.filter((e) => e.shard === shard).length;
+      expect((await readNpy(join(out, `tokens-0000${shard}.npy`))).shape[0]).toBe(rows);
+      expect((await readNpy(join(out, `features-0000${shard}.npy`))).shape[0]).toBe(rows);
+    }
   });
 });

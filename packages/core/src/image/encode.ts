@@ -1,7 +1,8 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
+import { writeFileAtomic } from '../durable.js';
 import type { RgbImage } from './pixels.js';
 import { denormalizeImages, type Norm } from './pixels.js';
 
@@ -22,13 +23,11 @@ export async function encodePng(img: RgbImage): Promise<Buffer> {
     .toBuffer();
 }
 
-/** Write a PNG, creating parent folders; written to a temporary name first so a crash leaves no half file. */
+/** Write a PNG, creating parent folders; atomically (temp file, checked, fsynced, renamed): no half file ever. */
 export async function writePng(path: string, img: RgbImage): Promise<void> {
   const png = await encodePng(img);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, png);
-  await rename(tmp, path);
+  await writeFileAtomic(path, [png]);
 }
 
 export interface GridOptions {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import { writeFileAtomic } from '../durable.js';
 import { MAX_HEADER_BYTES } from './header.js';
 import { SafetensorsReader } from './reader.js';
 import type { HostTensor, TensorEntry, TensorReader, TensorSet } from './types.js';
@@ -218,18 +218,9 @@ export async function writeShardedSafetensors(
   const weightMap = Object.fromEntries(names.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
   const index = join(dir, `${prefix}.safetensors.index.json`);
   const body = `${JSON.stringify({ metadata: { ...metadata, total_size: total }, weight_map: weightMap }, null, 2)}\n`;
-  const tmp = join(dir, `.${basename(index)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(body);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, index);
+    await writeFileAtomic(index, [body]);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new Error(`${index}: cannot write checkpoint index: ${(err as Error).message}`);
   }
   return { index, shards: files.map((f) => join(dir, f)) };

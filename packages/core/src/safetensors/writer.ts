@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDir, openForWrite, syncAndCheckSize, type WriteHandle, writeAll } from '../durable.js';
 import { encodeHeader, type HeaderTensor } from './header.js';
 import {
   DTYPE_ARRAY,
@@ -11,9 +12,6 @@ import {
   type TensorSet,
   type TensorSource,
 } from './types.js';
-
-/** Largest single positional write. */
-const WRITE_CHUNK = 1 << 28;
 
 /** A tensor placed in a file: its header entry and where its bytes come from. */
 export interface PlannedTensor extends HeaderTensor {
@@ -96,15 +94,6 @@ function checkData(file: string, t: PlannedTensor, data: HostData): void {
     throw new Error(`${at}: BOOL data must hold only 0 and 1`);
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const len = Math.min(WRITE_CHUNK, bytes.length - done);
-    const { bytesWritten } = await fh.write(bytes, done, len, position + done);
-    done += bytesWritten;
-  }
-}
-
 /**
  * Stream a planned file into a fresh temp file beside `path` (header, then one tensor at a time; lazy
  * tensors are produced just before they are written and dropped after). Returns the temp path; on any
@@ -117,15 +106,15 @@ export async function writeTemp(
 ): Promise<string> {
   checkMetadata(path, metadata);
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  let fh: FileHandle;
+  let fh: WriteHandle;
   try {
-    fh = await open(tmp, 'wx');
+    fh = await openForWrite(tmp, 'wx');
   } catch (err) {
     throw new Error(`${path}: cannot write safetensors file: ${(err as Error).message}`, { cause: err });
   }
   try {
     const header = encodeHeader(plan, metadata);
-    await writeAll(fh, header, 0);
+    await writeAll(fh, header, 0, path);
     for (const t of plan) {
       let data: HostData;
       try {
@@ -141,9 +130,11 @@ export async function writeTemp(
         fh,
         new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
         header.length + t.begin,
+        path,
       );
     }
-    await fh.sync();
+    const dataBytes = plan.reduce((m, t) => Math.max(m, t.end), 0);
+    await syncAndCheckSize(fh, path, header.length + dataBytes);
     await fh.close();
     return tmp;
   } catch (err) {
@@ -162,6 +153,7 @@ export async function commitTemp(tmp: string, path: string): Promise<void> {
     await rm(tmp, { force: true });
     throw new Error(`${path}: cannot write safetensors file: ${(err as Error).message}`, { cause: err });
   }
+  await fsyncDir(dirname(path));
 }
 
 /**

@@ -1,5 +1,5 @@
-import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openForWrite, syncAndCheckSize, writeAll, writeFileSynced } from '@qlip/core';
 import { type GraphBuilder, INT64, type Initializer, IR_VERSION, OPSET } from './graph.js';
 import { type OnnxTypes, onnx } from './proto.js';
 
@@ -49,7 +49,8 @@ export async function writeOnnxModel(
 ): Promise<WrittenModel> {
   const tensors: OnnxTypes.ITensorProto[] = [];
   let dataBytes = 0;
-  const data = opts.external ? await open(join(dir, opts.dataFile), 'w') : undefined;
+  const dataPath = join(dir, opts.dataFile);
+  const data = opts.external ? await openForWrite(dataPath, 'w') : undefined;
   try {
     for (const init of g.initializers) {
       const values = await init.data();
@@ -63,7 +64,7 @@ export async function writeOnnxModel(
       const t: OnnxTypes.ITensorProto = { name: init.name, dims: init.dims, dataType: init.dataType };
       if (data && bytes.byteLength >= MIN_EXTERNAL_BYTES) {
         const offset = Math.ceil(dataBytes / ALIGN) * ALIGN;
-        await data.write(bytes, 0, bytes.byteLength, offset);
+        await writeAll(data, bytes, offset, dataPath); // every byte checked: a full disk fails here
         dataBytes = offset + bytes.byteLength;
         t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
         t.externalData = [
@@ -77,6 +78,7 @@ export async function writeOnnxModel(
       }
       tensors.push(t);
     }
+    if (data) await syncAndCheckSize(data, dataPath, dataBytes);
   } finally {
     await data?.close();
   }
@@ -96,7 +98,7 @@ export async function writeOnnxModel(
     },
   };
   const encoded = onnx.ModelProto.encode(model).finish();
-  await writeFile(join(dir, fileName), encoded);
+  await writeFileSynced(join(dir, fileName), [encoded]);
   return {
     modelBytes: encoded.byteLength,
     dataBytes,
