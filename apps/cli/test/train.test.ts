@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '@oclif/test';
 import { presetLayer, resolveTrainConfig } from '@qlip/trainer';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -77,5 +78,56 @@ describe('qlip train', () => {
     const { stdout } = await runCommand(['train', '--help'], { root });
     expect(stdout).toMatch(/--resume/);
     expect(stdout).toMatch(/qlip train --preset tiny-mnist --stage 2 --init/);
+  });
+
+  it('trains on a folder of captioned images with --data, and --print-config says where each value came from', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qlip-cli-train-'));
+    const images = join(dir, 'my-images');
+    await mkdir(images);
+    const captions = ['a red square', 'a green square', 'a blue square', 'a grey square'];
+    for (const [i, caption] of captions.entries()) {
+      const px = Buffer.alloc(20 * 12 * 3, 60 * i);
+      await sharp(px, { raw: { width: 20, height: 12, channels: 3 } })
+        .png()
+        .toFile(join(images, `${i}.png`));
+      await writeFile(join(images, `${i}.txt`), caption);
+    }
+    const cfg = join(dir, 'small.json');
+    await writeFile(cfg, JSON.stringify({ $schema: 'train-config.schema.json', model: small.model }));
+    const base = ['train', '--preset', 'tiny-mnist', '--config', cfg, '--data', images, '--batch-size', '4'];
+
+    const printed = await runCommand([...base, '--print-config', '--json'], { root });
+    expect(printed.error).toBeUndefined();
+    const { config, origins } = JSON.parse(printed.stdout);
+    expect(config.data.source).toEqual({ kind: 'folder', path: images, missingCaption: 'skip' });
+    expect(origins).toMatchObject({
+      'data.source.kind': 'flag --data',
+      'data.batchSize': 'flag --batch-size',
+      'model.vision_config.hidden_size': cfg,
+      'model.vision_config.patch_size': 'preset tiny-mnist',
+      'data.dropLast': 'default',
+    });
+    const text = await runCommand([...base, '--print-config'], { root });
+    expect(text.stdout).toMatch(/^data\.source\.kind +"folder" +# flag --data$/m);
+    expect(text.stdout).toMatch(/^data\.dropLast +false +# default$/m);
+    expect(text.stderr).toMatch(/data: folder with \.txt captions \(4 images, 4 captioned\)/);
+
+    const out = join(dir, 'runs', 'mine');
+    const run = await runCommand([...base, '--out', out, '--steps', '2', '--backend', 'wasm', '--json'], {
+      root,
+    });
+    expect(run.error).toBeUndefined();
+    expect(JSON.parse(run.stdout)).toMatchObject({ step: 2, stopped: 'completed' });
+    const state = JSON.parse(await readFile(join(out, 'step-000002', 'trainer_state.json'), 'utf8'));
+    expect(state.config.data.source.kind).toBe('folder');
+  });
+
+  it('a --config file that switches data.source.kind replaces the preset source', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qlip-cli-train-'));
+    const cfg = join(dir, 'classes.json');
+    await writeFile(cfg, JSON.stringify({ data: { source: { kind: 'classFolder', path: dir } } }));
+    const r = await runCommand(['train', '--config', cfg, '--print-config', '--json'], { root });
+    expect(r.error).toBeUndefined();
+    expect(JSON.parse(r.stdout).config.data.source).toEqual({ kind: 'classFolder', path: dir });
   });
 });

@@ -9,7 +9,16 @@ export {
   selectBackend,
 } from './backend.js';
 // Configuration and progress
-export { type ConfigLayer, deepMerge, readJsonConfig, resolveConfig } from './config.js';
+export {
+  type ConfigLayer,
+  type ConfigOrigins,
+  deepMerge,
+  didYouMean,
+  type ResolvedConfig,
+  readJsonConfig,
+  resolveConfig,
+  resolveConfigWithOrigins,
+} from './config.js';
 // Durable writes
 export {
   cappedWriteOpener,

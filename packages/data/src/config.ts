@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_PIPELINE, ImageTextDataset } from './dataset.js';
 import { DEFAULT_AUGMENT } from './image/transform.js';
 import { classFolderSource } from './sources/class-folder.js';
+import { type DetectedSource, type DetectSourceOptions, detectSource } from './sources/detect.js';
 import { emojiSource } from './sources/emoji.js';
 import { folderSource } from './sources/folder.js';
 import { manifestSource } from './sources/manifest.js';
@@ -148,6 +149,15 @@ export async function createSource(cfg: SourceConfig, baseDir = process.cwd()): 
       );
     }
   }
+}
+
+/**
+ * The `data.source` a command-line value names (`--data`): a folder with .txt captions, a class-folder
+ * tree, a .jsonl/.csv/.tsv manifest, WebDataset .tar shards (path, brace pattern or http(s) URL) or a
+ * built-in dataset name; see `detectSource`.
+ */
+export function sourceFromSpec(spec: string, options: DetectSourceOptions = {}): Promise<DetectedSource> {
+  return detectSource(spec, { ...options, builtins: BUILTIN_DATASETS });
 }
 
 export interface CreateDatasetOptions {

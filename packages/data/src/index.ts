@@ -13,6 +13,7 @@ export {
   parseDataConfig,
   type SourceConfig,
   SourceSchema,
+  sourceFromSpec,
 } from './config.js';
 // Pipeline
 export {
@@ -50,6 +51,7 @@ export {
   classFolderSource,
   listClassDirs,
 } from './sources/class-folder.js';
+export type { DetectedSource, DetectSourceOptions } from './sources/detect.js';
 export {
   EMOJI_TEMPLATES,
   type EmojiEntry,

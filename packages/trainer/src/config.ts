@@ -1,7 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConfigLayer, deepMerge } from '@qlip/core';
+import {
+  type ConfigLayer,
+  type ResolvedConfig,
+  readJsonConfig,
+  resolveConfig,
+  resolveConfigWithOrigins,
+} from '@qlip/core';
 import { DataConfigSchema } from '@qlip/data';
 import { qlipConfigSchema } from '@qlip/model';
 import { z } from 'zod';
@@ -144,36 +149,18 @@ export const TrainConfigSchema = z
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 
-function hasPath(obj: unknown, path: readonly string[]): boolean {
-  let cur = obj;
-  for (const key of path) {
-    if (typeof cur !== 'object' || cur === null) return false;
-    cur = (cur as Record<string, unknown>)[key];
-  }
-  // A flag left unset is an undefined value in its layer: it sets nothing.
-  return cur !== undefined;
-}
-
 /**
- * Merge layers (later wins) and validate. Every problem is listed as `key.path: message (from <layer>)`,
- * where the layer is the last one that set the key (an unknown key is named with its full path).
+ * Merge layers (later wins; a layer that sets `data.source.kind` replaces the whole source) and validate.
+ * Every problem is listed as `key.path: message (from <layer>)`, where the layer is the last one that set
+ * the key (an unknown key is named with its full path and the closest known key).
  */
 export function resolveTrainConfig(layers: ConfigLayer[]): TrainConfig {
-  let merged: Record<string, unknown> = {};
-  for (const l of layers) merged = deepMerge(merged, l.values);
-  const r = TrainConfigSchema.safeParse(merged);
-  if (r.success) return r.data;
-  const lines: string[] = [];
-  for (const issue of r.error.issues) {
-    const base = issue.path.map(String);
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...base, k]) : [base];
-    for (const path of keys) {
-      const from = [...layers].reverse().find((l) => hasPath(l.values, path))?.source ?? 'defaults';
-      const msg = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-      lines.push(`  ${path.join('.') || '(root)'}: ${msg} (from ${from})`);
-    }
-  }
-  throw new Error(`Invalid training configuration:\n${lines.join('\n')}`);
+  return resolveConfig(TrainConfigSchema, layers, 'training configuration');
+}
+
+/** `resolveTrainConfig` plus where each value came from (layer source or `default`), for `--print-config`. */
+export function explainTrainConfig(layers: ConfigLayer[]): ResolvedConfig<TrainConfig> {
+  return resolveConfigWithOrigins(TrainConfigSchema, layers, 'training configuration');
 }
 
 /** Directory of the bundled presets (`presets/<name>.json`). */
@@ -186,9 +173,5 @@ export function presetLayer(name: string): ConfigLayer {
   if (!(PRESETS as readonly string[]).includes(name)) {
     throw new Error(`unknown preset "${name}" (expected one of ${PRESETS.join(', ')})`);
   }
-  const path = join(PRESET_DIR, `${name}.json`);
-  return {
-    source: `preset ${name}`,
-    values: JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>,
-  };
+  return { source: `preset ${name}`, values: readJsonConfig(join(PRESET_DIR, `${name}.json`)) };
 }

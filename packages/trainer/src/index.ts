@@ -19,6 +19,7 @@ export {
   CheckpointSchema,
   DebugSchema,
   EmaSchema,
+  explainTrainConfig,
   LossSchema,
   ModelSectionSchema,
   OptimizerSchema,
@@ -44,6 +45,7 @@ export {
 } from './gradients.js';
 // Initialisation (--init) and run state (--resume)
 export { type InitReport, initModel } from './init.js';
+export { TRAIN_CONFIG_SCHEMA_FILE, trainConfigJsonSchema } from './json-schema.js';
 export {
   type LoopResume,
   type LoopStepMetrics,

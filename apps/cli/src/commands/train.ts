@@ -1,28 +1,35 @@
 import { Flags } from '@oclif/core';
-import { type ConfigLayer, readJsonConfig } from '@qlip/core';
-import {
-  checkpointConfigLayer,
-  PRESETS,
-  presetLayer,
-  resolveTrainConfig,
-  type TrainResult,
-  train,
-} from '@qlip/trainer';
+import type { ConfigOrigins } from '@qlip/core';
+import { explainTrainConfig, PRESETS, type TrainConfig, type TrainResult, train } from '@qlip/trainer';
 import { QlipCommand } from '../lib/base.js';
 import { resolveModelDir } from '../lib/model.js';
 import { createProgressRenderer } from '../lib/progress.js';
+import { renderConfig, trainConfigLayers } from '../lib/train-config.js';
+
+/** `--print-config`: the resolved config and where each value came from. */
+export interface PrintedConfig {
+  config: TrainConfig;
+  origins: ConfigOrigins;
+}
 
 export default class Train extends QlipCommand {
   static override summary =
     'Train a QLIP tokenizer (stage 1: contrastive + reconstruction; stage 2: decoder fine-tune)';
   static override description =
     'The config is layered: --preset < --config file < flags (a --resume without --preset starts from the ' +
-    "checkpoint's own config). Checkpoints go to OUT/step-NNNNNN/ (official model layout + optimizer.safetensors + " +
+    "checkpoint's own config); --print-config shows the result and where each value came from. --data picks " +
+    'the source from what it names: a folder of images with .txt captions, a class-folder tree (captions from ' +
+    '--caption-template), a .jsonl/.csv/.tsv manifest, WebDataset .tar shards (path, brace pattern or URL), or ' +
+    'mnist/emoji; it replaces the whole data.source of the preset. Checkpoints go to OUT/step-NNNNNN/ ' +
+    '(official model layout + optimizer.safetensors + ' +
     'trainer_state.json), one metrics line per step to OUT/metrics.jsonl. Ctrl-C writes a checkpoint and stops. ' +
     'Stage 2 keeps the vision encoder, bottleneck input side and text tower bit-identical: start it with --init ' +
     'from a stage-1 checkpoint.';
   static override examples = [
     '<%= config.bin %> train --preset tiny-mnist --out runs/mnist',
+    '<%= config.bin %> train --preset tiny-mnist --data my-images/ --out runs/mine',
+    '<%= config.bin %> train --data pets/ --caption-template "a photo of a {c}, a type of pet." --out runs/pets',
+    "<%= config.bin %> train --data 'shards/{00000..00099}.tar' --config my.json --print-config",
     '<%= config.bin %> train --preset tiny-mnist --out runs/quick --steps 200 --batch-size 16 --lr 3e-4',
     '<%= config.bin %> train --out runs/mnist --resume runs/mnist --steps 3000',
     '<%= config.bin %> train --preset tiny-mnist --stage 2 --init runs/mnist/step-003000 --out runs/mnist-s2',
@@ -36,7 +43,19 @@ export default class Train extends QlipCommand {
     config: Flags.string({
       description: 'JSON config file overriding the preset (same keys as trainer_state.json "config")',
     }),
-    out: Flags.string({ description: 'run directory for checkpoints and metrics.jsonl', required: true }),
+    data: Flags.string({
+      description:
+        'training data: folder (a.jpg + a.txt captions, or <class>/ folders), .jsonl/.csv/.tsv manifest, .tar shards or brace pattern (path or URL), mnist, emoji',
+    }),
+    'caption-template': Flags.string({
+      description: 'caption template for class folders / built-ins, {c} = class name (repeat for several)',
+      multiple: true,
+    }),
+    'print-config': Flags.boolean({
+      description:
+        'print the resolved config with where each value came from (preset, file, flag, default) and exit',
+    }),
+    out: Flags.string({ description: 'run directory for checkpoints and metrics.jsonl (required to train)' }),
     steps: Flags.integer({ description: 'total optimizer steps', min: 1 }),
     'batch-size': Flags.integer({ description: 'images per micro-batch (data.batchSize)', min: 1 }),
     lr: Flags.string({ description: 'peak learning rate (optimizer.lr), e.g. 1e-3' }),
@@ -50,21 +69,17 @@ export default class Train extends QlipCommand {
     }),
   };
 
-  async run(): Promise<TrainResult> {
+  async run(): Promise<TrainResult | PrintedConfig> {
     const { flags } = await this.parse(Train);
-    const layers: ConfigLayer[] = [];
-    if (flags.resume && !flags.preset) layers.push(await checkpointConfigLayer(flags.resume));
-    else layers.push(presetLayer(flags.preset ?? 'tiny-mnist'));
-    if (flags.config) layers.push({ source: flags.config, values: readJsonConfig(flags.config) });
-    const lr = flags.lr === undefined ? undefined : Number(flags.lr);
-    const values = {
-      steps: flags.steps,
-      stage: flags.stage,
-      data: { batchSize: flags['batch-size'] },
-      optimizer: { lr: Number.isNaN(lr) ? flags.lr : lr },
-    };
-    layers.push({ source: 'command-line flags', values });
-    const config = resolveTrainConfig(layers);
+    const { layers, note } = await trainConfigLayers(flags);
+    const { config, origins } = explainTrainConfig(layers);
+    if (note) this.note(note);
+    if (flags['print-config']) {
+      this.log(renderConfig(origins, config));
+      return { config, origins };
+    }
+    if (!flags.out)
+      this.error('--out is required: the run directory for checkpoints and metrics.jsonl', { exit: 2 });
     await this.initBackend(flags.backend);
     const progress = createProgressRenderer();
     const abort = new AbortController();

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import braces from 'braces';
 import tar from 'tar-stream';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
@@ -14,8 +14,18 @@ import { epochOrder } from './folder.js';
 export function expandShards(patterns: string | string[], baseDir = process.cwd()): string[] {
   const list = Array.isArray(patterns) ? patterns : [patterns];
   const out: string[] = [];
-  for (const p of list) for (const s of braces.expand(p)) out.push(path.resolve(baseDir, s));
+  for (const p of list) for (const s of braces.expand(p)) out.push(isUrl(s) ? s : path.resolve(baseDir, s));
   return out;
+}
+
+const isUrl = (s: string) => /^https?:\/\//i.test(s);
+
+/** A shard's bytes as a stream: a local file, or an http(s) URL (an error status names the URL). */
+async function openShard(shard: string): Promise<Readable> {
+  if (!isUrl(shard)) return createReadStream(shard);
+  const res = await fetch(shard);
+  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
+  return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
 }
 
 /** WebDataset's key/extension split: the key is everything before the first `.` of the base name. */
@@ -78,13 +88,14 @@ function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | nu
  */
 export async function* readShard(shard: string, ctx: SourceContext): AsyncGenerator<Sample> {
   const extract = tar.extract();
-  const input = createReadStream(shard);
+  let input: Readable | undefined;
   let streamError: Error | null = null;
-  pipeline(input, extract, (err) => {
-    if (err) streamError = err;
-  });
   let group: Group | null = null;
   try {
+    input = await openShard(shard);
+    pipeline(input, extract, (err) => {
+      if (err) streamError = err;
+    });
     for await (const entry of extract) {
       const { name, type } = entry.header;
       if (type === 'directory') {
@@ -141,17 +152,20 @@ export async function* readShard(shard: string, ctx: SourceContext): AsyncGenera
       detail: `shard unreadable: ${err.message}`,
     });
   } finally {
-    input.destroy();
+    input?.destroy();
     extract.destroy();
   }
 }
 
-/** WebDataset `.tar` shards as img2dataset writes them: `key.jpg` + `key.txt` and/or `key.json` ({caption}). */
+/**
+ * WebDataset `.tar` shards as img2dataset writes them: `key.jpg` + `key.txt` and/or `key.json` ({caption}).
+ * Shards are local paths or http(s) URLs (streamed, never saved).
+ */
 export async function webDatasetSource(shards: string | string[], baseDir?: string): Promise<SampleSource> {
   const files = expandShards(shards, baseDir);
   if (files.length === 0)
     throw new Error('webdataset source: no shards given (expected a list of .tar files or a brace pattern)');
-  for (const f of files) await requireFile(f, 'webdataset shard');
+  for (const f of files) if (!isUrl(f)) await requireFile(f, 'webdataset shard');
   return {
     name:
       files.length === 1 ? `webdataset:${files[0]}` : `webdataset:${files[0]} (+${files.length - 1} shards)`,
