@@ -16,3 +16,15 @@ export function defaultModelDir(): string {
   }
   return dir.replace(/\/$/, '');
 }
+
+/** Name of the unified model shipped in this package (trained with `qlip unified train --preset um-tiny-mnist`). */
+export const DEFAULT_UNIFIED_MODEL_NAME = 'um-tiny-mnist';
+
+/** Absolute path of the shipped unified model (config.json + model.safetensors + README.md). */
+export function defaultUnifiedModelDir(): string {
+  const dir = fileURLToPath(new URL(`../models/${DEFAULT_UNIFIED_MODEL_NAME}/`, import.meta.url));
+  if (!existsSync(`${dir}config.json`)) {
+    throw new Error(`${dir}: the shipped unified model is missing (expected config.json and model.safetensors)`);
+  }
+  return dir.replace(/\/$/, '');
+}

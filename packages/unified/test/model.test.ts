@@ -1,0 +1,128 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Rng, selectBackend } from '@qlip/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { UnifiedModel } from '../src/model.js';
+import { captionPrefixes, DecodeSession, greedyText, sampleImages, stepInputs } from '../src/sample.js';
+import { buildSequence, type Element, packSequences } from '../src/sequence.js';
+import { tinyUnified } from './helpers.js';
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+
+const codes = Uint32Array.from({ length: 16 }, (_, i) => (i * 4099) % 65536);
+
+/** Full-sequence hidden states `[1, T, D]` of elements (no cache). */
+function fullHidden(m: UnifiedModel, elements: Element[]): Float32Array {
+  const x = m.embed(stepInputs([elements], 16, 4), 0);
+  const { hidden, cache } = m.forward(x);
+  const out = hidden.dataSync() as Float32Array;
+  tf.dispose([x, hidden, ...cache.flatMap((c) => [c.k, c.v])]);
+  return out;
+}
+
+describe('UnifiedModel', () => {
+  it('heads have the documented shapes (groups and per-bit)', () => {
+    for (const [head, last] of [
+      [{ kind: 'groups', group_size: 8 } as const, [2, 256]],
+      [{ kind: 'groups', group_size: 4 } as const, [4, 16]],
+      [{ kind: 'bits' } as const, [16]],
+    ] as const) {
+      const m = tinyUnified({ image_head: head });
+      const h = tf.zeros([3, 5, 32]);
+      const img = m.imageLogits(h);
+      const txt = m.textLogits(h);
+      expect(img.shape).toEqual([3, 5, ...last]);
+      expect(txt.shape).toEqual([3, 5, 6 + 3]);
+      tf.dispose([h, img, txt]);
+      m.dispose();
+    }
+    expect(() => tinyUnified({ image_head: { kind: 'groups', group_size: 7 } })).toThrow(/not divisible/);
+  });
+
+  it('is causal: changing a later element leaves earlier hidden states unchanged', () => {
+    const m = tinyUnified();
+    const a = buildSequence({ task: 't2i', text: [6, 7], image: codes }).elements;
+    const b = a.slice();
+    b[8] = { code: 12345, n: 4 };
+    const ha = fullHidden(m, a);
+    const hb = fullHidden(m, b);
+    const d = 32;
+    expect(Array.from(hb.subarray(0, 8 * d))).toEqual(Array.from(ha.subarray(0, 8 * d)));
+    expect(Array.from(hb.subarray(8 * d, 9 * d))).not.toEqual(Array.from(ha.subarray(8 * d, 9 * d)));
+    m.dispose();
+  });
+
+  it('the KV cache gives the same last hidden state as the full forward at every step', () => {
+    const m = tinyUnified();
+    const seq = buildSequence({ task: 't2i', text: [6, 7, 8], image: codes }).elements;
+    const full = fullHidden(m, seq);
+    const s = new DecodeSession(m);
+    const d = 32;
+    let last = s.prefill([seq.slice(0, 5)]);
+    for (let t = 5; t <= seq.length; t++) {
+      const got = last.dataSync();
+      const want = full.subarray((t - 1) * d, t * d);
+      for (let i = 0; i < d; i++) expect(got[i]).toBeCloseTo(want[i]!, 4);
+      last.dispose();
+      if (t === seq.length) break;
+      last = s.step([seq[t]!]);
+    }
+    s.dispose();
+    m.dispose();
+  });
+
+  it('teacher-forced losses are finite, and near ln(V) / G ln(256) at init', () => {
+    const m = tinyUnified();
+    const batch = packSequences(
+      [buildSequence({ task: 't2i', text: [6, 7], image: codes }), buildSequence({ task: 'i2t', text: [8], image: codes })],
+      { bits: 16, gridCols: 4 },
+    );
+    const l = m.losses(batch);
+    expect(l.text.dataSync()[0]).toBeGreaterThan(Math.log(9) - 0.5);
+    expect(l.image.dataSync()[0]).toBeGreaterThan(2 * Math.log(256) - 0.5);
+    expect(l.total.dataSync()[0]).toBeCloseTo(l.text.dataSync()[0]! + l.image.dataSync()[0]!, 4);
+    tf.dispose([l.total, l.text, l.image]);
+    m.dispose();
+  });
+
+  it('seeded sampling repeats exactly; another seed differs; guidance runs doubled batches', () => {
+    const m = tinyUnified();
+    const o = { guidance: 3, temperature: 1, topK: 16 };
+    const a = sampleImages(m, [6, 7], 4, o, new Rng(5));
+    const b = sampleImages(m, [6, 7], 4, o, new Rng(5));
+    const c = sampleImages(m, [6, 7], 4, o, new Rng(6));
+    expect(a.length).toBe(4 * 16);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(Array.from(c)).not.toEqual(Array.from(a));
+    const bits = tinyUnified({ image_head: { kind: 'bits' } });
+    const x = sampleImages(bits, [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1));
+    expect(Array.from(x)).toEqual(Array.from(sampleImages(bits, [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1))));
+    bits.dispose();
+    const caps = greedyText(m, captionPrefixes(Uint32Array.from([...codes, ...codes]), 16), 5);
+    expect(caps.length).toBe(2);
+    expect(caps[0]).toEqual(caps[1]);
+    expect(caps[0]!.every((id) => id >= 6)).toBe(true); // only vocabulary words (or an early <eos>)
+    m.dispose();
+  });
+
+  it('saves and loads config.json + model.safetensors bit-exactly (F32) and F16 close', async () => {
+    const m = tinyUnified({}, 3);
+    const dir = mkdtempSync(join(tmpdir(), 'um-'));
+    await m.save(dir);
+    const back = await UnifiedModel.load(dir);
+    expect(back.config).toEqual(m.config);
+    for (const [k, v] of m.params) expect(Array.from(back.params.get(k)!.dataSync())).toEqual(Array.from(v.dataSync()));
+    const half = join(dir, 'f16');
+    await m.save(half, { dtype: 'F16' });
+    const h = await UnifiedModel.load(half);
+    const w = m.params.get('text_head.weight')!.dataSync();
+    const hw = h.params.get('text_head.weight')!.dataSync();
+    for (let i = 0; i < w.length; i++) expect(Math.abs(hw[i]! - w[i]!)).toBeLessThan(1e-3);
+    for (const x of [m, back, h]) x.dispose();
+    await expect(UnifiedModel.load(join(dir, 'missing'))).rejects.toThrow(/not a unified model/);
+  });
+});
