@@ -46,3 +46,11 @@ export {
   writeGenerated,
 } from './infer.js';
 export { bleu, captionWords, ciderD } from './metrics.js';
+export {
+  type CaptionEvalOptions,
+  type CaptionEvalResult,
+  evaluateCaptioning,
+  evaluateGeneration,
+  type GenerationEvalOptions,
+  type GenerationEvalResult,
+} from './evaluate.js';
