@@ -52,3 +52,15 @@ export {
 } from './safetensors.js';
 // Atomic output
 export { type WrittenFile, writeStaged } from './staging.js';
+// The unified model as step-by-step graphs (embeddings, decoder with KV cache, heads)
+export {
+  exportUnifiedOnnx,
+  UNIFIED_ONNX_GRAPHS,
+  UNIFIED_ONNX_MANIFEST,
+  type UnifiedOnnxExportOptions,
+  type UnifiedOnnxExportResult,
+  type UnifiedOnnxGraph,
+  type UnifiedOnnxManifest,
+} from './onnx/unified.js';
+export { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-unified.js';
+export { OnnxUnified } from './runtime/onnx-unified.js';

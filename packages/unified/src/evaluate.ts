@@ -247,7 +247,7 @@ export async function evaluateCaptioning(p: UnifiedPipeline, o: CaptionEvalOptio
     const b = o.limit === undefined ? full : headOfBatch(full, o.limit - cands.length);
     const bs = b.shape[0];
     const codes = await encodePixels(p, b.images, bs);
-    const caps = captionCodes(p, codes);
+    const caps = await captionCodes(p, codes);
     caps.forEach((c, i) => {
       cands.push(c);
       refs.push([b.captions[i]!]);

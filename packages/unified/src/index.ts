@@ -19,7 +19,17 @@ export {
   type Task,
 } from './sequence.js';
 // Sampling
-export { captionPrefixes, DecodeSession, greedyText, type SamplingOptions, sampleImages, sampleLogits } from './sample.js';
+export {
+  captionPrefixes,
+  DecodeSession,
+  greedyText,
+  type SamplingOptions,
+  type StepDecoder,
+  sampleImages,
+  sampleLogits,
+  stepInputs,
+  tfjsDecoder,
+} from './sample.js';
 // Data and training
 export { buildTokenCache, loadTokenCorpus, type TokenCorpus } from './data.js';
 export {

@@ -14,7 +14,7 @@ import { QLIPModel } from '@qlip/model';
 import { defaultUnifiedModelDir } from '@qlip/pretrained';
 import * as tf from '@tensorflow/tfjs-core';
 import { UnifiedModel } from './model.js';
-import { captionPrefixes, greedyText, type SamplingOptions, sampleImages } from './sample.js';
+import { captionPrefixes, greedyText, type SamplingOptions, type StepDecoder, sampleImages, tfjsDecoder } from './sample.js';
 import { resolveTokenizerDir } from './train.js';
 import { BOS, UnifiedVocab } from './vocab.js';
 
@@ -24,6 +24,8 @@ export interface UnifiedPipeline {
   model: UnifiedModel;
   vocab: UnifiedVocab;
   tokenizer: QLIPModel;
+  /** A fresh step decoder (KV cache) for one sampling call; the caller disposes it. */
+  decoder(): StepDecoder;
   dispose(): void;
 }
 
@@ -43,6 +45,7 @@ export async function loadUnified(dir?: string): Promise<UnifiedPipeline> {
     model,
     vocab: new UnifiedVocab(model.config.clip_ids),
     tokenizer,
+    decoder: () => tfjsDecoder(model),
     dispose: () => {
       model.dispose();
       tokenizer.dispose();
@@ -77,7 +80,12 @@ export async function generate(p: UnifiedPipeline, prompt: string, o: GenerateOp
   const bs = o.batchSize ?? 32;
   for (let start = 0; start < o.n; start += bs) {
     const b = Math.min(bs, o.n - start);
-    codes.set(sampleImages(p.model, text, b, o, rng), start * n);
+    const dec = p.decoder();
+    try {
+      codes.set(await sampleImages(dec, text, b, o, rng), start * n);
+    } finally {
+      dec.dispose();
+    }
   }
   const images = await decodeCodes(p.tokenizer, codes, o.n);
   return { prompt, codes, images, unknownTokens: p.vocab.unknownCount(prompt), seconds: (performance.now() - t0) / 1000 };
@@ -114,9 +122,14 @@ export async function writeGenerated(out: string, prefix: string, g: Generated, 
 }
 
 /** Token grids -> greedy captions. */
-export function captionCodes(p: UnifiedPipeline, codes: Uint32Array, maxTokens = 24): string[] {
+export async function captionCodes(p: UnifiedPipeline, codes: Uint32Array, maxTokens = 24): Promise<string[]> {
   const n = p.model.config.image_grid[0] * p.model.config.image_grid[1];
-  return greedyText(p.model, captionPrefixes(codes, n), maxTokens).map((ids) => p.vocab.decode(ids));
+  const dec = p.decoder();
+  try {
+    return (await greedyText(dec, captionPrefixes(codes, n), maxTokens)).map((ids) => p.vocab.decode(ids));
+  } finally {
+    dec.dispose();
+  }
 }
 
 /** Pixels `[B, 3, S, S]` (CLIP-normalised) -> token grids with the pipeline's tokenizer. */
@@ -139,7 +152,7 @@ export async function captionFiles(p: UnifiedPipeline, paths: readonly string[],
     const per = 3 * params.cropSize * params.cropSize;
     const pixels = new Float32Array(chunk.length * per);
     for (const [j, path] of chunk.entries()) pixels.set(await preprocessImage(path, params, { name: path }), j * per);
-    const captions = captionCodes(p, await encodePixels(p, pixels, chunk.length));
+    const captions = await captionCodes(p, await encodePixels(p, pixels, chunk.length));
     chunk.forEach((path, j) => {
       out.push({ path, caption: captions[j]! });
     });
@@ -148,9 +161,10 @@ export async function captionFiles(p: UnifiedPipeline, paths: readonly string[],
 }
 
 /** Greedy continuation of a text prompt. */
-export function complete(p: UnifiedPipeline, prompt: string, maxTokens = 24): { prompt: string; completion: string; text: string } {
+export async function complete(p: UnifiedPipeline, prompt: string, maxTokens = 24): Promise<{ prompt: string; completion: string; text: string }> {
   const ids = p.vocab.encode(prompt);
-  const [cont] = greedyText(p.model, [[BOS, ...ids].map((id) => ({ id }))], maxTokens);
+  const dec = p.decoder();
+  const [cont] = await greedyText(dec, [[BOS, ...ids].map((id) => ({ id }))], maxTokens).finally(() => dec.dispose());
   const completion = p.vocab.decode(cont!);
   return { prompt, completion, text: p.vocab.decode([...ids, ...cont!]) };
 }

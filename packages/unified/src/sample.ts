@@ -1,6 +1,6 @@
 import type { Rng } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { headShape } from './config.js';
+import { headShape, type UnifiedConfig } from './config.js';
 import type { LayerCache, StepInputs, UnifiedModel } from './model.js';
 import { bitOf, type Element } from './sequence.js';
 import { BOI, BOS, EOI, EOS, PAD, SPECIALS } from './vocab.js';
@@ -106,23 +106,69 @@ export function sampleLogits(logits: ArrayLike<number>, o: Pick<SamplingOptions,
   return 0;
 }
 
-/** Guided image logits of B rows from cond/uncond hidden states, on the host: `[B, G*K]` or `[B, L]`. */
-function guidedImageLogits(model: UnifiedModel, last: tf.Tensor2D, b: number, guidance: number): Float32Array {
-  const y = tf.tidy(() => {
-    const logits = tf.reshape(model.imageLogits(last), [last.shape[0], -1]); // [2B or B, W]
-    if (last.shape[0] === b) return logits;
-    const c = tf.slice(logits, [0, 0], [b, -1]);
-    const u = tf.slice(logits, [b, 0], [b, -1]);
-    return tf.add(u, tf.mul(tf.sub(c, u), guidance));
-  });
-  const data = y.dataSync() as Float32Array;
-  y.dispose();
-  return data;
+/**
+ * What sampling needs from a model runtime (tfjs here, ONNX Runtime in @qlip/export): run a prompt, then one
+ * element per row at a time, and read the heads' logits of the last position. Everything else (guidance,
+ * temperature, top-k, the seeded draws, greedy choice) is host code shared by every runtime, so two runtimes
+ * that agree on logits produce the same tokens.
+ */
+export interface StepDecoder {
+  readonly config: UnifiedConfig;
+  prefill(rows: Element[][]): Promise<void>;
+  step(next: Element[]): Promise<void>;
+  /** `[B, W]`: `W = G 2^g` (groups) or `L` (bits). */
+  imageLogits(): Promise<Float32Array>;
+  /** `[B, V]` */
+  textLogits(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** The tfjs runtime of a StepDecoder over a loaded model (KV cache in DecodeSession). */
+export function tfjsDecoder(model: UnifiedModel): StepDecoder {
+  const session = new DecodeSession(model);
+  let last: tf.Tensor2D | undefined;
+  const read = (f: (h: tf.Tensor2D) => tf.Tensor): Float32Array => {
+    if (!last) throw new Error('decoder: nothing run yet');
+    const h = last;
+    return tf.tidy(() => f(h).dataSync() as Float32Array);
+  };
+  return {
+    config: model.config,
+    async prefill(rows) {
+      last?.dispose();
+      last = session.prefill(rows);
+    },
+    async step(next) {
+      last?.dispose();
+      last = session.step(next);
+    },
+    async imageLogits() {
+      return read((h) => tf.reshape(model.imageLogits(h), [h.shape[0], -1]));
+    },
+    async textLogits() {
+      return read((h) => model.textLogits(h));
+    },
+    dispose() {
+      last?.dispose();
+      session.dispose();
+    },
+  };
+}
+
+/** Guided logits of B rows from `[2B, W]` (cond rows first) or `[B, W]` host logits: u + s (c - u). */
+function guide(logits: Float32Array, b: number, guidance: number): Float32Array {
+  const w = logits.length / (2 * b);
+  const out = new Float32Array(b * w);
+  for (let i = 0; i < b * w; i++) {
+    const c = logits[i]!;
+    const u = logits[b * w + i]!;
+    out[i] = u + guidance * (c - u);
+  }
+  return out;
 }
 
 /** Sample one image token per row from guided logits. */
-function drawCodes(model: UnifiedModel, logits: Float32Array, b: number, o: SamplingOptions, rng: Rng): number[] {
-  const c = model.config;
+function drawCodes(c: UnifiedConfig, logits: Float32Array, b: number, o: SamplingOptions, rng: Rng): number[] {
   const { groups, groupBits } = headShape(c);
   const codes: number[] = [];
   for (let r = 0; r < b; r++) {
@@ -149,31 +195,31 @@ function drawCodes(model: UnifiedModel, logits: Float32Array, b: number, o: Samp
  * With guidance != 1 the unconditional rows (caption replaced by `<pad>`s, as in training) run in the
  * same batch and the logits are mixed.
  */
-export function sampleImages(model: UnifiedModel, text: readonly number[], b: number, o: SamplingOptions, rng: Rng): Uint32Array {
-  const c = model.config;
+export async function sampleImages(
+  dec: StepDecoder,
+  text: readonly number[],
+  b: number,
+  o: SamplingOptions,
+  rng: Rng,
+): Promise<Uint32Array> {
+  const c = dec.config;
   const n = c.image_grid[0] * c.image_grid[1];
   const guided = o.guidance !== 1;
   const ids = (xs: number[]) => xs.map((id) => ({ id }));
   const cond = ids([BOS, ...text, BOI]);
   const uncond = ids([BOS, ...text.map(() => PAD), BOI]);
   const prompts = [...Array(b).fill(cond), ...(guided ? Array(b).fill(uncond) : [])] as Element[][];
-  const session = new DecodeSession(model);
   const out = new Uint32Array(b * n);
-  try {
-    let last = session.prefill(prompts);
-    for (let i = 0; i < n; i++) {
-      const logits = guidedImageLogits(model, last, b, o.guidance);
-      last.dispose();
-      const codes = drawCodes(model, logits, b, o, rng);
-      codes.forEach((code, r) => {
-        out[r * n + i] = code;
-      });
-      if (i === n - 1) break;
-      const next = codes.map((code) => ({ code, n: i }));
-      last = session.step(guided ? [...next, ...next] : next);
-    }
-  } finally {
-    session.dispose();
+  await dec.prefill(prompts);
+  for (let i = 0; i < n; i++) {
+    const raw = await dec.imageLogits();
+    const codes = drawCodes(c, guided ? guide(raw, b, o.guidance) : raw, b, o, rng);
+    codes.forEach((code, r) => {
+      out[r * n + i] = code;
+    });
+    if (i === n - 1) break;
+    const next = codes.map((code) => ({ code, n: i }));
+    await dec.step(guided ? [...next, ...next] : next);
   }
   return out;
 }
@@ -186,40 +232,34 @@ function textMask(vocabSize: number): Float32Array {
 }
 
 /** Greedy text continuation of B prefixes of equal length until `<eos>` or `maxTokens`. */
-export function greedyText(model: UnifiedModel, prefixes: Element[][], maxTokens: number): number[][] {
-  const session = new DecodeSession(model);
+export async function greedyText(dec: StepDecoder, prefixes: Element[][], maxTokens: number): Promise<number[][]> {
   const b = prefixes.length;
   const out: number[][] = prefixes.map(() => []);
   const done = new Array<boolean>(b).fill(false);
-  try {
-    let last = session.prefill(prefixes);
-    const v = model.config.clip_ids.length + SPECIALS.length;
-    const mask = textMask(v);
-    for (let step = 0; step < maxTokens; step++) {
-      const logits = tf.tidy(() => model.textLogits(last).dataSync() as Float32Array);
-      last.dispose();
-      const next: Element[] = [];
-      for (let r = 0; r < b; r++) {
-        let best = 0;
-        let bestV = Number.NEGATIVE_INFINITY;
-        for (let i = 0; i < v; i++) {
-          const s = logits[r * v + i]! + mask[i]!;
-          if (s > bestV) {
-            bestV = s;
-            best = i;
-          }
+  const v = dec.config.clip_ids.length + SPECIALS.length;
+  const mask = textMask(v);
+  await dec.prefill(prefixes);
+  for (let step = 0; step < maxTokens; step++) {
+    const logits = await dec.textLogits();
+    const next: Element[] = [];
+    for (let r = 0; r < b; r++) {
+      let best = 0;
+      let bestV = Number.NEGATIVE_INFINITY;
+      for (let i = 0; i < v; i++) {
+        const s = logits[r * v + i]! + mask[i]!;
+        if (s > bestV) {
+          bestV = s;
+          best = i;
         }
-        if (!done[r]) {
-          if (best === EOS) done[r] = true;
-          else out[r]!.push(best);
-        }
-        next.push({ id: best });
       }
-      if (done.every(Boolean) || step === maxTokens - 1) break;
-      last = session.step(next);
+      if (!done[r]) {
+        if (best === EOS) done[r] = true;
+        else out[r]!.push(best);
+      }
+      next.push({ id: best });
     }
-  } finally {
-    session.dispose();
+    if (done.every(Boolean) || step === maxTokens - 1) break;
+    await dec.step(next);
   }
   return out;
 }

@@ -48,6 +48,8 @@ export const UnifiedTrainConfigSchema = z
     /** Words of a caption that may be written another way in prompts (`seven` -> `7`), for t2i/text only. */
     aliases: z.record(z.string(), z.array(z.string().min(1))).default({}),
     aliasProbability: z.number().min(0).max(1).default(0.5),
+    /** Probability of dropping a prompt-side caption's final punctuation (t2i/text only). */
+    dropFinalPunctuation: z.number().min(0).max(1).default(0),
     batchSize: z.number().int().positive(),
     steps: z.number().int().positive(),
     seed: z.number().int().nonnegative().default(0),

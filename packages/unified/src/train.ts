@@ -31,11 +31,15 @@ export function resolveTokenizerDir(ref: string): string {
   return dir;
 }
 
-/** Replace each alias-able word by one of its aliases with probability `p`. */
-export function applyAliases(text: string, aliases: Record<string, string[]>, p: number, rng: Rng): string {
+/**
+ * Prompt-side text variation: each alias-able word is replaced by one of its aliases with probability `p`,
+ * and, with probability `pPunct`, the final punctuation is dropped (users type "a photo of the number 7").
+ */
+export function applyAliases(text: string, aliases: Record<string, string[]>, p: number, rng: Rng, pPunct = 0): string {
+  const t = pPunct > 0 && rng.next() < pPunct ? text.replace(/\s*[.!?]+\s*$/, '') : text;
   const keys = Object.keys(aliases);
-  if (keys.length === 0 || p === 0) return text;
-  return text.replace(/[A-Za-z]+/g, (w) => {
+  if (keys.length === 0 || p === 0) return t;
+  return t.replace(/[A-Za-z]+/g, (w) => {
     const alts = aliases[w.toLowerCase()];
     if (!alts || rng.next() >= p) return w;
     return alts[rng.int(alts.length)]!;
@@ -69,7 +73,7 @@ function* sequenceBatches(cfg: UnifiedTrainConfig, model: UnifiedModel, vocab: U
       const task = drawTask(cfg.tasks, rng);
       const caption = corpus.captions[k]!;
       // Aliases only where text is an input (prompts); captions are always written in the canonical form.
-      const text = task === 'i2t' ? caption : applyAliases(caption, cfg.aliases, cfg.aliasProbability, rng);
+      const text = task === 'i2t' ? caption : applyAliases(caption, cfg.aliases, cfg.aliasProbability, rng, cfg.dropFinalPunctuation);
       const dropCondition = task === 't2i' && rng.next() < cfg.conditionDropout;
       seqs.push(buildSequence({ task, text: enc(text), image: corpus.codes.subarray(k * n, (k + 1) * n), dropCondition }));
     }

@@ -5,7 +5,7 @@ import { Rng, selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UnifiedModel } from '../src/model.js';
-import { captionPrefixes, DecodeSession, greedyText, sampleImages, stepInputs } from '../src/sample.js';
+import { captionPrefixes, DecodeSession, greedyText, sampleImages, stepInputs, tfjsDecoder } from '../src/sample.js';
 import { buildSequence, type Element, packSequences } from '../src/sequence.js';
 import { tinyUnified } from './helpers.js';
 
@@ -89,20 +89,20 @@ describe('UnifiedModel', () => {
     m.dispose();
   });
 
-  it('seeded sampling repeats exactly; another seed differs; guidance runs doubled batches', () => {
+  it('seeded sampling repeats exactly; another seed differs; guidance runs doubled batches', async () => {
     const m = tinyUnified();
     const o = { guidance: 3, temperature: 1, topK: 16 };
-    const a = sampleImages(m, [6, 7], 4, o, new Rng(5));
-    const b = sampleImages(m, [6, 7], 4, o, new Rng(5));
-    const c = sampleImages(m, [6, 7], 4, o, new Rng(6));
+    const a = await sampleImages(tfjsDecoder(m), [6, 7], 4, o, new Rng(5));
+    const b = await sampleImages(tfjsDecoder(m), [6, 7], 4, o, new Rng(5));
+    const c = await sampleImages(tfjsDecoder(m), [6, 7], 4, o, new Rng(6));
     expect(a.length).toBe(4 * 16);
     expect(Array.from(b)).toEqual(Array.from(a));
     expect(Array.from(c)).not.toEqual(Array.from(a));
     const bits = tinyUnified({ image_head: { kind: 'bits' } });
-    const x = sampleImages(bits, [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1));
-    expect(Array.from(x)).toEqual(Array.from(sampleImages(bits, [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1))));
+    const x = await sampleImages(tfjsDecoder(bits), [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1));
+    expect(Array.from(x)).toEqual(Array.from(await sampleImages(tfjsDecoder(bits), [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1))));
     bits.dispose();
-    const caps = greedyText(m, captionPrefixes(Uint32Array.from([...codes, ...codes]), 16), 5);
+    const caps = await greedyText(tfjsDecoder(m), captionPrefixes(Uint32Array.from([...codes, ...codes]), 16), 5);
     expect(caps.length).toBe(2);
     expect(caps[0]).toEqual(caps[1]);
     expect(caps[0]!.every((id) => id >= 6)).toBe(true); // only vocabulary words (or an early <eos>)
@@ -124,5 +124,33 @@ describe('UnifiedModel', () => {
     for (let i = 0; i < w.length; i++) expect(Math.abs(hw[i]! - w[i]!)).toBeLessThan(1e-3);
     for (const x of [m, back, h]) x.dispose();
     await expect(UnifiedModel.load(join(dir, 'missing'))).rejects.toThrow(/not a unified model/);
+  });
+});
+
+describe('um-qlip-b preset (QLIP-B-16-256 tokens: 28 bits, 16x16 grid, 4 groups of 7 bits)', () => {
+  it('has consistent shapes and takes one training step (width shrunk for CPU tests)', async () => {
+    const { resolveUnifiedConfig, unifiedPresetLayer } = await import('../src/train-config.js');
+    const { unifiedSpecs } = await import('../src/model.js');
+    const { parseUnifiedConfig } = await import('../src/config.js');
+    const cfg = resolveUnifiedConfig([unifiedPresetLayer('um-qlip-b')]);
+    const geometry = { image_bits: 28, image_grid: [16, 16] as [number, number], clip_ids: Array.from({ length: 2000 }, (_, i) => i), tokenizer: { path: cfg.tokenizer } };
+    const full = parseUnifiedConfig({ ...cfg.model, ...geometry });
+    const specs = unifiedSpecs(full);
+    const n = specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    expect(n).toBeGreaterThan(200e6); // ~205M with a 2k-word vocabulary
+    expect(specs.find((s) => s.name === 'image_head.weight')!.shape).toEqual([4 * 128, 1024]);
+    expect(specs.find((s) => s.name === 'image_in.weight')!.shape).toEqual([1024, 28]);
+    // The longest sequence fits: <bos> + caption (<= 77) + <boi> + 256 + <eoi> + <eos>.
+    expect(full.max_position_embeddings).toBeGreaterThanOrEqual(1 + 77 + 1 + 256 + 2);
+    const m = tinyUnified({ ...geometry, clip_ids: [320, 1125, 539], image_head: cfg.model.image_head!, max_position_embeddings: full.max_position_embeddings });
+    const codes = Uint32Array.from({ length: 256 }, (_, i) => (i * 1000003) % 2 ** 28);
+    const batch = packSequences([buildSequence({ task: 't2i', text: [6, 7], image: codes })], { bits: 28, gridCols: 16, flip: 0.1, rng: new Rng(0) });
+    const vars = [...m.params.values()];
+    const { value, grads } = tf.variableGrads(() => m.losses(batch).total, vars);
+    expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
+    expect(value.dataSync()[0]).toBeGreaterThan(4 * Math.log(128) - 1);
+    expect(Object.keys(grads).length).toBe(vars.length);
+    tf.dispose([value, ...Object.values(grads)]);
+    m.dispose();
   });
 });

@@ -68,5 +68,6 @@ describe('trainUnified', () => {
     expect(applyAliases('a photo of the number seven.', al, 1, new Rng(0))).toBe('a photo of the number 7.');
     expect(applyAliases('sevens seven', al, 1, new Rng(0))).toBe('sevens 7');
     expect(applyAliases('seven', al, 0, new Rng(0))).toBe('seven');
+    expect(applyAliases('a photo of the number seven.', al, 0, new Rng(0), 1)).toBe('a photo of the number seven');
   });
 });

@@ -14,7 +14,7 @@ export default class Complete extends UnifiedCommand {
   async run(): Promise<{ prompt: string; completion: string; text: string }> {
     const { args, flags } = await this.parse(Complete);
     return this.withUnified(flags, async (p) => {
-      const r = complete(p, args.prompt, flags['max-tokens']);
+      const r = await complete(p, args.prompt, flags["max-tokens"]);
       this.log(r.text);
       return r;
     });
