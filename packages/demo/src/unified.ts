@@ -16,7 +16,11 @@ export interface UnifiedDemo {
  * The unified half of the demo (kept small: 8 samples per digit, 16 captions): `qlip generate` for
  * "a photo of the number <digit>." and `qlip caption` on test digits, through the same library calls.
  */
-export async function unifiedDemo(out: string, images: string, onProgress: ProgressListener): Promise<UnifiedDemo> {
+export async function unifiedDemo(
+  out: string,
+  images: string,
+  onProgress: ProgressListener,
+): Promise<UnifiedDemo> {
   const p = await loadUnified();
   try {
     const dir = join(out, 'unified');
@@ -31,7 +35,10 @@ export async function unifiedDemo(out: string, images: string, onProgress: Progr
       onProgress({ task: 'demo', done: i + 1, total: 10, unit: 'prompts', message: `generated "${prompt}"` });
     }
     const files = (await listImages(images)).filter((_, i) => i % 20 === 0).slice(0, 10);
-    const captions = await captionFiles(p, files.map((f) => join(images, f)));
+    const captions = await captionFiles(
+      p,
+      files.map((f) => join(images, f)),
+    );
     return { model: p.dir, grids, captions, imagesPerSecond: 80 / seconds };
   } finally {
     p.dispose();

@@ -12,6 +12,16 @@ export {
 } from './onnx/export.js';
 export { IR_VERSION, OPSET } from './onnx/graph.js';
 export { BATCH, IO, MAX_FLAT_BITS } from './onnx/towers.js';
+// The unified model as step-by-step graphs (embeddings, decoder with KV cache, heads)
+export {
+  exportUnifiedOnnx,
+  UNIFIED_ONNX_GRAPHS,
+  UNIFIED_ONNX_MANIFEST,
+  type UnifiedOnnxExportOptions,
+  type UnifiedOnnxExportResult,
+  type UnifiedOnnxGraph,
+  type UnifiedOnnxManifest,
+} from './onnx/unified.js';
 // Verification against the tfjs runtime and the ONNX checker
 export {
   checkOnnxModels,
@@ -23,6 +33,7 @@ export {
   verificationPixels,
   verifyOnnxExport,
 } from './onnx/verify.js';
+export { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-unified.js';
 // ONNX Runtime inference
 export {
   type HostFloat,
@@ -30,6 +41,7 @@ export {
   type OnnxQLIPOptions,
   type OnnxTokenIndices,
 } from './runtime/onnx-qlip.js';
+export { OnnxUnified } from './runtime/onnx-unified.js';
 export {
   ONNX_SUBDIR,
   type OnnxTokenizerRuntime,
@@ -52,15 +64,3 @@ export {
 } from './safetensors.js';
 // Atomic output
 export { type WrittenFile, writeStaged } from './staging.js';
-// The unified model as step-by-step graphs (embeddings, decoder with KV cache, heads)
-export {
-  exportUnifiedOnnx,
-  UNIFIED_ONNX_GRAPHS,
-  UNIFIED_ONNX_MANIFEST,
-  type UnifiedOnnxExportOptions,
-  type UnifiedOnnxExportResult,
-  type UnifiedOnnxGraph,
-  type UnifiedOnnxManifest,
-} from './onnx/unified.js';
-export { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-unified.js';
-export { OnnxUnified } from './runtime/onnx-unified.js';

@@ -24,7 +24,9 @@ export const DEFAULT_UNIFIED_MODEL_NAME = 'um-tiny-mnist';
 export function defaultUnifiedModelDir(): string {
   const dir = fileURLToPath(new URL(`../models/${DEFAULT_UNIFIED_MODEL_NAME}/`, import.meta.url));
   if (!existsSync(`${dir}config.json`)) {
-    throw new Error(`${dir}: the shipped unified model is missing (expected config.json and model.safetensors)`);
+    throw new Error(
+      `${dir}: the shipped unified model is missing (expected config.json and model.safetensors)`,
+    );
   }
   return dir.replace(/\/$/, '');
 }

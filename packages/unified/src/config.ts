@@ -43,7 +43,10 @@ export const UnifiedConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.hidden_size % c.num_attention_heads !== 0)
-      ctx.addIssue({ code: 'custom', message: `hidden_size ${c.hidden_size} is not divisible by ${c.num_attention_heads} heads` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `hidden_size ${c.hidden_size} is not divisible by ${c.num_attention_heads} heads`,
+      });
     if (c.image_head.kind === 'groups' && c.image_bits % c.image_head.group_size !== 0)
       ctx.addIssue({
         code: 'custom',
@@ -62,7 +65,10 @@ export function parseUnifiedConfig(input: unknown, where = 'unified config'): Un
 }
 
 /** Groups and classes per group of the image head (`bits`: L groups of 1 bit, as logistic outputs). */
-export function headShape(cfg: Pick<UnifiedConfig, 'image_bits' | 'image_head'>): { groups: number; groupBits: number } {
+export function headShape(cfg: Pick<UnifiedConfig, 'image_bits' | 'image_head'>): {
+  groups: number;
+  groupBits: number;
+} {
   if (cfg.image_head.kind === 'bits') return { groups: cfg.image_bits, groupBits: 1 };
   return { groups: cfg.image_bits / cfg.image_head.group_size, groupBits: cfg.image_head.group_size };
 }

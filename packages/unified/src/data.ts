@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type ProgressListener, silentProgress } from '@qlip/core';
 import { createDataset, type SourceConfig } from '@qlip/data';
 import type { QLIPModel } from '@qlip/model';
-import { readTokenDataset, TokenDatasetWriter, type TokenDatasetMeta } from '@qlip/tokenize';
+import { readTokenDataset, type TokenDatasetMeta, TokenDatasetWriter } from '@qlip/tokenize';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Image-caption pairs as tokens: `codes` `[n, N]` row-major BSQ indices and one caption per image. */
@@ -34,7 +34,9 @@ export interface TokenCacheOptions {
  * tokens with their captions as a token dataset (the `qlip tokenize` format: tokens-*.npy + index.jsonl
  * with `caption`). Re-running resumes: samples already in the index are skipped.
  */
-export async function buildTokenCache(o: TokenCacheOptions): Promise<{ dir: string; count: number; added: number }> {
+export async function buildTokenCache(
+  o: TokenCacheOptions,
+): Promise<{ dir: string; count: number; added: number }> {
   const emit = o.onProgress ?? silentProgress;
   const tk = o.tokenizer;
   const meta: TokenDatasetMeta = {
@@ -86,7 +88,9 @@ export async function buildTokenCache(o: TokenCacheOptions): Promise<{ dir: stri
           todo.map(([key, i], j) => ({
             path: key,
             // Built-in sources have no file: hash the preprocessed pixels the tokens were made from.
-            sha256: createHash('sha256').update(b.images.subarray(i * per, (i + 1) * per)).digest('hex'),
+            sha256: createHash('sha256')
+              .update(b.images.subarray(i * per, (i + 1) * per))
+              .digest('hex'),
             caption: b.captions[i]!,
             tokens: indices.subarray(j * n, (j + 1) * n),
           })),
@@ -108,7 +112,9 @@ export async function loadTokenCorpus(dir: string): Promise<TokenCorpus> {
   const n = ds.meta.grid[0] * ds.meta.grid[1];
   const withCaption = ds.entries.filter((e) => typeof e.caption === 'string' && e.caption !== '');
   if (withCaption.length === 0)
-    throw new Error(`${dir}: no captioned images (index.jsonl has no "caption" fields; give captions as a.txt beside a.png)`);
+    throw new Error(
+      `${dir}: no captioned images (index.jsonl has no "caption" fields; give captions as a.txt beside a.png)`,
+    );
   const codes = new Uint32Array(withCaption.length * n);
   const shards = new Map<number, Uint32Array>();
   for (const [i, e] of withCaption.entries()) {
@@ -119,5 +125,10 @@ export async function loadTokenCorpus(dir: string): Promise<TokenCorpus> {
     }
     codes.set(s.subarray(e.row * n, (e.row + 1) * n), i * n);
   }
-  return { codes, captions: withCaption.map((e) => e.caption!), count: withCaption.length, tokensPerImage: n };
+  return {
+    codes,
+    captions: withCaption.map((e) => e.caption!),
+    count: withCaption.length,
+    tokensPerImage: n,
+  };
 }

@@ -1,13 +1,22 @@
 import { join } from 'node:path';
-import { CLIP_MEAN, CLIP_STD, type ProgressListener, type RgbImage, silentProgress, writePng, imageGrid } from '@qlip/core';
 import {
+  CLIP_MEAN,
+  CLIP_STD,
+  imageGrid,
+  type ProgressListener,
+  type RgbImage,
+  silentProgress,
+  writePng,
+} from '@qlip/core';
+import {
+  argmaxRows,
   cosineScores,
   ensemblePrompts,
   evalClassNames,
   evalDataset,
   evalSource,
-  FeatureStatsAccumulator,
   type FdNetwork,
+  FeatureStatsAccumulator,
   fillTemplates,
   formatNumber,
   frechetDistanceFromStats,
@@ -15,7 +24,6 @@ import {
   OPENAI_IMAGENET_TEMPLATES,
   type Rows,
   writeMarkdownReport,
-  argmaxRows,
 } from '@qlip/eval';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,7 +36,8 @@ function normalise(images: RgbImage[]): Float32Array {
   const out = new Float32Array(images.length * 3 * h * w);
   images.forEach((im, b) => {
     for (let c = 0; c < 3; c++)
-      for (let p = 0; p < h * w; p++) out[((b * 3 + c) * h * w) + p] = (im.data[p * 3 + c]! / 255 - CLIP_MEAN[c]!) / CLIP_STD[c]!;
+      for (let p = 0; p < h * w; p++)
+        out[(b * 3 + c) * h * w + p] = (im.data[p * 3 + c]! / 255 - CLIP_MEAN[c]!) / CLIP_STD[c]!;
   });
   return out;
 }
@@ -91,12 +100,24 @@ export interface GenerationEvalOptions {
 }
 
 export interface GenerationEvalResult {
-  prompts: { prompt: string; class: string; samples: number; accuracy: number; diversity: number; seconds: number }[];
+  prompts: {
+    prompt: string;
+    class: string;
+    samples: number;
+    accuracy: number;
+    diversity: number;
+    seconds: number;
+  }[];
   /** Fraction of all samples the tokenizer's zero-shot classifier assigns to the prompt's class. */
   promptAccuracy: number;
   /** Distinct token grids / N, averaged over prompts. */
   diversity: number;
-  frechetDistance: { network: FdNetwork; generated: number; reconstructions: number; realImages: number } | null;
+  frechetDistance: {
+    network: FdNetwork;
+    generated: number;
+    reconstructions: number;
+    realImages: number;
+  } | null;
   /** Token sampling rate (images/s) at the batch size used, KV cache on. */
   imagesPerSecond: number;
   files: string[];
@@ -109,15 +130,23 @@ export interface GenerationEvalResult {
  * test images beside the same distance for the tokenizer's own reconstructions, and a Markdown report with a
  * sample grid per prompt.
  */
-export async function evaluateGeneration(p: UnifiedPipeline, o: GenerationEvalOptions): Promise<GenerationEvalResult> {
+export async function evaluateGeneration(
+  p: UnifiedPipeline,
+  o: GenerationEvalOptions,
+): Promise<GenerationEvalResult> {
   const t0 = performance.now();
   const emit = o.onProgress ?? silentProgress;
   const source = await evalSource(o.data, { labels: true });
   const classes = o.classes ?? (await evalClassNames(source));
-  const prompts = o.prompts ?? classes.map((c) => (o.template ?? 'a photo of the number {c}.').replaceAll('{c}', c));
-  if (prompts.length !== classes.length) throw new Error(`${prompts.length} prompts for ${classes.length} classes: give one prompt per class`);
+  const prompts =
+    o.prompts ?? classes.map((c) => (o.template ?? 'a photo of the number {c}.').replaceAll('{c}', c));
+  if (prompts.length !== classes.length)
+    throw new Error(`${prompts.length} prompts for ${classes.length} classes: give one prompt per class`);
   const classEmb = classEmbeddings(p, classes, [...OPENAI_IMAGENET_TEMPLATES]);
-  const net = o.fd === 'none' ? undefined : ((await (await import('@qlip/features')).loadFeatureNet(o.fd, { layout: 'NHWC' })) as FeatureNet);
+  const net =
+    o.fd === 'none'
+      ? undefined
+      : ((await (await import('@qlip/feature-nets')).loadFeatureNet(o.fd, { layout: 'NHWC' })) as FeatureNet);
   const genStats = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const rows: GenerationEvalResult['prompts'] = [];
   const grids: { caption: string; path: string }[] = [];
@@ -125,14 +154,28 @@ export async function evaluateGeneration(p: UnifiedPipeline, o: GenerationEvalOp
   let sampleSeconds = 0;
   try {
     for (const [ci, prompt] of prompts.entries()) {
-      const g = await generate(p, prompt, { n: o.n, seed: o.seed + ci, guidance: o.guidance, temperature: o.temperature, topK: o.topK, batchSize: 32 });
+      const g = await generate(p, prompt, {
+        n: o.n,
+        seed: o.seed + ci,
+        guidance: o.guidance,
+        temperature: o.temperature,
+        topK: o.topK,
+        batchSize: 32,
+      });
       sampleSeconds += g.seconds;
       const pred = classify(p, classEmb, g.images);
       const hits = pred.filter((c) => c === ci).length;
       const n = p.model.config.image_grid[0] * p.model.config.image_grid[1];
       const distinct = new Set<string>();
       for (let i = 0; i < o.n; i++) distinct.add(g.codes.subarray(i * n, (i + 1) * n).join(','));
-      rows.push({ prompt, class: classes[ci]!, samples: o.n, accuracy: hits / o.n, diversity: distinct.size / o.n, seconds: g.seconds });
+      rows.push({
+        prompt,
+        class: classes[ci]!,
+        samples: o.n,
+        accuracy: hits / o.n,
+        diversity: distinct.size / o.n,
+        seconds: g.seconds,
+      });
       if (genStats && net) genStats.add(await pooled(net, g.images));
       if (o.out) {
         const file = `grid-${String(ci).padStart(2, '0')}.png`;
@@ -143,7 +186,13 @@ export async function evaluateGeneration(p: UnifiedPipeline, o: GenerationEvalOp
         grids.push({ caption: `"${prompt}": accuracy ${formatNumber(hits / o.n)}`, path: file });
         files.push(join(o.out, file));
       }
-      emit({ task: 'eval generation', done: ci + 1, total: prompts.length, unit: 'prompts', metrics: { accuracy: hits / o.n } });
+      emit({
+        task: 'eval generation',
+        done: ci + 1,
+        total: prompts.length,
+        unit: 'prompts',
+        metrics: { accuracy: hits / o.n },
+      });
     }
     const fdResult = net && genStats ? await realFrechet(p, net, source, o.fdImages, genStats) : null;
     const total = rows.reduce((a, r) => a + r.samples, 0);
@@ -160,19 +209,37 @@ export async function evaluateGeneration(p: UnifiedPipeline, o: GenerationEvalOp
       const md = join(o.out, 'report.md');
       await writeMarkdownReport(md, {
         title: 'Text-to-image evaluation',
-        meta: { model: p.dir, tokenizer: p.model.config.tokenizer.path, 'samples per prompt': o.n, guidance: o.guidance, temperature: o.temperature, 'top-k': o.topK, seed: o.seed },
+        meta: {
+          model: p.dir,
+          tokenizer: p.model.config.tokenizer.path,
+          'samples per prompt': o.n,
+          guidance: o.guidance,
+          temperature: o.temperature,
+          'top-k': o.topK,
+          seed: o.seed,
+        },
         metrics: {
           'prompt accuracy (tokenizer zero-shot)': formatNumber(result.promptAccuracy),
           'diversity (distinct grids / N)': formatNumber(result.diversity),
           ...(result.frechetDistance
             ? {
-                [`Frechet distance generated vs real (${o.fd}, not standard FID)`]: formatNumber(result.frechetDistance.generated),
-                [`Frechet distance reconstructions vs real (${o.fd})`]: formatNumber(result.frechetDistance.reconstructions),
+                [`Frechet distance generated vs real (${o.fd}, not standard FID)`]: formatNumber(
+                  result.frechetDistance.generated,
+                ),
+                [`Frechet distance reconstructions vs real (${o.fd})`]: formatNumber(
+                  result.frechetDistance.reconstructions,
+                ),
               }
             : {}),
           'token sampling (images/s, KV cache, batch 32)': formatNumber(result.imagesPerSecond),
         },
-        tables: [{ heading: 'Per prompt', headers: ['prompt', 'accuracy', 'diversity'], rows: rows.map((r) => [r.prompt, formatNumber(r.accuracy), formatNumber(r.diversity)]) }],
+        tables: [
+          {
+            heading: 'Per prompt',
+            headers: ['prompt', 'accuracy', 'diversity'],
+            rows: rows.map((r) => [r.prompt, formatNumber(r.accuracy), formatNumber(r.diversity)]),
+          },
+        ],
         images: grids,
       });
       result.files.push(md);
@@ -202,11 +269,15 @@ async function realFrechet(
     const s = p.tokenizer.imageSize;
     const { denormalizeImages } = await import('@qlip/core');
     real.add(await pooled(net, denormalizeImages(b.images, [bs, 3, s, s])));
-    recon.add(await pooled(net, await decodeCodes(p.tokenizer, await encodePixels(p, b.images, bs), bs)));
+    recon.add(await pooled(net, await decodeCodes(p.tokenizer, await encodePixels(p, b.images, bs))));
     n += bs;
   }
   const r = real.stats();
-  return { generated: frechetDistanceFromStats(gen.stats(), r), reconstructions: frechetDistanceFromStats(recon.stats(), r), realImages: n };
+  return {
+    generated: frechetDistanceFromStats(gen.stats(), r),
+    reconstructions: frechetDistanceFromStats(recon.stats(), r),
+    realImages: n,
+  };
 }
 
 export interface CaptionEvalOptions {
@@ -230,11 +301,22 @@ export interface CaptionEvalResult {
 }
 
 /** Image-to-text evaluation: greedy captions vs the source's captions (BLEU-4, CIDEr-D, class-word match). */
-export async function evaluateCaptioning(p: UnifiedPipeline, o: CaptionEvalOptions): Promise<CaptionEvalResult> {
+export async function evaluateCaptioning(
+  p: UnifiedPipeline,
+  o: CaptionEvalOptions,
+): Promise<CaptionEvalResult> {
   const t0 = performance.now();
   const emit = o.onProgress ?? silentProgress;
   const source = await evalSource(o.data, { labels: false });
-  const ds = await evalDataset(source, p.tokenizer.imageSize, o.batchSize ?? 128, [], emit, 'eval captioning', o.limit !== undefined);
+  const ds = await evalDataset(
+    source,
+    p.tokenizer.imageSize,
+    o.batchSize ?? 128,
+    [],
+    emit,
+    'eval captioning',
+    o.limit !== undefined,
+  );
   const cands: string[] = [];
   const refs: string[][] = [];
   const examples: CaptionEvalResult['examples'] = [];
@@ -289,8 +371,16 @@ export async function evaluateCaptioning(p: UnifiedPipeline, o: CaptionEvalOptio
         'CIDEr-D': formatNumber(result.ciderD),
         ...(result.exactMatch !== null ? { 'class-word exact match': formatNumber(result.exactMatch) } : {}),
       },
-      tables: [{ heading: 'Examples', headers: ['image', 'reference', 'caption'], rows: examples.map((e, i) => [images[i] ? `![](${images[i]!.f})` : e.key, e.reference, e.caption]) }],
-      notes: ['Metrics over lower-cased words without punctuation; CIDEr-D with sigma 6 and the COCO length convention (see docs/unified.md).'],
+      tables: [
+        {
+          heading: 'Examples',
+          headers: ['image', 'reference', 'caption'],
+          rows: examples.map((e, i) => [images[i] ? `![](${images[i]!.f})` : e.key, e.reference, e.caption]),
+        },
+      ],
+      notes: [
+        'Metrics over lower-cased words without punctuation; CIDEr-D with sigma 6 and the COCO length convention (see docs/unified.md).',
+      ],
     });
     result.files = [md, ...images.map((x) => join(o.out!, x.f))];
   }

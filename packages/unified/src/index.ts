@@ -7,40 +7,16 @@ export {
   type UnifiedConfig,
   type UnifiedConfigInput,
 } from './config.js';
-export { CONFIG_FILE, type LayerCache, type StepInputs, UnifiedModel, unifiedSpecs } from './model.js';
-// Text vocabulary and sequence format
-export { BOI, BOS, EOI, EOS, PAD, SPECIALS, UNK, UnifiedVocab } from './vocab.js';
-export {
-  buildSequence,
-  type Element,
-  type Example,
-  packSequences,
-  type SequenceBatch,
-  type Task,
-} from './sequence.js';
-// Sampling
-export {
-  captionPrefixes,
-  DecodeSession,
-  greedyText,
-  type SamplingOptions,
-  type StepDecoder,
-  sampleImages,
-  sampleLogits,
-  stepInputs,
-  tfjsDecoder,
-} from './sample.js';
 // Data and training
 export { buildTokenCache, loadTokenCorpus, type TokenCorpus } from './data.js';
 export {
-  resolveUnifiedConfig,
-  UNIFIED_PRESETS,
-  type UnifiedTrainConfig,
-  UnifiedTrainConfigSchema,
-  unifiedCheckpointLayer,
-  unifiedPresetLayer,
-} from './train-config.js';
-export { applyAliases, resolveTokenizerDir, trainUnified, type UnifiedTrainOptions, type UnifiedTrainResult } from './train.js';
+  type CaptionEvalOptions,
+  type CaptionEvalResult,
+  evaluateCaptioning,
+  evaluateGeneration,
+  type GenerationEvalOptions,
+  type GenerationEvalResult,
+} from './evaluate.js';
 // Inference on a loaded model + tokenizer
 export {
   captionCodes,
@@ -56,11 +32,41 @@ export {
   writeGenerated,
 } from './infer.js';
 export { bleu, captionWords, ciderD } from './metrics.js';
+export { CONFIG_FILE, type LayerCache, type StepInputs, UnifiedModel, unifiedSpecs } from './model.js';
+// Sampling
 export {
-  type CaptionEvalOptions,
-  type CaptionEvalResult,
-  evaluateCaptioning,
-  evaluateGeneration,
-  type GenerationEvalOptions,
-  type GenerationEvalResult,
-} from './evaluate.js';
+  captionPrefixes,
+  DecodeSession,
+  greedyText,
+  type SamplingOptions,
+  type StepDecoder,
+  sampleImages,
+  sampleLogits,
+  stepInputs,
+  tfjsDecoder,
+} from './sample.js';
+export {
+  buildSequence,
+  type Element,
+  type Example,
+  packSequences,
+  type SequenceBatch,
+  type Task,
+} from './sequence.js';
+export {
+  applyAliases,
+  resolveTokenizerDir,
+  trainUnified,
+  type UnifiedTrainOptions,
+  type UnifiedTrainResult,
+} from './train.js';
+export {
+  resolveUnifiedConfig,
+  UNIFIED_PRESETS,
+  type UnifiedTrainConfig,
+  UnifiedTrainConfigSchema,
+  unifiedCheckpointLayer,
+  unifiedPresetLayer,
+} from './train-config.js';
+// Text vocabulary and sequence format
+export { BOI, BOS, EOI, EOS, PAD, SPECIALS, UNK, UnifiedVocab } from './vocab.js';

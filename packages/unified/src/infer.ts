@@ -14,7 +14,14 @@ import { QLIPModel } from '@qlip/model';
 import { defaultUnifiedModelDir } from '@qlip/pretrained';
 import * as tf from '@tensorflow/tfjs-core';
 import { UnifiedModel } from './model.js';
-import { captionPrefixes, greedyText, type SamplingOptions, type StepDecoder, sampleImages, tfjsDecoder } from './sample.js';
+import {
+  captionPrefixes,
+  greedyText,
+  type SamplingOptions,
+  type StepDecoder,
+  sampleImages,
+  tfjsDecoder,
+} from './sample.js';
 import { resolveTokenizerDir } from './train.js';
 import { BOS, UnifiedVocab } from './vocab.js';
 
@@ -38,7 +45,9 @@ export async function loadUnified(dir?: string): Promise<UnifiedPipeline> {
     tokenizer = await QLIPModel.load(resolveTokenizerDir(model.config.tokenizer.path));
   } catch (err) {
     model.dispose();
-    throw new Error(`${modelDir}: cannot load its tokenizer "${model.config.tokenizer.path}": ${(err as Error).message}`);
+    throw new Error(
+      `${modelDir}: cannot load its tokenizer "${model.config.tokenizer.path}": ${(err as Error).message}`,
+    );
   }
   return {
     dir: modelDir,
@@ -87,12 +96,18 @@ export async function generate(p: UnifiedPipeline, prompt: string, o: GenerateOp
       dec.dispose();
     }
   }
-  const images = await decodeCodes(p.tokenizer, codes, o.n);
-  return { prompt, codes, images, unknownTokens: p.vocab.unknownCount(prompt), seconds: (performance.now() - t0) / 1000 };
+  const images = await decodeCodes(p.tokenizer, codes);
+  return {
+    prompt,
+    codes,
+    images,
+    unknownTokens: p.vocab.unknownCount(prompt),
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /** `[B, N]` indices -> RGB images via the tokenizer's decoder. */
-export async function decodeCodes(tokenizer: QLIPModel, codes: Uint32Array, b: number): Promise<RgbImage[]> {
+export async function decodeCodes(tokenizer: QLIPModel, codes: Uint32Array): Promise<RgbImage[]> {
   const px = tokenizer.decodeIndices(codes);
   try {
     return denormalizeImages(await px.data(), px.shape);
@@ -102,7 +117,12 @@ export async function decodeCodes(tokenizer: QLIPModel, codes: Uint32Array, b: n
 }
 
 /** Write `prefix-000.png ...`, `prefix-grid.png` and `prefix-tokens.npy` (uint32 [n, h, w]) into `out`. */
-export async function writeGenerated(out: string, prefix: string, g: Generated, grid: [number, number]): Promise<string[]> {
+export async function writeGenerated(
+  out: string,
+  prefix: string,
+  g: Generated,
+  grid: [number, number],
+): Promise<string[]> {
   await mkdir(out, { recursive: true });
   const files: string[] = [];
   for (const [i, img] of g.images.entries()) {
@@ -122,7 +142,11 @@ export async function writeGenerated(out: string, prefix: string, g: Generated, 
 }
 
 /** Token grids -> greedy captions. */
-export async function captionCodes(p: UnifiedPipeline, codes: Uint32Array, maxTokens = 24): Promise<string[]> {
+export async function captionCodes(
+  p: UnifiedPipeline,
+  codes: Uint32Array,
+  maxTokens = 24,
+): Promise<string[]> {
   const n = p.model.config.image_grid[0] * p.model.config.image_grid[1];
   const dec = p.decoder();
   try {
@@ -133,7 +157,11 @@ export async function captionCodes(p: UnifiedPipeline, codes: Uint32Array, maxTo
 }
 
 /** Pixels `[B, 3, S, S]` (CLIP-normalised) -> token grids with the pipeline's tokenizer. */
-export async function encodePixels(p: UnifiedPipeline, pixels: Float32Array, b: number): Promise<Uint32Array> {
+export async function encodePixels(
+  p: UnifiedPipeline,
+  pixels: Float32Array,
+  b: number,
+): Promise<Uint32Array> {
   const s = p.tokenizer.imageSize;
   const x = tf.tensor4d(pixels, [b, 3, s, s]);
   try {
@@ -144,14 +172,19 @@ export async function encodePixels(p: UnifiedPipeline, pixels: Float32Array, b: 
 }
 
 /** Caption image files (any format sharp reads), in batches. */
-export async function captionFiles(p: UnifiedPipeline, paths: readonly string[], batchSize = 64): Promise<{ path: string; caption: string }[]> {
+export async function captionFiles(
+  p: UnifiedPipeline,
+  paths: readonly string[],
+  batchSize = 64,
+): Promise<{ path: string; caption: string }[]> {
   const params = clipPreprocessParams(p.tokenizer.imageSize);
   const out: { path: string; caption: string }[] = [];
   for (let i = 0; i < paths.length; i += batchSize) {
     const chunk = paths.slice(i, i + batchSize);
     const per = 3 * params.cropSize * params.cropSize;
     const pixels = new Float32Array(chunk.length * per);
-    for (const [j, path] of chunk.entries()) pixels.set(await preprocessImage(path, params, { name: path }), j * per);
+    for (const [j, path] of chunk.entries())
+      pixels.set(await preprocessImage(path, params, { name: path }), j * per);
     const captions = await captionCodes(p, await encodePixels(p, pixels, chunk.length));
     chunk.forEach((path, j) => {
       out.push({ path, caption: captions[j]! });
@@ -161,10 +194,16 @@ export async function captionFiles(p: UnifiedPipeline, paths: readonly string[],
 }
 
 /** Greedy continuation of a text prompt. */
-export async function complete(p: UnifiedPipeline, prompt: string, maxTokens = 24): Promise<{ prompt: string; completion: string; text: string }> {
+export async function complete(
+  p: UnifiedPipeline,
+  prompt: string,
+  maxTokens = 24,
+): Promise<{ prompt: string; completion: string; text: string }> {
   const ids = p.vocab.encode(prompt);
   const dec = p.decoder();
-  const [cont] = await greedyText(dec, [[BOS, ...ids].map((id) => ({ id }))], maxTokens).finally(() => dec.dispose());
+  const [cont] = await greedyText(dec, [[BOS, ...ids].map((id) => ({ id }))], maxTokens).finally(() =>
+    dec.dispose(),
+  );
   const completion = p.vocab.decode(cont!);
   return { prompt, completion, text: p.vocab.decode([...ids, ...cont!]) };
 }

@@ -52,7 +52,8 @@ export function bleu(candidates: readonly string[], references: readonly (readon
     for (let n = 1; n <= 4; n++) {
       const h = ngrams(hyp, n);
       const maxRef = new Map<string, number>();
-      for (const ref of refs) for (const [g, k] of ngrams(ref, n)) maxRef.set(g, Math.max(maxRef.get(g) ?? 0, k));
+      for (const ref of refs)
+        for (const [g, k] of ngrams(ref, n)) maxRef.set(g, Math.max(maxRef.get(g) ?? 0, k));
       for (const [g, k] of h) match[n - 1]! += Math.min(k, maxRef.get(g) ?? 0);
       total[n - 1]! += Math.max(0, hyp.length - n + 1);
     }

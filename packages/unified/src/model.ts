@@ -119,7 +119,9 @@ export class UnifiedModel {
     try {
       raw = JSON.parse(await readFile(path, 'utf8'));
     } catch (err) {
-      throw new Error(`${path}: not a unified model (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new Error(
+        `${path}: not a unified model (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
     const { torch_dtype: _dtype, ...rest } = raw as Record<string, unknown>;
     const config = parseUnifiedConfig(rest, path);
@@ -168,7 +170,9 @@ export class UnifiedModel {
     const c = this.config;
     const { batch: b, length: t } = x;
     if (offset + t > c.max_position_embeddings)
-      throw new Error(`sequence of ${offset + t} positions exceeds max_position_embeddings ${c.max_position_embeddings}`);
+      throw new Error(
+        `sequence of ${offset + t} positions exceeds max_position_embeddings ${c.max_position_embeddings}`,
+      );
     return tf.tidy(() => {
       const p = this.params;
       const ids = tf.tensor2d(x.ids, [b, t], 'int32');
@@ -191,13 +195,21 @@ export class UnifiedModel {
    * Transformer over `x` `[B, T, D]` with the past of every layer (or none): causal within the new
    * positions, full attention to the past. Returns the final-LayerNormed hidden states and the caches.
    */
-  forward(x: tf.Tensor3D, past?: LayerCache[], keepCache = true): { hidden: tf.Tensor3D; cache: LayerCache[] } {
+  forward(
+    x: tf.Tensor3D,
+    past?: LayerCache[],
+    keepCache = true,
+  ): { hidden: tf.Tensor3D; cache: LayerCache[] } {
     const c = this.config;
     const cache: LayerCache[] = [];
     const hidden = tf.tidy(() => {
       let h: tf.Tensor = x;
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const r = this.attention(i, layerNorm(this.params, `layers.${i}.layer_norm1`, h, c.layer_norm_eps), past?.[i]);
+        const r = this.attention(
+          i,
+          layerNorm(this.params, `layers.${i}.layer_norm1`, h, c.layer_norm_eps),
+          past?.[i],
+        );
         h = tf.add(h, r.out);
         const ln2 = layerNorm(this.params, `layers.${i}.layer_norm2`, h, c.layer_norm_eps);
         h = tf.add(h, mlp(this.params, `layers.${i}.mlp`, blockConfig(c), ln2));
@@ -210,7 +222,11 @@ export class UnifiedModel {
   }
 
   /** Self-attention of layer `i` on normed input `[B, T, D]`, with optional past `[B, H, S, hd]`. */
-  private attention(i: number, x: tf.Tensor, past?: LayerCache): { out: tf.Tensor; k: tf.Tensor4D; v: tf.Tensor4D } {
+  private attention(
+    i: number,
+    x: tf.Tensor,
+    past?: LayerCache,
+  ): { out: tf.Tensor; k: tf.Tensor4D; v: tf.Tensor4D } {
     const [b, t, d] = x.shape as [number, number, number];
     const h = this.config.num_attention_heads;
     const hd = d / h;
@@ -231,7 +247,11 @@ export class UnifiedModel {
       scores = tf.add(scores, s > t ? tf.concat([tf.zeros([t, s - t]), mask], 1) : mask);
     }
     const ctx = tf.matMul(tf.softmax(scores, -1) as tf.Tensor4D, v); // [B, H, T, hd]
-    const out = linear(this.params, `${pre}.out_proj`, tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [b, t, d]));
+    const out = linear(
+      this.params,
+      `${pre}.out_proj`,
+      tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [b, t, d]),
+    );
     return { out, k, v };
   }
 
@@ -278,15 +298,23 @@ export class UnifiedModel {
     if (c.image_head.kind === 'bits') {
       const target = new Float32Array(b * t * c.image_bits);
       batch.imageTarget.forEach((code, p) => {
-        for (let k = 0; k < c.image_bits; k++) target[p * c.image_bits + k] = Math.floor(code / 2 ** (c.image_bits - 1 - k)) % 2;
+        for (let k = 0; k < c.image_bits; k++)
+          target[p * c.image_bits + k] = Math.floor(code / 2 ** (c.image_bits - 1 - k)) % 2;
       });
-      const ce = tf.losses.sigmoidCrossEntropy(tf.tensor3d(target, [b, t, c.image_bits]), logits, undefined, 0, tf.Reduction.NONE);
+      const ce = tf.losses.sigmoidCrossEntropy(
+        tf.tensor3d(target, [b, t, c.image_bits]),
+        logits,
+        undefined,
+        0,
+        tf.Reduction.NONE,
+      );
       nll = tf.sum(ce, -1);
     } else {
       const { groups, groupBits } = headShape(c);
       const g = new Int32Array(b * t * groups);
       batch.imageTarget.forEach((code, p) => {
-        for (let j = 0; j < groups; j++) g[p * groups + j] = Math.floor(code / 2 ** ((groups - 1 - j) * groupBits)) % 2 ** groupBits;
+        for (let j = 0; j < groups; j++)
+          g[p * groups + j] = Math.floor(code / 2 ** ((groups - 1 - j) * groupBits)) % 2 ** groupBits;
       });
       const onehot = tf.oneHot(tf.tensor3d(g, [b, t, groups], 'int32'), 2 ** groupBits); // [B, T, G, K]
       nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), onehot), [-2, -1]));

@@ -84,7 +84,11 @@ export interface SamplingOptions {
 }
 
 /** Draw one index from logits with temperature and top-k (host). */
-export function sampleLogits(logits: ArrayLike<number>, o: Pick<SamplingOptions, 'temperature' | 'topK'>, rng: Rng): number {
+export function sampleLogits(
+  logits: ArrayLike<number>,
+  o: Pick<SamplingOptions, 'temperature' | 'topK'>,
+  rng: Rng,
+): number {
   const n = logits.length;
   let cut = Number.NEGATIVE_INFINITY;
   if (o.topK > 0 && o.topK < n) cut = Array.from(logits).sort((a, b) => b - a)[o.topK - 1]!;
@@ -168,7 +172,13 @@ function guide(logits: Float32Array, b: number, guidance: number): Float32Array 
 }
 
 /** Sample one image token per row from guided logits. */
-function drawCodes(c: UnifiedConfig, logits: Float32Array, b: number, o: SamplingOptions, rng: Rng): number[] {
+function drawCodes(
+  c: UnifiedConfig,
+  logits: Float32Array,
+  b: number,
+  o: SamplingOptions,
+  rng: Rng,
+): number[] {
   const { groups, groupBits } = headShape(c);
   const codes: number[] = [];
   for (let r = 0; r < b; r++) {
@@ -232,7 +242,11 @@ function textMask(vocabSize: number): Float32Array {
 }
 
 /** Greedy text continuation of B prefixes of equal length until `<eos>` or `maxTokens`. */
-export async function greedyText(dec: StepDecoder, prefixes: Element[][], maxTokens: number): Promise<number[][]> {
+export async function greedyText(
+  dec: StepDecoder,
+  prefixes: Element[][],
+  maxTokens: number,
+): Promise<number[][]> {
   const b = prefixes.length;
   const out: number[][] = prefixes.map(() => []);
   const done = new Array<boolean>(b).fill(false);
@@ -268,7 +282,12 @@ export async function greedyText(dec: StepDecoder, prefixes: Element[][], maxTok
 export function captionPrefixes(codes: Uint32Array, n: number): Element[][] {
   const rows: Element[][] = [];
   for (let r = 0; r < codes.length / n; r++) {
-    rows.push([{ id: BOS }, { id: BOI }, ...Array.from(codes.subarray(r * n, (r + 1) * n), (code, i) => ({ code, n: i })), { id: EOI }]);
+    rows.push([
+      { id: BOS },
+      { id: BOI },
+      ...Array.from(codes.subarray(r * n, (r + 1) * n), (code, i) => ({ code, n: i })),
+      { id: EOI },
+    ]);
   }
   return rows;
 }

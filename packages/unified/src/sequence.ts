@@ -80,7 +80,10 @@ export function bitOf(code: number, i: number, bits: number): number {
 }
 
 /** Pack sequences into batch arrays; `target[t]` of a sequence marks element t as a trained prediction. */
-export function packSequences(seqs: { elements: Element[]; target: boolean[] }[], o: BatchOptions): SequenceBatch {
+export function packSequences(
+  seqs: { elements: Element[]; target: boolean[] }[],
+  o: BatchOptions,
+): SequenceBatch {
   const b = seqs.length;
   const t = Math.max(o.length ?? 0, ...seqs.map((s) => s.elements.length));
   const l = o.bits;

@@ -71,7 +71,10 @@ export const UnifiedTrainConfigSchema = z
       .strict()
       .default({ warmupSteps: 100, minLr: 0, kind: 'cosine' }),
     checkpoint: z
-      .object({ every: z.number().int().positive().default(500), keep: z.number().int().positive().default(2) })
+      .object({
+        every: z.number().int().positive().default(500),
+        keep: z.number().int().positive().default(2),
+      })
       .strict()
       .default({ every: 500, keep: 2 }),
   })
@@ -83,7 +86,10 @@ export function unifiedPresetLayer(name: string): ConfigLayer {
   if (!(UNIFIED_PRESETS as readonly string[]).includes(name))
     throw new Error(`unknown unified preset "${name}" (expected one of ${UNIFIED_PRESETS.join(', ')})`);
   const path = `${UNIFIED_PRESET_DIR}${name}.json`;
-  return { source: `preset ${name}`, values: JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown> };
+  return {
+    source: `preset ${name}`,
+    values: JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>,
+  };
 }
 
 /** preset < file < flags, validated; errors name the key and the layer. */

@@ -35,7 +35,13 @@ export function resolveTokenizerDir(ref: string): string {
  * Prompt-side text variation: each alias-able word is replaced by one of its aliases with probability `p`,
  * and, with probability `pPunct`, the final punctuation is dropped (users type "a photo of the number 7").
  */
-export function applyAliases(text: string, aliases: Record<string, string[]>, p: number, rng: Rng, pPunct = 0): string {
+export function applyAliases(
+  text: string,
+  aliases: Record<string, string[]>,
+  p: number,
+  rng: Rng,
+  pPunct = 0,
+): string {
   const t = pPunct > 0 && rng.next() < pPunct ? text.replace(/\s*[.!?]+\s*$/, '') : text;
   const keys = Object.keys(aliases);
   if (keys.length === 0 || p === 0) return t;
@@ -54,7 +60,13 @@ function corpusTexts(corpus: TokenCorpus, aliases: Record<string, string[]>): st
 }
 
 /** Endless seeded batches of mixed sequences; the rng state is the whole data position. */
-function* sequenceBatches(cfg: UnifiedTrainConfig, model: UnifiedModel, vocab: UnifiedVocab, corpus: TokenCorpus, rng: Rng): Generator<SequenceBatch> {
+function* sequenceBatches(
+  cfg: UnifiedTrainConfig,
+  model: UnifiedModel,
+  vocab: UnifiedVocab,
+  corpus: TokenCorpus,
+  rng: Rng,
+): Generator<SequenceBatch> {
   const n = corpus.tokensPerImage;
   const mc = model.config;
   const encoded = new Map<string, number[]>();
@@ -73,11 +85,26 @@ function* sequenceBatches(cfg: UnifiedTrainConfig, model: UnifiedModel, vocab: U
       const task = drawTask(cfg.tasks, rng);
       const caption = corpus.captions[k]!;
       // Aliases only where text is an input (prompts); captions are always written in the canonical form.
-      const text = task === 'i2t' ? caption : applyAliases(caption, cfg.aliases, cfg.aliasProbability, rng, cfg.dropFinalPunctuation);
+      const text =
+        task === 'i2t'
+          ? caption
+          : applyAliases(caption, cfg.aliases, cfg.aliasProbability, rng, cfg.dropFinalPunctuation);
       const dropCondition = task === 't2i' && rng.next() < cfg.conditionDropout;
-      seqs.push(buildSequence({ task, text: enc(text), image: corpus.codes.subarray(k * n, (k + 1) * n), dropCondition }));
+      seqs.push(
+        buildSequence({
+          task,
+          text: enc(text),
+          image: corpus.codes.subarray(k * n, (k + 1) * n),
+          dropCondition,
+        }),
+      );
     }
-    yield packSequences(seqs, { bits: mc.image_bits, gridCols: mc.image_grid[1], flip: cfg.selfCorrection, rng });
+    yield packSequences(seqs, {
+      bits: mc.image_bits,
+      gridCols: mc.image_grid[1],
+      flip: cfg.selfCorrection,
+      rng,
+    });
   }
 }
 
@@ -101,13 +128,33 @@ export interface UnifiedTrainResult extends TrainingLoopResult {
 }
 
 /** Token cache for the run (tokenizing the data once), then the corpus in memory. */
-async function prepareCorpus(cfg: UnifiedTrainConfig, o: UnifiedTrainOptions): Promise<{ corpus: TokenCorpus; cache: string; ref: { path: string; fingerprint: string }; group: number }> {
+async function prepareCorpus(
+  cfg: UnifiedTrainConfig,
+  o: UnifiedTrainOptions,
+): Promise<{
+  corpus: TokenCorpus;
+  cache: string;
+  ref: { path: string; fingerprint: string };
+  group: number;
+}> {
   const dir = resolveTokenizerDir(cfg.tokenizer);
   const tokenizer = await QLIPModel.load(dir);
-  const ref = { path: cfg.tokenizer.startsWith('pretrained:') ? cfg.tokenizer : dir, fingerprint: await modelFingerprint(dir) };
+  const ref = {
+    path: cfg.tokenizer.startsWith('pretrained:') ? cfg.tokenizer : dir,
+    fingerprint: await modelFingerprint(dir),
+  };
   const cache = o.cache ?? join(o.out, 'tokens');
   try {
-    await buildTokenCache({ source: cfg.data.source, out: cache, tokenizer, tokenizerRef: ref, seed: cfg.data.seed, baseDir: o.baseDir, onProgress: o.onProgress, signal: o.signal });
+    await buildTokenCache({
+      source: cfg.data.source,
+      out: cache,
+      tokenizer,
+      tokenizerRef: ref,
+      seed: cfg.data.seed,
+      baseDir: o.baseDir,
+      onProgress: o.onProgress,
+      signal: o.signal,
+    });
     return { corpus: await loadTokenCorpus(cache), cache, ref, group: tokenizer.groupSize };
   } finally {
     tokenizer.dispose();
@@ -119,14 +166,20 @@ async function prepareCorpus(cfg: UnifiedTrainConfig, o: UnifiedTrainOptions): P
  * once into OUT/tokens, batches are drawn from one seeded stream (its state is saved in every checkpoint,
  * so a resumed run continues bit-exactly), checkpoints are HF-like directories (config.json + model.safetensors).
  */
-export async function trainUnified(cfg: UnifiedTrainConfig, o: UnifiedTrainOptions): Promise<UnifiedTrainResult> {
+export async function trainUnified(
+  cfg: UnifiedTrainConfig,
+  o: UnifiedTrainOptions,
+): Promise<UnifiedTrainResult> {
   const t0 = performance.now();
   const emit = o.onProgress ?? silentProgress;
   await mkdir(o.out, { recursive: true });
   if (!o.resume && (await listCheckpoints(o.out)).length > 0)
-    throw new Error(`${o.out}: already holds checkpoints; pass --resume ${o.out} to continue, or choose a new --out`);
+    throw new Error(
+      `${o.out}: already holds checkpoints; pass --resume ${o.out} to continue, or choose a new --out`,
+    );
   const { corpus, cache, ref, group } = await prepareCorpus(cfg, o);
-  if (o.signal?.aborted) throw new Error('interrupted while tokenizing; run the same command again to resume');
+  if (o.signal?.aborted)
+    throw new Error('interrupted while tokenizing; run the same command again to resume');
   let model: UnifiedModel;
   let rng: Rng;
   let resume: Parameters<typeof runTrainingLoop>[1]['resume'];
@@ -147,7 +200,10 @@ export async function trainUnified(cfg: UnifiedTrainConfig, o: UnifiedTrainOptio
       clip_ids: [...vocab.clipIds],
       tokenizer: ref,
     };
-    const meta = JSON.parse(await readFile(join(cache, 'meta.json'), 'utf8')) as { bits: number; grid: [number, number] };
+    const meta = JSON.parse(await readFile(join(cache, 'meta.json'), 'utf8')) as {
+      bits: number;
+      grid: [number, number];
+    };
     model = UnifiedModel.create({ ...init, image_bits: meta.bits, image_grid: meta.grid }, cfg.seed);
     rng = new Rng(cfg.seed).fork(1);
   }
@@ -174,7 +230,13 @@ export async function trainUnified(cfg: UnifiedTrainConfig, o: UnifiedTrainOptio
       steps: cfg.steps,
       microBatches: 1,
       learningRate: (step) => learningRate({ lr: o2.lr, totalSteps: cfg.steps, ...cfg.schedule }, step),
-      optimizer: { beta1: o2.betas[0], beta2: o2.betas[1], eps: o2.eps, weightDecay: o2.weightDecay, noDecay: defaultNoDecay },
+      optimizer: {
+        beta1: o2.betas[0],
+        beta2: o2.betas[1],
+        eps: o2.eps,
+        weightDecay: o2.weightDecay,
+        noDecay: defaultNoDecay,
+      },
       clipNorm: o2.clipNorm,
       emaDecay: 0,
       checkpoint: cfg.checkpoint,
@@ -184,7 +246,15 @@ export async function trainUnified(cfg: UnifiedTrainConfig, o: UnifiedTrainOptio
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
-    return { ...r, out: o.out, cache, images: corpus.count, vocabulary: vocab.size, parameters: model.parameterCount(), seconds: (performance.now() - t0) / 1000 };
+    return {
+      ...r,
+      out: o.out,
+      cache,
+      images: corpus.count,
+      vocabulary: vocab.size,
+      parameters: model.parameterCount(),
+      seconds: (performance.now() - t0) / 1000,
+    };
   } finally {
     model.dispose();
   }

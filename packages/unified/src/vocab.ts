@@ -70,6 +70,9 @@ export class UnifiedVocab {
     }
     flush();
     // CLIP BPE ends every word with a space, punctuation included: "seven ." -> "seven."
-    return parts.join('').trim().replace(/ ([.,!?;:])/g, '$1');
+    return parts
+      .join('')
+      .trim()
+      .replace(/ ([.,!?;:])/g, '$1');
   }
 }

@@ -1,5 +1,5 @@
-import { UnifiedModel } from '../src/model.js';
 import type { UnifiedConfigInput } from '../src/config.js';
+import { UnifiedModel } from '../src/model.js';
 
 /** A tiny random unified model: 2 layers of width 32, 4x4 grid of 16 bits, a 3-word vocabulary. */
 export function tinyUnified(over: Partial<UnifiedConfigInput> = {}, seed = 0): UnifiedModel {

@@ -5,7 +5,14 @@ import { Rng, selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UnifiedModel } from '../src/model.js';
-import { captionPrefixes, DecodeSession, greedyText, sampleImages, stepInputs, tfjsDecoder } from '../src/sample.js';
+import {
+  captionPrefixes,
+  DecodeSession,
+  greedyText,
+  sampleImages,
+  stepInputs,
+  tfjsDecoder,
+} from '../src/sample.js';
 import { buildSequence, type Element, packSequences } from '../src/sequence.js';
 import { tinyUnified } from './helpers.js';
 
@@ -78,7 +85,10 @@ describe('UnifiedModel', () => {
   it('teacher-forced losses are finite, and near ln(V) / G ln(256) at init', () => {
     const m = tinyUnified();
     const batch = packSequences(
-      [buildSequence({ task: 't2i', text: [6, 7], image: codes }), buildSequence({ task: 'i2t', text: [8], image: codes })],
+      [
+        buildSequence({ task: 't2i', text: [6, 7], image: codes }),
+        buildSequence({ task: 'i2t', text: [8], image: codes }),
+      ],
       { bits: 16, gridCols: 4 },
     );
     const l = m.losses(batch);
@@ -99,10 +109,24 @@ describe('UnifiedModel', () => {
     expect(Array.from(b)).toEqual(Array.from(a));
     expect(Array.from(c)).not.toEqual(Array.from(a));
     const bits = tinyUnified({ image_head: { kind: 'bits' } });
-    const x = await sampleImages(tfjsDecoder(bits), [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1));
-    expect(Array.from(x)).toEqual(Array.from(await sampleImages(tfjsDecoder(bits), [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1))));
+    const x = await sampleImages(
+      tfjsDecoder(bits),
+      [6],
+      2,
+      { guidance: 1, temperature: 1, topK: 0 },
+      new Rng(1),
+    );
+    expect(Array.from(x)).toEqual(
+      Array.from(
+        await sampleImages(tfjsDecoder(bits), [6], 2, { guidance: 1, temperature: 1, topK: 0 }, new Rng(1)),
+      ),
+    );
     bits.dispose();
-    const caps = await greedyText(tfjsDecoder(m), captionPrefixes(Uint32Array.from([...codes, ...codes]), 16), 5);
+    const caps = await greedyText(
+      tfjsDecoder(m),
+      captionPrefixes(Uint32Array.from([...codes, ...codes]), 16),
+      5,
+    );
     expect(caps.length).toBe(2);
     expect(caps[0]).toEqual(caps[1]);
     expect(caps[0]!.every((id) => id >= 6)).toBe(true); // only vocabulary words (or an early <eos>)
@@ -115,7 +139,8 @@ describe('UnifiedModel', () => {
     await m.save(dir);
     const back = await UnifiedModel.load(dir);
     expect(back.config).toEqual(m.config);
-    for (const [k, v] of m.params) expect(Array.from(back.params.get(k)!.dataSync())).toEqual(Array.from(v.dataSync()));
+    for (const [k, v] of m.params)
+      expect(Array.from(back.params.get(k)!.dataSync())).toEqual(Array.from(v.dataSync()));
     const half = join(dir, 'f16');
     await m.save(half, { dtype: 'F16' });
     const h = await UnifiedModel.load(half);
@@ -133,7 +158,12 @@ describe('um-qlip-b preset (QLIP-B-16-256 tokens: 28 bits, 16x16 grid, 4 groups 
     const { unifiedSpecs } = await import('../src/model.js');
     const { parseUnifiedConfig } = await import('../src/config.js');
     const cfg = resolveUnifiedConfig([unifiedPresetLayer('um-qlip-b')]);
-    const geometry = { image_bits: 28, image_grid: [16, 16] as [number, number], clip_ids: Array.from({ length: 2000 }, (_, i) => i), tokenizer: { path: cfg.tokenizer } };
+    const geometry = {
+      image_bits: 28,
+      image_grid: [16, 16] as [number, number],
+      clip_ids: Array.from({ length: 2000 }, (_, i) => i),
+      tokenizer: { path: cfg.tokenizer },
+    };
     const full = parseUnifiedConfig({ ...cfg.model, ...geometry });
     const specs = unifiedSpecs(full);
     const n = specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
@@ -142,9 +172,19 @@ describe('um-qlip-b preset (QLIP-B-16-256 tokens: 28 bits, 16x16 grid, 4 groups 
     expect(specs.find((s) => s.name === 'image_in.weight')!.shape).toEqual([1024, 28]);
     // The longest sequence fits: <bos> + caption (<= 77) + <boi> + 256 + <eoi> + <eos>.
     expect(full.max_position_embeddings).toBeGreaterThanOrEqual(1 + 77 + 1 + 256 + 2);
-    const m = tinyUnified({ ...geometry, clip_ids: [320, 1125, 539], image_head: cfg.model.image_head!, max_position_embeddings: full.max_position_embeddings });
+    const m = tinyUnified({
+      ...geometry,
+      clip_ids: [320, 1125, 539],
+      image_head: cfg.model.image_head!,
+      max_position_embeddings: full.max_position_embeddings,
+    });
     const codes = Uint32Array.from({ length: 256 }, (_, i) => (i * 1000003) % 2 ** 28);
-    const batch = packSequences([buildSequence({ task: 't2i', text: [6, 7], image: codes })], { bits: 28, gridCols: 16, flip: 0.1, rng: new Rng(0) });
+    const batch = packSequences([buildSequence({ task: 't2i', text: [6, 7], image: codes })], {
+      bits: 28,
+      gridCols: 16,
+      flip: 0.1,
+      rng: new Rng(0),
+    });
     const vars = [...m.params.values()];
     const { value, grads } = tf.variableGrads(() => m.losses(batch).total, vars);
     expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);

@@ -1,12 +1,11 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@qlip/core';
+import { Rng, selectBackend } from '@qlip/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenCorpus } from '../src/data.js';
-import { resolveUnifiedConfig, unifiedPresetLayer } from '../src/train-config.js';
 import { applyAliases, trainUnified } from '../src/train.js';
-import { Rng } from '@qlip/core';
+import { resolveUnifiedConfig, unifiedPresetLayer } from '../src/train-config.js';
 
 beforeAll(async () => {
   await selectBackend('wasm');
@@ -56,9 +55,18 @@ describe('trainUnified', () => {
     expect(second).toMatchObject({ startStep: 2, step: 4, stopped: 'completed' });
     const weights = (dir: string) => readFileSync(join(dir, 'step-000004', 'model.safetensors'));
     expect(weights(split).equals(weights(straight))).toBe(true);
-    expect(readFileSync(join(split, 'step-000004', 'optimizer.safetensors')).equals(readFileSync(join(straight, 'step-000004', 'optimizer.safetensors')))).toBe(true);
+    expect(
+      readFileSync(join(split, 'step-000004', 'optimizer.safetensors')).equals(
+        readFileSync(join(straight, 'step-000004', 'optimizer.safetensors')),
+      ),
+    ).toBe(true);
     const cfg = JSON.parse(readFileSync(join(straight, 'step-000004', 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ model_type: 'qlip-unified', image_bits: 16, image_grid: [4, 4], image_head: { kind: 'groups', group_size: 8 } });
+    expect(cfg).toMatchObject({
+      model_type: 'qlip-unified',
+      image_bits: 16,
+      image_grid: [4, 4],
+      image_head: { kind: 'groups', group_size: 8 },
+    });
     expect(cfg.tokenizer.path).toBe('pretrained:qlip-tiny-mnist');
     expect(readdirSync(straight)).toContain('metrics.jsonl');
   });
@@ -68,6 +76,8 @@ describe('trainUnified', () => {
     expect(applyAliases('a photo of the number seven.', al, 1, new Rng(0))).toBe('a photo of the number 7.');
     expect(applyAliases('sevens seven', al, 1, new Rng(0))).toBe('sevens 7');
     expect(applyAliases('seven', al, 0, new Rng(0))).toBe('seven');
-    expect(applyAliases('a photo of the number seven.', al, 0, new Rng(0), 1)).toBe('a photo of the number seven');
+    expect(applyAliases('a photo of the number seven.', al, 0, new Rng(0), 1)).toBe(
+      'a photo of the number seven',
+    );
   });
 });

@@ -7,7 +7,10 @@ export default class Caption extends UnifiedCommand {
   static override description =
     'Each image is preprocessed like the tokenizer expects, turned into QLIP tokens, and the model writes text ' +
     'after <bos> <boi> image <eoi>. Prints {"captions": [{"path", "caption"}]} with --json.';
-  static override examples = ['<%= config.bin %> caption digit.png other.png', '<%= config.bin %> caption imgs/*.png --json'];
+  static override examples = [
+    '<%= config.bin %> caption digit.png other.png',
+    '<%= config.bin %> caption imgs/*.png --json',
+  ];
   static override strict = false;
   static override args = { paths: Args.string({ description: 'image files', required: true }) };
   static override flags = {

@@ -8,13 +8,17 @@ export default class Complete extends UnifiedCommand {
   static override args = { prompt: Args.string({ description: 'text to continue', required: true }) };
   static override flags = {
     ...unifiedModelFlag,
-    'max-tokens': Flags.integer({ description: 'stop after this many tokens (or at <eos>)', default: 24, min: 1 }),
+    'max-tokens': Flags.integer({
+      description: 'stop after this many tokens (or at <eos>)',
+      default: 24,
+      min: 1,
+    }),
   };
 
   async run(): Promise<{ prompt: string; completion: string; text: string }> {
     const { args, flags } = await this.parse(Complete);
     return this.withUnified(flags, async (p) => {
-      const r = await complete(p, args.prompt, flags["max-tokens"]);
+      const r = await complete(p, args.prompt, flags['max-tokens']);
       this.log(r.text);
       return r;
     });

@@ -15,16 +15,24 @@ export const unifiedModelFlag = {
 
 /** Sampling flags shared by generate and eval generation. */
 export const samplingFlags = {
-  guidance: Flags.string({ description: 'classifier-free guidance scale s (logits u + s(c - u); 1 = off)', default: '3' }),
+  guidance: Flags.string({
+    description: 'classifier-free guidance scale s (logits u + s(c - u); 1 = off)',
+    default: '3',
+  }),
   temperature: Flags.string({ description: 'softmax temperature of each image-token group', default: '1' }),
-  'top-k': Flags.integer({ description: 'keep the k most likely values per group (0 = all)', default: 0, min: 0 }),
+  'top-k': Flags.integer({
+    description: 'keep the k most likely values per group (0 = all)',
+    default: 0,
+    min: 0,
+  }),
   seed: Flags.integer({ description: 'sampling seed (same seed, same tokens)', default: 0, min: 0 }),
 };
 
 /** A positive finite number from a string flag, or a clear error naming the flag. */
 export function numberFlag(name: string, value: string, min = 0): number {
   const v = Number(value);
-  if (!Number.isFinite(v) || v < min) throw new Error(`--${name}: expected a number >= ${min}, got "${value}"`);
+  if (!Number.isFinite(v) || v < min)
+    throw new Error(`--${name}: expected a number >= ${min}, got "${value}"`);
   return v;
 }
 

@@ -77,7 +77,10 @@ function embedGraph(m: UnifiedModel): GraphBuilder {
     g.op('Mul', [tok, g.op('Sub', [scalar(g, 1), mask])]),
     g.op('Mul', [img, mask]),
   ]);
-  const out = g.op('Add', [mixed, g.op('Gather', [weight(g, p, 'embed_positions.weight'), pos], { axis: 0 })]);
+  const out = g.op('Add', [
+    mixed,
+    g.op('Gather', [weight(g, p, 'embed_positions.weight'), pos], { axis: 0 }),
+  ]);
   g.output('inputs_embeds', out, FLOAT, ['batch', 'seq', c.hidden_size]);
   return g;
 }
@@ -99,8 +102,12 @@ function decoderGraph(m: UnifiedModel): GraphBuilder {
   // Mask [T, S + T]: query j sees keys 0 .. S + j (FLOAT32_MIN above, as @qlip/nn causalMask; 0 elsewhere).
   const zero = g.constI64('zero', [0], []);
   const one = g.constI64('one', [1], []);
-  const t = g.op('Squeeze', [g.op('Slice', [g.op('Shape', [x]), g.constI64('s', [1]), g.constI64('e', [2])])]);
-  const s = g.op('Squeeze', [g.op('Slice', [g.op('Shape', [pasts[0]!.k]), g.constI64('s', [2]), g.constI64('e', [3])])]);
+  const t = g.op('Squeeze', [
+    g.op('Slice', [g.op('Shape', [x]), g.constI64('s', [1]), g.constI64('e', [2])]),
+  ]);
+  const s = g.op('Squeeze', [
+    g.op('Slice', [g.op('Shape', [pasts[0]!.k]), g.constI64('s', [2]), g.constI64('e', [3])]),
+  ]);
   const keys = g.op('Range', [zero, g.op('Add', [s, t]), one]); // [S + T]
   const queries = g.op('Add', [g.op('Range', [zero, t, one]), s]); // [T]
   const above = g.op('Greater', [
@@ -121,7 +128,10 @@ function decoderGraph(m: UnifiedModel): GraphBuilder {
     g.output(`present.${i}.value`, v, FLOAT, ['batch', h, 'total', hd]);
     const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), mask]);
     const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]); // [B, H, T, hd]
-    const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.constI64('shape', [0, -1, d])]);
+    const merged = g.op('Reshape', [
+      g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }),
+      g.constI64('shape', [0, -1, d]),
+    ]);
     hs = g.op('Add', [hs, linear(g, p, `${pre}.out_proj`, merged)]);
     const ln2 = layerNorm(g, p, `layers.${i}.layer_norm2`, hs, eps);
     hs = g.op('Add', [hs, mlp(g, p, `layers.${i}.mlp`, blockConfig(c), ln2)]);
@@ -135,7 +145,12 @@ function headGraph(m: UnifiedModel, kind: 'text' | 'image'): GraphBuilder {
   const g = new GraphBuilder(`unified_${kind}_head`);
   const x = g.input('last_hidden_state', FLOAT, ['batch', 'seq', c.hidden_size]);
   const { groups, groupBits } = headShape(c);
-  const width = kind === 'text' ? c.clip_ids.length + 6 : c.image_head.kind === 'bits' ? c.image_bits : groups * 2 ** groupBits;
+  const width =
+    kind === 'text'
+      ? c.clip_ids.length + 6
+      : c.image_head.kind === 'bits'
+        ? c.image_bits
+        : groups * 2 ** groupBits;
   g.output(`${kind}_logits`, linear(g, m.params, `${kind}_head`, x), FLOAT, ['batch', 'seq', width]);
   return g;
 }
@@ -179,25 +194,28 @@ export async function exportUnifiedOnnx(
     text_head: () => headGraph(model, 'text'),
     image_head: () => headGraph(model, 'image'),
   };
-  const { files, result } = await writeStaged(outDir, async (stage) => {
-    const graphs: UnifiedOnnxExportResult['graphs'] = [];
-    for (const [name, file] of Object.entries(UNIFIED_ONNX_GRAPHS) as [UnifiedOnnxGraph, string][]) {
-      const w = await writeOnnxModel(stage, file, builders[name](), {
-        external: false,
-        dataFile: `${file}.data`,
-        doc: `qlip unified model: ${name.replace('_', ' ')}`,
-        producerVersion,
-        metadata: { 'qlip.graph': `unified_${name}` },
-      });
-      graphs.push({ graph: name, file, nodes: w.nodes, initializers: w.initializers });
-    }
-    await writeFile(join(stage, UNIFIED_ONNX_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    return { files: [...Object.values(UNIFIED_ONNX_GRAPHS), UNIFIED_ONNX_MANIFEST], result: graphs };
-  }, {
-    overwrite: opts.overwrite,
-    ...(opts.sourceDir ? { source: { dir: opts.sourceDir, allowSubfolder: true } } : {}),
-    command: 'qlip export onnx (unified)',
-  });
+  const { files, result } = await writeStaged(
+    outDir,
+    async (stage) => {
+      const graphs: UnifiedOnnxExportResult['graphs'] = [];
+      for (const [name, file] of Object.entries(UNIFIED_ONNX_GRAPHS) as [UnifiedOnnxGraph, string][]) {
+        const w = await writeOnnxModel(stage, file, builders[name](), {
+          external: false,
+          dataFile: `${file}.data`,
+          doc: `qlip unified model: ${name.replace('_', ' ')}`,
+          producerVersion,
+          metadata: { 'qlip.graph': `unified_${name}` },
+        });
+        graphs.push({ graph: name, file, nodes: w.nodes, initializers: w.initializers });
+      }
+      await writeFile(join(stage, UNIFIED_ONNX_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+      return { files: [...Object.values(UNIFIED_ONNX_GRAPHS), UNIFIED_ONNX_MANIFEST], result: graphs };
+    },
+    {
+      overwrite: opts.overwrite,
+      ...(opts.sourceDir ? { source: { dir: opts.sourceDir, allowSubfolder: true } } : {}),
+      command: 'qlip export onnx (unified)',
+    },
+  );
   return { dir: outDir, files, manifest, graphs: result };
 }
-

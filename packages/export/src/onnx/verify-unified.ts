@@ -15,29 +15,42 @@ export interface UnifiedOnnxVerification {
  * Run the exported graphs in ONNX Runtime against the tfjs model with the same host sampling code: a seeded
  * text-to-image generation (guidance 3, temperature 1) and greedy captions must give identical tokens.
  */
-export async function verifyUnifiedOnnx(model: UnifiedModel, dir: string, seed = 0): Promise<UnifiedOnnxVerification> {
+export async function verifyUnifiedOnnx(
+  model: UnifiedModel,
+  dir: string,
+  seed = 0,
+): Promise<UnifiedOnnxVerification> {
   const onnx = await OnnxUnified.load(dir);
   try {
     const c = model.config;
     const text = Array.from({ length: Math.min(6, c.clip_ids.length) }, (_, i) => 6 + i);
     const o = { guidance: 3, temperature: 1, topK: 0 };
-    const run = async (dec: ReturnType<typeof tfjsDecoder>, f: (d: typeof dec) => Promise<Uint32Array | number[][]>) => {
+    const run = async (
+      dec: ReturnType<typeof tfjsDecoder>,
+      f: (d: typeof dec) => Promise<Uint32Array | number[][]>,
+    ) => {
       try {
         return await f(dec);
       } finally {
         dec.dispose();
       }
     };
-    const a = (await run(tfjsDecoder(model), (d) => sampleImages(d, text, 4, o, new Rng(seed)))) as Uint32Array;
+    const a = (await run(tfjsDecoder(model), (d) =>
+      sampleImages(d, text, 4, o, new Rng(seed)),
+    )) as Uint32Array;
     const b = (await run(onnx.decoder(), (d) => sampleImages(d, text, 4, o, new Rng(seed)))) as Uint32Array;
     let mismatches = 0;
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) mismatches++;
     const n = c.image_grid[0] * c.image_grid[1];
-    const capA = (await run(tfjsDecoder(model), (d) => greedyText(d, captionPrefixes(a, n), 16))) as number[][];
+    const capA = (await run(tfjsDecoder(model), (d) =>
+      greedyText(d, captionPrefixes(a, n), 16),
+    )) as number[][];
     const capB = (await run(onnx.decoder(), (d) => greedyText(d, captionPrefixes(a, n), 16))) as number[][];
     const capsEqual = JSON.stringify(capA) === JSON.stringify(capB);
     const problems = [
-      ...(mismatches ? [`generation: ${mismatches} of ${a.length} image tokens differ between ONNX Runtime and tfjs`] : []),
+      ...(mismatches
+        ? [`generation: ${mismatches} of ${a.length} image tokens differ between ONNX Runtime and tfjs`]
+        : []),
       ...(capsEqual ? [] : ['captioning: greedy captions differ between ONNX Runtime and tfjs']),
     ];
     return {

@@ -20,9 +20,12 @@ export class OnnxUnified {
     try {
       manifest = JSON.parse(await readFile(path, 'utf8')) as UnifiedOnnxManifest;
     } catch (err) {
-      throw new Error(`${path}: cannot read the unified ONNX manifest (run "qlip export onnx" on the unified model): ${(err as Error).message}`);
+      throw new Error(
+        `${path}: cannot read the unified ONNX manifest (run "qlip export onnx" on the unified model): ${(err as Error).message}`,
+      );
     }
-    if (manifest.format !== 'qlip-unified-onnx') throw new Error(`${path}: not a unified ONNX manifest (format "${manifest.format}")`);
+    if (manifest.format !== 'qlip-unified-onnx')
+      throw new Error(`${path}: not a unified ONNX manifest (format "${manifest.format}")`);
     const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
     const sessions = {} as Record<UnifiedOnnxGraph, ort.InferenceSession>;
     for (const [name, file] of Object.entries(manifest.graphs) as [UnifiedOnnxGraph, string][])
@@ -75,7 +78,8 @@ class OnnxStepDecoder implements StepDecoder {
     for (let i = 0; i < this.m.layers; i++) {
       for (const kind of ['key', 'value'] as const) {
         feeds[`past_key_values.${i}.${kind}`] =
-          this.past?.[`present.${i}.${kind}`] ?? new ort.Tensor('float32', new Float32Array(0), [b, this.m.heads, 0, this.m.headDim]);
+          this.past?.[`present.${i}.${kind}`] ??
+          new ort.Tensor('float32', new Float32Array(0), [b, this.m.heads, 0, this.m.headDim]);
       }
     }
     const out = await this.s.decoder.run(feeds);

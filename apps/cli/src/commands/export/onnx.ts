@@ -2,10 +2,10 @@ import { Flags } from '@oclif/core';
 import {
   checkOnnxModels,
   exportOnnx,
+  exportUnifiedOnnx,
   type OnnxCheckerResult,
   type OnnxExportResult,
   type OnnxVerification,
-  exportUnifiedOnnx,
   type UnifiedOnnxVerification,
   verifyOnnxExport,
   verifyUnifiedOnnx,
@@ -37,7 +37,10 @@ export interface ExportUnifiedOnnxResult {
 async function isUnifiedModel(dir: string): Promise<boolean> {
   const { readFile } = await import('node:fs/promises');
   try {
-    return (JSON.parse(await readFile(`${dir}/config.json`, 'utf8')) as { model_type?: string }).model_type === MODEL_TYPE;
+    return (
+      (JSON.parse(await readFile(`${dir}/config.json`, 'utf8')) as { model_type?: string }).model_type ===
+      MODEL_TYPE
+    );
   } catch {
     return false;
   }
@@ -58,7 +61,8 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
   static override flags = {
     model: Flags.string({
       char: 'm',
-      description: 'QLIP model directory (Hugging Face layout) or hub id org/name[@revision], or a unified model directory',
+      description:
+        'QLIP model directory (Hugging Face layout) or hub id org/name[@revision], or a unified model directory',
       required: true,
     }),
     out: Flags.string({
@@ -83,7 +87,8 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
     const { flags } = await this.parse(ExportOnnx);
     await this.initBackend(flags.backend);
     const modelDir = await resolveModelDir(flags.model);
-    if (await isUnifiedModel(modelDir)) return this.exportUnified(modelDir, flags.out, flags.verify, flags.overwrite);
+    if (await isUnifiedModel(modelDir))
+      return this.exportUnified(modelDir, flags.out, flags.verify, flags.overwrite);
     const model = await QLIPModel.load(modelDir);
     try {
       const r = await this.withInterrupt(
@@ -128,22 +133,42 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
   }
 
   /** A unified model: the four step graphs (docs/unified.md), verified by identical tokens in ONNX Runtime. */
-  private async exportUnified(dir: string, out: string, verify: boolean, overwrite: boolean): Promise<ExportUnifiedOnnxResult> {
+  private async exportUnified(
+    dir: string,
+    out: string,
+    verify: boolean,
+    overwrite: boolean,
+  ): Promise<ExportUnifiedOnnxResult> {
     const model = await UnifiedModel.load(dir);
     try {
       const r = await this.withInterrupt(
-        () => exportUnifiedOnnx(model, out, { producerVersion: this.config.version, overwrite, sourceDir: dir }),
+        () =>
+          exportUnifiedOnnx(model, out, { producerVersion: this.config.version, overwrite, sourceDir: dir }),
         QUIT_NOW,
       );
       for (const f of r.files) this.log(`${f.path}  ${(f.bytes / 2 ** 20).toFixed(2)} MiB`);
-      const result: ExportUnifiedOnnxResult = { dir: r.dir, kind: 'unified', files: r.files.map((f) => ({ name: f.name, bytes: f.bytes })), graphs: r.graphs };
+      const result: ExportUnifiedOnnxResult = {
+        dir: r.dir,
+        kind: 'unified',
+        files: r.files.map((f) => ({ name: f.name, bytes: f.bytes })),
+        graphs: r.graphs,
+      };
       if (!verify) return result;
       result.verification = await verifyUnifiedOnnx(model, r.dir);
-      this.log(`ONNX Runtime vs tfjs: ${result.verification.passed ? 'passed' : 'FAILED'} (seeded generation and greedy captions, identical tokens)`);
-      result.checker = await checkOnnxModels(r.dir, r.graphs.map((g) => g.file));
+      this.log(
+        `ONNX Runtime vs tfjs: ${result.verification.passed ? 'passed' : 'FAILED'} (seeded generation and greedy captions, identical tokens)`,
+      );
+      result.checker = await checkOnnxModels(
+        r.dir,
+        r.graphs.map((g) => g.file),
+      );
       this.log(`onnx.checker: ${result.checker.status} (${result.checker.detail})`);
-      const failed = [...result.verification.problems, ...(result.checker.status === 'failed' ? [result.checker.detail] : [])];
-      if (failed.length) this.error(`exported graphs failed verification:\n${failed.join('\n')}`, { exit: 3 });
+      const failed = [
+        ...result.verification.problems,
+        ...(result.checker.status === 'failed' ? [result.checker.detail] : []),
+      ];
+      if (failed.length)
+        this.error(`exported graphs failed verification:\n${failed.join('\n')}`, { exit: 3 });
       return result;
     } finally {
       model.dispose();

@@ -16,7 +16,7 @@ export default class UnifiedTrain extends QlipCommand {
   static override description =
     'Tokenizes the data once with the frozen --tokenizer (default the shipped qlip-tiny-mnist) into OUT/tokens ' +
     '(a token dataset with captions), then trains on mixed text-to-image, image-to-text and text-only sequences. ' +
-    'Config layers: --preset < --config < flags (--resume without --preset reuses the checkpoint\'s config). ' +
+    "Config layers: --preset < --config < flags (--resume without --preset reuses the checkpoint's config). " +
     'Checkpoints: OUT/step-NNNNNN/ (config.json + model.safetensors + optimizer + trainer_state.json); ' +
     'Ctrl-C writes a checkpoint and stops; --resume continues bit-exactly. See docs/unified.md.';
   static override examples = [
@@ -25,8 +25,13 @@ export default class UnifiedTrain extends QlipCommand {
     '<%= config.bin %> unified train --out runs/um --resume runs/um --steps 2000',
   ];
   static override flags = {
-    preset: Flags.string({ description: 'bundled preset (default um-tiny-mnist unless resuming)', options: [...UNIFIED_PRESETS] }),
-    config: Flags.string({ description: 'JSON config file overriding the preset (keys of trainer_state.json "config")' }),
+    preset: Flags.string({
+      description: 'bundled preset (default um-tiny-mnist unless resuming)',
+      options: [...UNIFIED_PRESETS],
+    }),
+    config: Flags.string({
+      description: 'JSON config file overriding the preset (keys of trainer_state.json "config")',
+    }),
     out: Flags.string({ description: 'run directory (checkpoints, metrics.jsonl, tokens/)', required: true }),
     tokenizer: Flags.string({ description: 'QLIP tokenizer directory (frozen), or pretrained:<name>' }),
     steps: Flags.integer({ description: 'total optimizer steps', min: 1 }),
@@ -67,8 +72,12 @@ export default class UnifiedTrain extends QlipCommand {
         signal: interrupt.signal,
       });
       progress.stop();
-      this.note(`${r.stopped} at step ${r.step}/${config.steps}; last checkpoint ${r.checkpoint ?? '(none)'}`);
-      this.note(`${r.images} captioned images, vocabulary ${r.vocabulary}, ${r.parameters} parameters, ${r.seconds.toFixed(0)} s`);
+      this.note(
+        `${r.stopped} at step ${r.step}/${config.steps}; last checkpoint ${r.checkpoint ?? '(none)'}`,
+      );
+      this.note(
+        `${r.images} captioned images, vocabulary ${r.vocabulary}, ${r.parameters} parameters, ${r.seconds.toFixed(0)} s`,
+      );
       if (r.stopped === 'aborted') process.exitCode = 130;
       return r;
     } finally {
