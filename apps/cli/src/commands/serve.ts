@@ -1,0 +1,62 @@
+import { Flags } from '@oclif/core';
+import { serveWeb } from '@qlip/serve';
+import { QlipCommand } from '../lib/base.js';
+import { createProgressRenderer } from '../lib/progress.js';
+
+export interface ServeCommandResult {
+  url: string;
+  models: { name: string; dir: string; origin: 'model' | 'cache' | 'exported' }[];
+}
+
+export default class Serve extends QlipCommand {
+  static override summary = 'Serve the qlip web page: tokenize, reconstruct and classify images in your browser';
+  static override description = `Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the
+cross-origin isolation headers (COOP/COEP) that let onnxruntime-web use threads. Inference runs in the browser:
+the server only sends files. Each --model (a QLIP checkpoint folder, or an ONNX export) is listed before the
+models the page was built with; a checkpoint without an ONNX export (<model>/onnx) is exported first into the
+cache (--cache-dir), never into the model folder, and reused on the next start. Prints the URL (--json: one
+line {"url", "models"} on stdout once listening) and serves until Ctrl-C.`;
+  static override examples = [
+    '<%= config.bin %> serve',
+    '<%= config.bin %> serve --model runs/tiny-mnist/step-003000 --port 0 --json',
+  ];
+  static override flags = {
+    model: Flags.string({
+      char: 'm',
+      multiple: true,
+      description: 'QLIP model folder or ONNX export folder to serve (repeatable); default: the shipped model(s)',
+    }),
+    port: Flags.integer({ char: 'p', description: 'TCP port (0 = any free port)', default: 8080, min: 0, max: 65535 }),
+    host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
+    'cache-dir': Flags.string({
+      description: 'where exports made for serving are kept (default $QLIP_CACHE or ~/.cache/qlip)',
+    }),
+  };
+
+  async run(): Promise<ServeCommandResult> {
+    const { flags } = await this.parse(Serve);
+    const models = flags.model ?? [];
+    if (models.length) await this.initBackend(flags.backend); // only an export needs tfjs
+    const progress = createProgressRenderer();
+    const served = await serveWeb({
+      models,
+      host: flags.host,
+      port: flags.port,
+      cacheDir: flags['cache-dir'],
+      onProgress: progress.listener,
+    }).finally(() => progress.stop());
+    const result: ServeCommandResult = { url: served.url, models: served.models };
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      for (const m of served.models) this.note(`model ${m.name}: ${m.dir} (${m.origin})`);
+      this.log(`qlip web page: ${served.url}  (Ctrl-C to stop)`);
+    }
+    // Serve until interrupted; exit 130 on SIGINT, 143 on SIGTERM, as every qlip command does.
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    await served.close();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  }
+}
