@@ -10,7 +10,9 @@ import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
  * from it (a bundled copy would start the page's own code in every worker).
  */
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
-const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs'));
+const ortDist = dirname(
+  createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs'),
+);
 
 function ortRuntimeFiles(): Plugin {
   return {
@@ -25,7 +27,11 @@ function ortRuntimeFiles(): Plugin {
     },
     async generateBundle() {
       for (const name of ORT_FILES)
-        this.emitFile({ type: 'asset', fileName: `ort/${name}`, source: await readFile(join(ortDist, name)) });
+        this.emitFile({
+          type: 'asset',
+          fileName: `ort/${name}`,
+          source: await readFile(join(ortDist, name)),
+        });
     },
   };
 }

@@ -14,7 +14,10 @@ const models = await addSiteModels(
     {
       dir: defaultModelDir(),
       // The prompts the shipped model was trained with.
-      zeroShot: { labels: [...MNIST_CLASS_NAMES], templates: MNIST_TEMPLATES.map((t) => t.replace('{c}', '{}')) },
+      zeroShot: {
+        labels: [...MNIST_CLASS_NAMES],
+        templates: MNIST_TEMPLATES.map((t) => t.replace('{c}', '{}')),
+      },
     },
   ],
   {

@@ -30,7 +30,8 @@ export function headerSize(b: Uint8Array, format: Format): { width: number; heig
   if (b.length < 30) return null;
   if (format === 'png') return { width: v.getUint32(16), height: v.getUint32(20) };
   if (format === 'gif') return { width: v.getUint16(6, true), height: v.getUint16(8, true) };
-  if (format === 'bmp') return { width: Math.abs(v.getInt32(18, true)), height: Math.abs(v.getInt32(22, true)) };
+  if (format === 'bmp')
+    return { width: Math.abs(v.getInt32(18, true)), height: Math.abs(v.getInt32(22, true)) };
   if (format === 'jpeg') {
     // Walk the marker segments to the first start-of-frame (SOF0-SOF15 but DHT/JPG/DAC).
     for (let i = 2; i + 9 < b.length; ) {
@@ -45,12 +46,16 @@ export function headerSize(b: Uint8Array, format: Format): { width: number; heig
   if (format === 'webp') {
     const chunk = String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!);
     if (chunk === 'VP8X')
-      return { width: 1 + (v.getUint32(24, true) & 0xffffff), height: 1 + (v.getUint32(27, true) & 0xffffff) };
+      return {
+        width: 1 + (v.getUint32(24, true) & 0xffffff),
+        height: 1 + (v.getUint32(27, true) & 0xffffff),
+      };
     if (chunk === 'VP8L') {
       const bits = v.getUint32(21, true);
       return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff) };
     }
-    if (chunk === 'VP8 ') return { width: v.getUint16(26, true) & 0x3fff, height: v.getUint16(28, true) & 0x3fff };
+    if (chunk === 'VP8 ')
+      return { width: v.getUint16(26, true) & 0x3fff, height: v.getUint16(28, true) & 0x3fff };
   }
   return null;
 }
@@ -70,7 +75,11 @@ function pngToRgb(bytes: Uint8Array): RgbImage | null {
   const pixels = png.width * png.height;
   if (png.palette) {
     const rgb = convertIndexedToRgb(png); // [H, W, 3 or 4]
-    return { width: png.width, height: png.height, data: toRgb8(rgb, pixels, rgb.length / pixels, 255, 'drop') };
+    return {
+      width: png.width,
+      height: png.height,
+      data: toRgb8(rgb, pixels, rgb.length / pixels, 255, 'drop'),
+    };
   }
   // Sub-byte greyscale stays packed in fast-png's output: let the browser expand it.
   if (png.depth < 8) return null;

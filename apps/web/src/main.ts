@@ -12,7 +12,7 @@ import {
   resizeAndCrop,
 } from '@qlip/core/browser';
 import { decodeImageFile, rgbToDataUrl } from './image.js';
-import { chooseProvider, type ModelFiles, pickedFiles, type Provider, urlFiles, WebQlip } from './model.js';
+import { chooseProvider, type ModelFiles, type Provider, pickedFiles, urlFiles, WebQlip } from './model.js';
 import { el, renderBars, renderGrid, renderThumbs } from './render.js';
 import { zeroShot } from './zeroshot.js';
 
@@ -20,6 +20,7 @@ import { zeroShot } from './zeroshot.js';
 interface ModelEntry {
   name: string;
   path: string;
+  files?: string[];
   zeroShot?: { labels: string[]; templates: string[] };
 }
 
@@ -120,18 +121,18 @@ async function tokenizeFiles(files: File[]): Promise<void> {
     const ok = await preprocess(files.slice(start, start + BATCH), p, errors);
     if (ok.length === 0) continue;
     const pixels = new Float32Array(ok.length * 3 * s * s); // [B, 3, S, S]
-    ok.forEach((o, i) => normalizeImage(o.crop, p, pixels, i * 3 * s * s));
+    for (const [i, o] of ok.entries()) normalizeImage(o.crop, p, pixels, i * 3 * s * s);
     const { indices, groups, embeds } = await model.encode(pixels, ok.length);
     const per = model.manifest.tokensPerImage * groups;
     const dim = model.manifest.projectionDim;
-    ok.forEach((o, i) =>
+    for (const [i, o] of ok.entries()) {
       results.push({
         ...o,
         indices: indices.slice(i * per, (i + 1) * per),
         embed: embeds.slice(i * dim, (i + 1) * dim),
         url: rgbToDataUrl(o.crop),
-      }),
-    );
+      });
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   state.results = results;
@@ -144,7 +145,8 @@ async function tokenizeFiles(files: File[]): Promise<void> {
     `(${(results.length / seconds).toFixed(1)} images/s, decode + preprocess + encode, ${state.provider?.name})`;
   el<HTMLButtonElement>('download-npy').disabled = false;
   await show(0);
-  if (errors.length) throw new Error(`${errors.length} of ${files.length} files skipped: ${errors.join('; ')}`);
+  if (errors.length)
+    throw new Error(`${errors.length} of ${files.length} files skipped: ${errors.join('; ')}`);
 }
 
 /** Fill the panels for result `i`: grid, JSON, input crop, reconstruction, zero-shot. */
@@ -185,9 +187,11 @@ function downloadNpy(): void {
   const n = state.results.length;
   const groups = state.results[0]!.indices.length / m.tokensPerImage;
   const data = new Uint32Array(n * m.tokensPerImage * groups);
-  state.results.forEach((r, i) => data.set(r.indices, i * r.indices.length));
+  for (const [i, r] of state.results.entries()) data.set(r.indices, i * r.indices.length);
   const shape = groups === 1 ? [n, ...m.grid] : [n, ...m.grid, groups];
-  const blob = new Blob([npyBytes({ dtype: 'uint32', shape, data }) as BlobPart], { type: 'application/octet-stream' });
+  const blob = new Blob([npyBytes({ dtype: 'uint32', shape, data }) as BlobPart], {
+    type: 'application/octet-stream',
+  });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = n === 1 ? `${state.results[0]!.name.replace(/\.[^.]*$/, '')}.tokens.npy` : 'tokens.npy';
@@ -239,7 +243,7 @@ function wire(models: ModelEntry[]): void {
   const select = el<HTMLSelectElement>('model-select');
   select.addEventListener('change', () => {
     const entry = models[Number(select.value)];
-    if (entry) void run(`loading ${entry.name}`, () => loadModel(urlFiles(entry.path), entry));
+    if (entry) void run(`loading ${entry.name}`, () => loadModel(urlFiles(entry.path, entry.files), entry));
   });
 }
 
@@ -255,15 +259,21 @@ async function start(): Promise<void> {
     await run(`loading ${wanted}`, () => loadModel(urlFiles(wanted), { name: wanted, path: wanted }));
     return;
   }
-  const index = Math.max(0, models.findIndex((m) => m.name === wanted));
+  const index = Math.max(
+    0,
+    models.findIndex((m) => m.name === wanted),
+  );
   const entry = models[index];
   if (!entry) {
-    setStatus('error: this site lists no models (models.json is missing or empty): open an ONNX export folder', true);
+    setStatus(
+      'error: this site lists no models (models.json is missing or empty): open an ONNX export folder',
+      true,
+    );
     el('provider').textContent = (await chooseProvider(params.get('ep'))).detail;
     return;
   }
   select.value = String(index);
-  await run(`loading ${entry.name}`, () => loadModel(urlFiles(entry.path), entry));
+  await run(`loading ${entry.name}`, () => loadModel(urlFiles(entry.path, entry.files), entry));
 }
 
 void start().catch((err) => setStatus(`error: ${(err as Error).message}`, true));

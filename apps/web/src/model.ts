@@ -44,12 +44,13 @@ export interface ModelFiles {
   read(name: string): Promise<Uint8Array | null>;
 }
 
-/** Files under a URL prefix (`qlip serve`, or a static host). */
-export function urlFiles(base: string): ModelFiles {
+/** Files under a URL prefix (`qlip serve`, or a static host); `listed`, when known, are the only ones there. */
+export function urlFiles(base: string, listed?: readonly string[]): ModelFiles {
   const prefix = base.endsWith('/') ? base : `${base}/`;
   return {
     label: prefix,
     async read(name) {
+      if (listed && !listed.includes(name)) return null;
       const res = await fetch(prefix + name);
       if (res.status === 404) return null;
       if (!res.ok) throw new Error(`${prefix}${name}: HTTP ${res.status} ${res.statusText}`);
@@ -61,7 +62,7 @@ export function urlFiles(base: string): ModelFiles {
 /** Files the user picked (a folder, or several files); matched by base name. */
 export function pickedFiles(files: readonly File[]): ModelFiles {
   const byName = new Map(files.map((f) => [f.name, f]));
-  const folder = files[0]?.webkitRelativePath.split('/')[0] || 'the picked files';
+  const folder = `${files[0]?.webkitRelativePath.split('/')[0] || 'the picked files'}/`;
   return {
     label: folder,
     async read(name) {
@@ -92,7 +93,8 @@ export async function chooseProvider(forced: string | null): Promise<Provider> {
     const adapter = await gpu.requestAdapter().catch(() => null);
     if (adapter) return { name: 'webgpu', detail: 'WebGPU' };
   }
-  if (forced === 'webgpu') throw new Error('WebGPU was requested (?ep=webgpu) but this browser offers no WebGPU adapter');
+  if (forced === 'webgpu')
+    throw new Error('WebGPU was requested (?ep=webgpu) but this browser offers no WebGPU adapter');
   const iso = globalThis.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated';
   return {
     name: 'wasm',
@@ -123,7 +125,8 @@ export class WebQlip {
     }
     if (m?.format !== 'qlip-onnx' || m.version !== 1)
       throw new Error(`${files.label}${MANIFEST}: not a qlip ONNX manifest of version 1`);
-    if (!m.graphs.image_encoder) throw new Error(`${files.label}${MANIFEST}: the export has no image encoder`);
+    if (!m.graphs.image_encoder)
+      throw new Error(`${files.label}${MANIFEST}: the export has no image encoder`);
     return new WebQlip(files, m, provider);
   }
 
@@ -151,7 +154,7 @@ export class WebQlip {
     const bytes = await this.files.read(file);
     if (!bytes) throw new Error(`${this.files.label}${file} is missing (listed in ${MANIFEST})`);
     // Large exports keep their weights beside the graph (`<file>.data`, see `qlip export onnx`).
-    const data = bytes.length < 2 ** 20 ? await this.files.read(`${file}.data`) : null;
+    const data = await this.files.read(`${file}.data`);
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [this.provider.name],
       graphOptimizationLevel: 'all',
@@ -166,7 +169,10 @@ export class WebQlip {
   }
 
   /** pixels `[B, 3, S, S]` CLIP-normalised -> indices `[B, N]` (or group indices `[B, N, G]`) + embeddings `[B, P]`. */
-  async encode(pixels: Float32Array, batch: number): Promise<{ indices: Uint32Array; groups: number; embeds: Float32Array }> {
+  async encode(
+    pixels: Float32Array,
+    batch: number,
+  ): Promise<{ indices: Uint32Array; groups: number; embeds: Float32Array }> {
     const { io, channels: c, imageSize: s } = this.manifest;
     const out = await (await this.session('image_encoder')).run({
       [io.pixels]: new ort.Tensor('float32', pixels, [batch, c, s, s]),
@@ -185,7 +191,9 @@ export class WebQlip {
     const m = this.manifest;
     const data = BigInt64Array.from(indices, (v) => BigInt(v));
     const dims = groups === 1 ? [batch, m.tokensPerImage] : [batch, m.tokensPerImage, groups];
-    const out = await (await this.session('decoder')).run({ [m.indexInput]: new ort.Tensor('int64', data, dims) });
+    const out = await (await this.session('decoder')).run({
+      [m.indexInput]: new ort.Tensor('int64', data, dims),
+    });
     return out[m.io.pixels]!.data as Float32Array;
   }
 

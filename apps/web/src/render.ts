@@ -85,7 +85,11 @@ export function renderBars(scores: ZeroShotScore[]): void {
 }
 
 /** Thumbnails of a multi-image selection; clicking one shows it in the panels. */
-export function renderThumbs(items: { name: string; url: string }[], selected: number, pick: (i: number) => void): void {
+export function renderThumbs(
+  items: { name: string; url: string }[],
+  selected: number,
+  pick: (i: number) => void,
+): void {
   const list = el('thumbs');
   if (items.length < 2) {
     list.replaceChildren();

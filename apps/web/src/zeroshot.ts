@@ -58,10 +58,15 @@ export async function zeroShot(
   if (labels.length === 0) throw new Error('zero-shot: give at least one label (one per line)');
   const bad = templates.find((t) => !t.includes('{}'));
   if (templates.length === 0 || bad !== undefined)
-    throw new Error(`zero-shot: every template needs a {} where the label goes${bad ? ` (got "${bad}")` : ''}`);
+    throw new Error(
+      `zero-shot: every template needs a {} where the label goes${bad ? ` (got "${bad}")` : ''}`,
+    );
   const p = model.manifest.projectionDim;
   const classes = await classifier(model, labels, templates);
-  const cos = cosineScores({ data: imageEmbedding, rows: 1, cols: p }, { data: classes, rows: labels.length, cols: p }).data;
+  const cos = cosineScores(
+    { data: imageEmbedding, rows: 1, cols: p },
+    { data: classes, rows: labels.length, cols: p },
+  ).data;
   const scale = model.manifest.logitScale ?? 100;
   const max = Math.max(...cos);
   const exps = Array.from(cos, (c) => Math.exp(scale * (c - max)));

@@ -77,13 +77,23 @@ export async function prepareOnnx(
       `${modelDir}: neither an ONNX export (no ${ONNX_MANIFEST} here or in onnx/) nor a QLIP model folder (no config.json)`,
     );
   }
-  const dir = join(opts.cacheDir ?? defaultCacheDir(), 'onnx', `${basename(resolve(modelDir))}-${await cacheKey(modelDir)}`);
+  const dir = join(
+    opts.cacheDir ?? defaultCacheDir(),
+    'onnx',
+    `${basename(resolve(modelDir))}-${await cacheKey(modelDir)}`,
+  );
   if (existsSync(join(dir, ONNX_MANIFEST))) return { dir, ...(await exportFiles(dir)), origin: 'cache' };
   const steps = 2;
   progress({ task: 'export', done: 0, total: steps, unit: 'steps', message: `loading ${modelDir}` });
   const model = await QLIPModel.load(modelDir);
   try {
-    progress({ task: 'export', done: 1, total: steps, unit: 'steps', message: `exporting ONNX graphs to ${dir}` });
+    progress({
+      task: 'export',
+      done: 1,
+      total: steps,
+      unit: 'steps',
+      message: `exporting ONNX graphs to ${dir}`,
+    });
     await exportOnnx(model, dir, { overwrite: true });
   } finally {
     model.dispose();

@@ -10,6 +10,8 @@ export interface WebModelEntry {
   name: string;
   /** URL path of the export folder, relative to the page. */
   path: string;
+  /** The export's files (so the page asks for nothing else). */
+  files?: string[];
   zeroShot?: { labels: string[]; templates: string[] };
 }
 
@@ -54,7 +56,9 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, path: string)
     res.end();
     return;
   }
-  createReadStream(path).on('error', () => res.destroy()).pipe(res);
+  createReadStream(path)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }
 
 function notFound(res: ServerResponse, url: string): void {
@@ -70,7 +74,7 @@ function inside(root: string, rel: string): string | null {
 
 /** models.json: the models served from disk first, then those the site was built with. */
 async function modelList(siteDir: string, served: readonly ServedModel[]): Promise<WebModelEntry[]> {
-  const own = served.map((m) => ({ name: m.name, path: `models/${m.id}/` }));
+  const own = served.map((m) => ({ name: m.name, path: `models/${m.id}/`, files: m.onnx.files }));
   const builtPath = join(siteDir, 'models.json');
   const built = existsSync(builtPath)
     ? ((JSON.parse(await readFile(builtPath, 'utf8')) as { models?: WebModelEntry[] }).models ?? [])
@@ -78,7 +82,12 @@ async function modelList(siteDir: string, served: readonly ServedModel[]): Promi
   return [...own, ...built.filter((b) => !served.some((m) => `models/${m.id}/` === b.path))];
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, siteDir: string, served: readonly ServedModel[]) {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  siteDir: string,
+  served: readonly ServedModel[],
+) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' });
     res.end();

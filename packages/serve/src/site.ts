@@ -35,7 +35,12 @@ export async function addSiteModels(
     const out = join(siteDir, 'models', name);
     await mkdir(out, { recursive: true });
     for (const f of onnx.files) await copyFile(join(onnx.dir, f), join(out, f));
-    entries.push({ name, path: `models/${name}/`, ...(m.zeroShot ? { zeroShot: m.zeroShot } : {}) });
+    entries.push({
+      name,
+      path: `models/${name}/`,
+      files: onnx.files,
+      ...(m.zeroShot ? { zeroShot: m.zeroShot } : {}),
+    });
   }
   await writeFile(join(siteDir, 'models.json'), `${JSON.stringify({ models: entries }, null, 2)}\n`);
   return entries;
@@ -65,7 +70,9 @@ export interface ServeResult {
 export async function serveWeb(opts: ServeOptions): Promise<ServeResult> {
   const siteDir = opts.siteDir ?? defaultSiteDir();
   if (!existsSync(join(siteDir, 'index.html'))) {
-    throw new Error(`${siteDir}: the web page is not built (no index.html): run "pnpm --filter @qlip/web build"`);
+    throw new Error(
+      `${siteDir}: the web page is not built (no index.html): run "pnpm --filter @qlip/web build"`,
+    );
   }
   const progress = opts.onProgress ?? silentProgress;
   const served: ServedModel[] = [];

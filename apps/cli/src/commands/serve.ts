@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { serveWeb } from '@qlip/serve';
 import { QlipCommand } from '../lib/base.js';
+import { resolveModelDir } from '../lib/model.js';
 import { createProgressRenderer } from '../lib/progress.js';
 
 export interface ServeCommandResult {
@@ -9,8 +10,10 @@ export interface ServeCommandResult {
 }
 
 export default class Serve extends QlipCommand {
-  static override summary = 'Serve the qlip web page: tokenize, reconstruct and classify images in your browser';
-  static override description = `Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the
+  static override summary =
+    'Serve the qlip web page: tokenize, reconstruct and classify images in your browser';
+  static override description =
+    `Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the
 cross-origin isolation headers (COOP/COEP) that let onnxruntime-web use threads. Inference runs in the browser:
 the server only sends files. Each --model (a QLIP checkpoint folder, or an ONNX export) is listed before the
 models the page was built with; a checkpoint without an ONNX export (<model>/onnx) is exported first into the
@@ -24,9 +27,16 @@ line {"url", "models"} on stdout once listening) and serves until Ctrl-C.`;
     model: Flags.string({
       char: 'm',
       multiple: true,
-      description: 'QLIP model folder or ONNX export folder to serve (repeatable); default: the shipped model(s)',
+      description:
+        'QLIP model folder, Hugging Face id (org/name) or ONNX export folder to serve (repeatable); default: the shipped model(s)',
     }),
-    port: Flags.integer({ char: 'p', description: 'TCP port (0 = any free port)', default: 8080, min: 0, max: 65535 }),
+    port: Flags.integer({
+      char: 'p',
+      description: 'TCP port (0 = any free port)',
+      default: 8080,
+      min: 0,
+      max: 65535,
+    }),
     host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
     'cache-dir': Flags.string({
       description: 'where exports made for serving are kept (default $QLIP_CACHE or ~/.cache/qlip)',
@@ -35,7 +45,7 @@ line {"url", "models"} on stdout once listening) and serves until Ctrl-C.`;
 
   async run(): Promise<ServeCommandResult> {
     const { flags } = await this.parse(Serve);
-    const models = flags.model ?? [];
+    const models = await Promise.all((flags.model ?? []).map((m) => resolveModelDir(m)));
     if (models.length) await this.initBackend(flags.backend); // only an export needs tfjs
     const progress = createProgressRenderer();
     const served = await serveWeb({
@@ -51,12 +61,12 @@ line {"url", "models"} on stdout once listening) and serves until Ctrl-C.`;
       for (const m of served.models) this.note(`model ${m.name}: ${m.dir} (${m.origin})`);
       this.log(`qlip web page: ${served.url}  (Ctrl-C to stop)`);
     }
-    // Serve until interrupted; exit 130 on SIGINT, 143 on SIGTERM, as every qlip command does.
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
-    await served.close();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    // Serve until a stop signal; exit with its status (130 for Ctrl-C, 143 for SIGTERM) like every command.
+    await this.withInterrupt(async (signal) => {
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      await served.close();
+    }, 'closing the server');
+    // The result was printed when the server started; exit here so --json prints nothing twice.
+    process.exit(process.exitCode ?? 0);
   }
 }
