@@ -108,7 +108,7 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /** The page's status once it is no longer busy/loading ("ready" or "error: ..."). */
-export async function settled(page: Page, timeout = 60_000): Promise<string> {
+export async function settled(page: Page, timeout = 180_000): Promise<string> {
   await page.waitForFunction(
     () => /^(ready|error)/.test(document.querySelector('[data-testid=status]')?.textContent ?? ''),
     null,
