@@ -32,8 +32,17 @@ export {
   writeFileAtomic,
   writeFileSynced,
 } from './durable.js';
+// Safe input reading
+export {
+  DEFAULT_MAX_FILE_BYTES,
+  type FileFault,
+  faultOf,
+  InputFileError,
+  readRegularFile,
+} from './files.js';
+export { decodeMemoryStats, setDecodeMemoryLimit } from './image/budget.js';
 // Images
-export { type DecodeOptions, decodeImage } from './image/decode.js';
+export { type DecodeOptions, decodeImage, readImageFile } from './image/decode.js';
 export {
   encodePng,
   type GridOptions,
@@ -42,7 +51,13 @@ export {
   tensorToImages,
   writePng,
 } from './image/encode.js';
-export { imageExtensions, type ListImagesOptions, listImages } from './image/list.js';
+export {
+  imageExtensions,
+  type ListImagesOptions,
+  type ListSkip,
+  type ListSkipReason,
+  listImages,
+} from './image/list.js';
 export {
   ALPHA_MODES,
   type AlphaMode,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '@qlip/core';
 import { ACTIVATIONS } from '@qlip/nn';
 import { z } from 'zod';
 
@@ -190,9 +190,15 @@ export function parseQLIPConfig(json: unknown, source = 'config.json'): QLIPConf
 export async function readQLIPConfig(path: string): Promise<QLIPConfig> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // A regular file of sane size only: a FIFO named config.json must not hang the process.
+    text = (await readRegularFile(path, { maxBytes: 16 * 2 ** 20, what: 'QLIP config' })).toString('utf8');
   } catch (err) {
-    throw new Error(`${path}: cannot read QLIP config: ${(err as Error).message}`);
+    const m = (err as Error).message;
+    throw new Error(
+      m.startsWith(path)
+        ? m.replace(': cannot read QLIP config file:', ': cannot read QLIP config:')
+        : `${path}: cannot read QLIP config: ${m}`,
+    );
   }
   let json: unknown;
   try {
@@ -200,5 +206,14 @@ export async function readQLIPConfig(path: string): Promise<QLIPConfig> {
   } catch (err) {
     throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
   }
+  // A checkpoint's config names its towers: filling a missing one with defaults would load the weights
+  // into the wrong shapes and fail later with a misleading size error.
+  const missing = ['vision_config', 'text_config'].filter(
+    (k) => !json || typeof json !== 'object' || typeof (json as Record<string, unknown>)[k] !== 'object',
+  );
+  if (missing.length)
+    throw new Error(
+      `${path}: not a QLIP config: no ${missing.join(' and no ')} (a QLIP checkpoint's config.json describes its vision and text towers)`,
+    );
   return parseQLIPConfig(json, path);
 }

@@ -39,18 +39,39 @@ export function checkCheckpoint(ckpt: TensorReader, specs: ParamSpec[]): void {
   }
 }
 
+/** Refuse weights holding NaN or ±Inf: every output of such a model is garbage, silently. */
+export function checkFinite(name: string, values: Float32Array, source: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(values[i]!)) continue;
+    let bad = 0;
+    for (let j = i; j < values.length; j++) if (!Number.isFinite(values[j]!)) bad++;
+    throw new Error(
+      `${source}: tensor ${JSON.stringify(name)} holds ${bad} non-finite value(s) (first ${values[i]} at element ${i} of ${values.length}); ` +
+        'the checkpoint is damaged or its training diverged',
+    );
+  }
+}
+
 /**
  * Read every parameter of `specs` from `ckpt` into tf.Variables (storage layout, see `Params`). Each variable is
  * created from a single read of its tensor and the host copy is dropped before the next one, so peak memory is
  * the model plus one tensor (two for transposed Linear weights).
+ * Weights holding NaN or ±Inf are refused, naming the tensor.
+ * @param source names the checkpoint in errors (its folder)
  */
-export async function loadParams(ckpt: TensorReader, specs: ParamSpec[]): Promise<Params> {
+export async function loadParams(
+  ckpt: TensorReader,
+  specs: ParamSpec[],
+  source = 'checkpoint',
+): Promise<Params> {
   checkCheckpoint(ckpt, specs);
   const params: Params = new Map();
   try {
     for (const s of specs) {
       const host = await ckpt.read(s.name);
-      const values = toStorage(s, toFloat32(host));
+      const floats = toFloat32(host);
+      checkFinite(s.name, floats, source);
+      const values = toStorage(s, floats);
       const t = tf.tensor(values, storageShape(s), 'float32');
       params.set(s.name, tf.variable(t, true));
       t.dispose();

@@ -42,7 +42,7 @@ import { type TextConfig, textTransformer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { CONFIG_NAME } from './checkpoint.js';
 import { parseQLIPConfig, type QLIPConfig, type QLIPConfigInput, readQLIPConfig } from './config.js';
-import { loadParams } from './load.js';
+import { checkFinite, loadParams } from './load.js';
 import { isIgnoredBuffer, qlipSpecs } from './specs.js';
 
 /** Bottleneck features of `encodeFeatures` (all `[B, N, ...]`, tokens row-major over the grid). */
@@ -135,7 +135,7 @@ export class QLIPModel {
     const config = await readQLIPConfig(join(dir, CONFIG_NAME));
     const ckpt = await openCheckpoint(dir);
     try {
-      return new QLIPModel(config, await loadParams(ckpt, qlipSpecs(config)));
+      return new QLIPModel(config, await loadParams(ckpt, qlipSpecs(config), dir));
     } finally {
       await ckpt.close();
     }
@@ -162,7 +162,9 @@ export class QLIPModel {
           report.missing.push(spec.name);
           continue;
         }
-        const values = toStorage(spec, toFloat32(await ckpt.read(spec.name)));
+        const floats = toFloat32(await ckpt.read(spec.name));
+        checkFinite(spec.name, floats, dir);
+        const values = toStorage(spec, floats);
         const variable = this.params.get(spec.name)!;
         tf.tidy(() => variable.assign(tf.tensor(values, storageShape(spec), 'float32')));
         report.loaded.push(spec.name);

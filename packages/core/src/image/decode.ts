@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { DEFAULT_MAX_FILE_BYTES, InputFileError, openRegularFile, readOpenFile } from '../files.js';
+import { withDecodeMemory } from './budget.js';
 import { ALPHA_MODES, type AlphaMode, DEFAULT_MAX_PIXELS, type RgbImage, toRgb8 } from './pixels.js';
 
 export interface DecodeOptions {
@@ -9,6 +10,50 @@ export interface DecodeOptions {
   alpha?: AlphaMode;
   /** Name used in error messages when the input is a buffer (default `<buffer>`). */
   name?: string;
+  /** Largest file accepted when the input is a path, checked from its size before reading (default 256 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Read an image file safely: a regular file (never a FIFO or device), at most `maxBytes` (from its size,
+ * before reading), and a header whose width x height is within `maxPixels` -- all checked before the body
+ * is read, so a sparse 1 GB file or a decompression bomb costs nothing.
+ */
+export async function readImageFile(
+  path: string,
+  opts: { maxBytes?: number; maxPixels?: number } = {},
+): Promise<Buffer> {
+  const { fh, size } = await openRegularFile(path, {
+    maxBytes: opts.maxBytes ?? DEFAULT_MAX_FILE_BYTES,
+    what: 'image',
+  });
+  try {
+    let meta: Metadata;
+    try {
+      // libvips reads the header only.
+      meta = await sharp(path, { limitInputPixels: false }).metadata();
+    } catch (err) {
+      throw new InputFileError(`Cannot decode image ${path}: ${message(err)}`, 'undecodable', { cause: err });
+    }
+    checkDimensions(path, meta, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+    return await readOpenFile(fh, size, path);
+  } finally {
+    await fh.close();
+  }
+}
+
+function checkDimensions(name: string, meta: Metadata, maxPixels: number): { width: number; height: number } {
+  const { width, height } = meta;
+  if (!width || !height)
+    throw new InputFileError(`Cannot decode image ${name}: its header gives no dimensions`, 'undecodable');
+  if (width * height > maxPixels) {
+    throw new InputFileError(
+      `Image ${name} is ${width}x${height} (${((width * height) / 1e6).toFixed(1)} megapixels), over the ` +
+        `limit of ${maxPixels} pixels: refusing to decode it (possible decompression bomb; raise maxPixels to allow it)`,
+      'tooManyPixels',
+    );
+  }
+  return { width, height };
 }
 
 function message(err: unknown): string {
@@ -47,9 +92,12 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
 
   let bytes: Uint8Array;
   try {
-    bytes = typeof input === 'string' ? await readFile(input) : input;
+    bytes =
+      typeof input === 'string' ? await readImageFile(input, { maxBytes: opts.maxBytes, maxPixels }) : input;
   } catch (err) {
-    throw new Error(`Cannot read image ${name}: ${message(err)}`, { cause: err });
+    if (err instanceof InputFileError && err.fault !== 'unreadable') throw err;
+    const cause = err instanceof InputFileError && err.cause ? err.cause : err;
+    throw new InputFileError(`Cannot read image ${name}: ${message(cause)}`, 'unreadable', { cause });
   }
 
   let meta: Metadata;
@@ -57,19 +105,24 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     // Header only: lift sharp's own limit here so that our check, with its clearer message, decides.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new Error(`Cannot decode image ${name}: ${message(err)}`, { cause: err });
+    throw new InputFileError(`Cannot decode image ${name}: ${message(err)}`, 'undecodable', { cause: err });
   }
-  const { width, height } = meta;
-  if (!width || !height) throw new Error(`Cannot decode image ${name}: its header gives no dimensions`);
-  if (width * height > maxPixels) {
-    throw new Error(
-      `Image ${name} is ${width}x${height} (${((width * height) / 1e6).toFixed(1)} megapixels), over the ` +
-        `limit of ${maxPixels} pixels: refusing to decode it (possible decompression bomb; raise maxPixels to allow it)`,
-    );
-  }
+  const { width, height } = checkDimensions(name, meta, maxPixels);
 
   // Decode at 16 bits when the source has them, so the reduction to 8 bits is ours (rounded).
   const sixteen = meta.depth === 'ushort';
+  // Memory of this decode: libvips' bitmap (and a working copy) plus the 8-bit RGB result.
+  const bytesNeeded = width * height * (2 * (meta.channels ?? 4) * (sixteen ? 2 : 1) + 3);
+  return withDecodeMemory(bytesNeeded, () => decodePixels(bytes, name, maxPixels, sixteen, alpha));
+}
+
+async function decodePixels(
+  bytes: Uint8Array,
+  name: string,
+  maxPixels: number,
+  sixteen: boolean,
+  alpha: AlphaMode,
+): Promise<RgbImage> {
   let raw: { data: Buffer; info: OutputInfo };
   try {
     raw = await sharp(bytes, { limitInputPixels: maxPixels, pages: 1, page: 0 })
@@ -78,7 +131,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
       .raw({ depth: sixteen ? 'ushort' : 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new Error(`Cannot decode image ${name}: ${message(err)}`, { cause: err });
+    throw new InputFileError(`Cannot decode image ${name}: ${message(err)}`, 'undecodable', { cause: err });
   }
   const { info } = raw;
   const samples = sixteen

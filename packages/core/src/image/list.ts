@@ -1,4 +1,4 @@
-import type { Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -30,6 +30,28 @@ export function imageExtensions(): string[] {
 export interface ListImagesOptions {
   /** Descend into sub-folders (default true). */
   recursive?: boolean;
+  /**
+   * Told about every entry left out that a user may have meant as input: a sub-folder that cannot be read
+   * (`unreadableFolder`), an image-named symlink whose target is missing (`danglingSymlink`) or loops
+   * (`symlinkLoop`), an image-named entry that is not a regular file (`notRegular`: FIFO, socket, device),
+   * a symlinked folder (`symlinkedFolder`, not followed). Without it they are still left out.
+   */
+  onSkip?: (skip: ListSkip) => void;
+}
+
+/** Why {@link listImages} left an entry out. */
+export type ListSkipReason =
+  | 'unreadableFolder'
+  | 'danglingSymlink'
+  | 'symlinkLoop'
+  | 'notRegular'
+  | 'symlinkedFolder';
+
+export interface ListSkip {
+  /** Relative path with `/` separators. */
+  path: string;
+  reason: ListSkipReason;
+  detail: string;
 }
 
 function hasImageSuffix(name: string, suffixes: readonly string[]): boolean {
@@ -42,7 +64,8 @@ function hasImageSuffix(name: string, suffixes: readonly string[]): boolean {
  * order is the same on every platform and locale). Extensions are matched case-insensitively against
  * {@link imageExtensions}. Hidden entries (names starting with `.`) are skipped, files included, which
  * also drops macOS `._photo.jpg` resource forks. Symlinked files are followed; symlinked folders are not
- * (no cycles).
+ * (no cycles). Sub-folders that cannot be read, broken or looping symlinks and non-regular files are left
+ * out and reported through `opts.onSkip`.
  *
  * @throws Error naming `dir` when it is missing, not a folder, or holds no image files.
  */
@@ -61,21 +84,47 @@ export async function listImages(dir: string, opts: ListImagesOptions = {}): Pro
   if (!info.isDirectory()) throw new Error(`Image folder ${dir} is not a directory`);
 
   const found: string[] = [];
+  const skip = (path: string, reason: ListSkipReason, detail: string) =>
+    opts.onSkip?.({ path, reason, detail });
   const walk = async (rel: string): Promise<void> => {
-    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(dir, rel), { withFileTypes: true });
+    } catch (err) {
+      // The top folder was checked above: a sub-folder that cannot be read is skipped, not fatal.
+      if (rel === '') throw err;
+      skip(rel, 'unreadableFolder', (err as NodeJS.ErrnoException).code ?? (err as Error).message);
+      return;
+    }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const relPath = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (recursive) await walk(relPath);
+      } else if (e.isSymbolicLink()) {
+        await classifySymlink(relPath, e.name);
       } else if (hasImageSuffix(e.name, suffixes)) {
-        if (
-          e.isFile() ||
-          (e.isSymbolicLink() && (await stat(join(dir, relPath)).catch(() => undefined))?.isFile())
-        ) {
-          found.push(relPath);
-        }
+        if (e.isFile()) found.push(relPath);
+        else skip(relPath, 'notRegular', 'not a regular file (FIFO, socket or device)');
       }
+    }
+  };
+  const classifySymlink = async (relPath: string, name: string): Promise<void> => {
+    let st: Stats;
+    try {
+      st = await stat(join(dir, relPath));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') skip(relPath, 'symlinkLoop', 'symlink loops (ELOOP)');
+      else if (hasImageSuffix(name, suffixes))
+        skip(relPath, 'danglingSymlink', `symlink target missing (${code ?? (err as Error).message})`);
+      return;
+    }
+    if (st.isDirectory()) {
+      if (recursive) skip(relPath, 'symlinkedFolder', 'symlinked folders are not followed');
+    } else if (hasImageSuffix(name, suffixes)) {
+      if (st.isFile()) found.push(relPath);
+      else skip(relPath, 'notRegular', 'symlink to something that is not a regular file');
     }
   };
   await walk('');
