@@ -71,8 +71,17 @@ export default class Train extends QlipCommand {
 
   async run(): Promise<TrainResult | PrintedConfig> {
     const { flags } = await this.parse(Train);
-    const { layers, note } = await trainConfigLayers(flags);
-    const { config, origins } = explainTrainConfig(layers);
+    // A bad --data, --config or flag value is a usage error (exit 2), named with the layer it came from.
+    const { layers, note } = await trainConfigLayers(flags).catch((e: Error) =>
+      this.error(e.message, { exit: 2 }),
+    );
+    const { config, origins } = (() => {
+      try {
+        return explainTrainConfig(layers);
+      } catch (e) {
+        return this.error((e as Error).message, { exit: 2 });
+      }
+    })();
     if (note) this.note(note);
     if (flags['print-config']) {
       this.log(renderConfig(origins, config));

@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { Command, Flags } from '@oclif/core';
 import { BACKEND_CHOICES, type BackendInfo, selectBackend } from '@qlip/core';
+import { exitStatus, type JsonError, suggestFlags, toJsonError } from './errors.js';
 import { loadRuntime, type RuntimeJob, resolveModelDir } from './model.js';
 import { createProgressRenderer } from './progress.js';
 
@@ -73,9 +74,14 @@ export abstract class QlipCommand extends Command {
    * given to `this.error(..., { exit })` and uses 1.
    */
   override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
-    const code = err.oclif?.exit ?? err.exitCode;
-    if (typeof code === 'number' && this.jsonEnabled()) process.exitCode = code;
+    suggestFlags(err, [...Object.keys({ ...this.ctor.baseFlags, ...this.ctor.flags }), 'json']);
+    if (this.jsonEnabled()) process.exitCode = exitStatus(err);
     return super.catch(err);
+  }
+
+  /** Under `--json` a failure is one small object on stdout (see `JsonError`), never oclif's parser dump. */
+  protected override toErrorJson(err: unknown): JsonError {
+    return toJsonError(err);
   }
 
   protected async initBackend(requested: string): Promise<BackendInfo> {
