@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type HostTensor, SafetensorsReader, toFloat32, writeSafetensors } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -70,6 +70,9 @@ async function optimizerTensors(s: AdamWState): Promise<Record<string, HostTenso
   return out;
 }
 
+/** A checkpoint folder's name (`step-NNNNNN`). */
+export const isStepDirName = (name: string) => /^step-\d{6,}$/.test(name);
+
 /** Step directories under `root`, oldest first. */
 export async function listCheckpoints(root: string): Promise<string[]> {
   let names: string[];
@@ -78,7 +81,7 @@ export async function listCheckpoints(root: string): Promise<string[]> {
   } catch {
     return [];
   }
-  return names.filter((n) => /^step-\d{6,}$/.test(n)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+  return names.filter(isStepDirName).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
 }
 
 async function pruneCheckpoints(root: string, keep: number): Promise<void> {
@@ -90,23 +93,40 @@ async function pruneCheckpoints(root: string, keep: number): Promise<void> {
 
 /**
  * Resolve what `--resume` points at: a checkpoint directory itself, or a run root (its `latest`, else
- * its newest step directory). Errors name the path.
+ * its newest complete step directory). When `latest` names a folder that is gone (deleted, or a crash
+ * between the rename and the pruning), the newest complete checkpoint is used and `onNote` says so.
+ * Errors name the path.
  */
-export async function resolveCheckpoint(path: string): Promise<string> {
+export async function resolveCheckpoint(path: string, onNote?: (message: string) => void): Promise<string> {
+  if (await exists(join(path, STATE_FILE))) return path;
+  let latest: string | undefined;
   try {
-    await readFile(join(path, STATE_FILE));
-    return path;
+    latest = (await readFile(join(path, 'latest'), 'utf8')).trim();
   } catch {
-    // not a checkpoint directory itself: try it as a run root
+    // no `latest`: the newest step directory
   }
+  if (latest && (await exists(join(path, latest, STATE_FILE)))) return join(path, latest);
+  const complete: string[] = [];
+  for (const name of await listCheckpoints(path)) if (await exists(join(path, name, STATE_FILE))) complete.push(name);
+  const newest = complete[complete.length - 1];
+  if (!newest) {
+    const why = latest ? ` (${join(path, 'latest')} names ${latest}, which has no ${STATE_FILE})` : '';
+    throw new Error(`${path}: no checkpoint found${why} (expected ${STATE_FILE} or step-NNNNNN directories)`);
+  }
+  if (latest) {
+    onNote?.(
+      `${join(path, 'latest')} names ${latest}, which is missing or incomplete: resuming from the newest complete checkpoint, ${newest}`,
+    );
+  }
+  return join(path, newest);
+}
+
+async function exists(path: string): Promise<boolean> {
   try {
-    const latest = (await readFile(join(path, 'latest'), 'utf8')).trim();
-    return join(path, latest);
+    await stat(path);
+    return true;
   } catch {
-    const all = await listCheckpoints(path);
-    if (all.length === 0)
-      throw new Error(`${path}: no checkpoint found (expected ${STATE_FILE} or step-NNNNNN directories)`);
-    return join(path, all[all.length - 1]!);
+    return false;
   }
 }
 
