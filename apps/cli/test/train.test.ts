@@ -49,13 +49,13 @@ describe('qlip train', () => {
     expect(state.config.model.vision_config.hidden_size).toBe(32);
     expect((await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(3);
 
-    // --resume without --preset continues from the checkpoint's own config.
-    const more = await runCommand(
-      ['train', '--out', out, '--resume', out, '--steps', '4', '--backend', 'wasm', '--json'],
-      {
-        root,
-      },
+    // --resume without --preset continues from the checkpoint's own config; a longer run must say --extend.
+    const resume = ['train', '--out', out, '--resume', out, '--steps', '4', '--backend', 'wasm', '--json'];
+    const refused = await runCommand(resume, { root });
+    expect(JSON.parse(refused.stdout).error.message).toMatch(
+      /ends at step 3 but this run's ends at 4: .*--extend/,
     );
+    const more = await runCommand([...resume, '--extend'], { root });
     expect(more.error).toBeUndefined();
     expect(JSON.parse(more.stdout)).toMatchObject({ startStep: 3, step: 4 });
   });

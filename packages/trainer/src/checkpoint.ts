@@ -107,7 +107,8 @@ export async function resolveCheckpoint(path: string, onNote?: (message: string)
   }
   if (latest && (await exists(join(path, latest, STATE_FILE)))) return join(path, latest);
   const complete: string[] = [];
-  for (const name of await listCheckpoints(path)) if (await exists(join(path, name, STATE_FILE))) complete.push(name);
+  for (const name of await listCheckpoints(path))
+    if (await exists(join(path, name, STATE_FILE))) complete.push(name);
   const newest = complete[complete.length - 1];
   if (!newest) {
     const why = latest ? ` (${join(path, 'latest')} names ${latest}, which has no ${STATE_FILE})` : '';
@@ -130,17 +131,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Read a checkpoint's trainer_state.json; every fault (missing, torn, not an object) names the file. */
+export async function readTrainerStateFile(dir: string): Promise<Record<string, unknown>> {
+  const statePath = join(dir, STATE_FILE);
+  let state: unknown;
+  try {
+    state = JSON.parse(await readFile(statePath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${statePath}: cannot read trainer state (${(err as Error).message})`);
+  }
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) {
+    throw new Error(`${statePath}: cannot read trainer state (not a JSON object)`);
+  }
+  return state as Record<string, unknown>;
+}
+
 /** Read the trainer state and optimizer moments of a checkpoint directory. */
 export async function loadCheckpointState(
   dir: string,
 ): Promise<{ state: Record<string, unknown>; optimizer: AdamWState }> {
-  const statePath = join(dir, STATE_FILE);
-  let state: Record<string, unknown>;
-  try {
-    state = JSON.parse(await readFile(statePath, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${statePath}: cannot read trainer state (${(err as Error).message})`);
-  }
+  const state = await readTrainerStateFile(dir);
   return { state, optimizer: await readOptimizerState(join(dir, OPTIMIZER_FILE)) };
 }
 

@@ -62,6 +62,7 @@ export {
 export { AdamW, type AdamWOptions, type AdamWState, clipByGlobalNorm, defaultNoDecay } from './optim.js';
 // The QLIP stage-1/stage-2 definition on the loop
 export type { StepMetrics } from './qlip-task.js';
+export { type OpenRunDirectoryOptions, openRunDirectory } from './run-dir.js';
 export {
   checkpointConfigLayer,
   DISCRIMINATOR_FILE,
@@ -69,6 +70,6 @@ export {
   EMA_DIR,
   type TrainerState,
 } from './run-state.js';
-export { type LrSchedule, learningRate } from './schedule.js';
+export { type LrSchedule, type LrTail, learningRate } from './schedule.js';
 export { isStage2Trainable, toUnitNhwc } from './steps.js';
 export { type TrainOptions, type TrainResult, train } from './train.js';

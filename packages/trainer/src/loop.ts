@@ -184,7 +184,9 @@ class LoopRun<Batch> {
 
   static async start<B>(task: TrainingTask<B>, options: TrainingLoopOptions): Promise<LoopRun<B>> {
     const metricsPath = join(options.out, METRICS_FILE);
-    await trimMetrics(metricsPath, options.resume?.step ?? 0);
+    const emit = options.onProgress ?? silentProgress;
+    const note = (message: string) => emit({ task: options.progressTask ?? 'train', done: 0, message });
+    await trimMetrics(metricsPath, options.resume?.step ?? 0, note);
     return new LoopRun(task, options, await open(metricsPath, 'a'));
   }
 
@@ -367,18 +369,40 @@ export function restoreEma(
   return ema;
 }
 
-/** Keep only metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
-async function trimMetrics(path: string, step: number): Promise<void> {
+/**
+ * Keep only metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). A torn
+ * final line (a write cut short by a crash or a full disk) is dropped and reported; a bad line elsewhere
+ * is an error naming the file and the line.
+ */
+async function trimMetrics(path: string, step: number, note: (message: string) => void): Promise<void> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
     return;
   }
-  const kept = text
-    .split('\n')
-    .filter((line) => line.trim() && (JSON.parse(line) as { step: number }).step <= step)
-    .map((line) => `${line}\n`)
-    .join('');
-  await writeFile(path, kept);
+  const lines = text.split('\n');
+  const kept: string[] = [];
+  for (const [index, line] of lines.entries()) {
+    if (!line.trim()) continue;
+    const parsed = parseMetricsLine(line);
+    if (parsed !== undefined) {
+      if (parsed <= step) kept.push(`${line}\n`);
+      continue;
+    }
+    const last = lines.slice(index + 1).every((rest) => !rest.trim());
+    if (!last) throw new Error(`${path}: line ${index + 1} is not a metrics record (${line.slice(0, 60)})`);
+    note(`${path}: dropped a torn last line (${line.length} bytes, an interrupted write)`);
+  }
+  await writeFile(path, kept.join(''));
+}
+
+/** The `step` of one metrics.jsonl line, or undefined when the line is not a complete record. */
+function parseMetricsLine(line: string): number | undefined {
+  try {
+    const step = (JSON.parse(line) as { step?: unknown } | null)?.step;
+    return typeof step === 'number' ? step : undefined;
+  } catch {
+    return undefined;
+  }
 }

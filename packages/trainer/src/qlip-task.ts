@@ -21,6 +21,7 @@ import {
   type Resumed,
   type TrainerState,
 } from './run-state.js';
+import type { LrTail } from './schedule.js';
 import {
   isStage2Trainable,
   type Stage2Parts,
@@ -55,6 +56,8 @@ export interface QlipStart {
   init: InitReport | null;
   resumed?: Resumed;
   rng: Rng;
+  /** The cosine tail of an extended run (`--extend`), kept in trainer_state.json. */
+  lrTail?: LrTail | null;
 }
 
 /** AdamW settings of the run's config. */
@@ -209,6 +212,7 @@ export class QlipTask implements TrainingTask<Batch> {
       rng: this.start.rng.state,
       balancer: this.balancer?.state ?? null,
       init: init ? { kind: init.kind, dir: init.dir } : (resumed?.state.init ?? null),
+      ...(this.start.lrTail ? { lrTail: this.start.lrTail } : {}),
     };
     return state;
   }

@@ -52,11 +52,14 @@ export async function openRunDirectory(out: string, opts: OpenRunDirectoryOption
         `${out} is not empty (${shown}): continue the run there with --resume ${out}, replace it with --overwrite, or choose another --out`,
       );
     }
-    const remove = opts.overwrite && !opts.resume ? entries.filter(isRunEntry) : entries.filter(isTempCheckpoint);
+    const remove =
+      opts.overwrite && !opts.resume ? entries.filter(isRunEntry) : entries.filter(isTempCheckpoint);
     for (const name of remove) await rm(join(out, name), { recursive: true, force: true });
     const debris = remove.filter(isTempCheckpoint);
-    if (debris.length) note(`removed ${debris.length} unfinished checkpoint folder(s) left by a crash: ${debris.join(', ')}`);
-    if (remove.length > debris.length) note(`--overwrite: removed the previous run in ${out} (${remove.length - debris.length} entries)`);
+    if (debris.length)
+      note(`removed ${debris.length} unfinished checkpoint folder(s) left by a crash: ${debris.join(', ')}`);
+    if (remove.length > debris.length)
+      note(`--overwrite: removed the previous run in ${out} (${remove.length - debris.length} entries)`);
     return lock;
   } catch (err) {
     await lock.release();

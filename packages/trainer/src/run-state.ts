@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ConfigLayer, Rng } from '@qlip/core';
 import type { DataPosition } from '@qlip/data';
@@ -11,10 +10,17 @@ import {
 } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
 import type * as tf from '@tensorflow/tfjs-core';
-import { loadCheckpointState, readOptimizerState, resolveCheckpoint, STATE_FILE } from './checkpoint.js';
+import {
+  loadCheckpointState,
+  readOptimizerState,
+  readTrainerStateFile,
+  resolveCheckpoint,
+  STATE_FILE,
+} from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import type { InitReport } from './init.js';
 import type { AdamWState } from './optim.js';
+import type { LrTail } from './schedule.js';
 
 /** File names inside a checkpoint besides the model, optimizer.safetensors and trainer_state.json. */
 export const DISCRIMINATOR_FILE = 'discriminator.safetensors';
@@ -37,6 +43,8 @@ export interface TrainerState {
   balancer: BalancerState | null;
   /** Where the weights came from at step 0. */
   init: Pick<InitReport, 'kind' | 'dir'> | null;
+  /** Where the cosine tail of an extended run (`--extend`) starts. */
+  lrTail?: LrTail | null;
 }
 
 /**
@@ -73,8 +81,12 @@ export interface Resumed {
 }
 
 /** Load a checkpoint for `--resume` (a step directory or a run root); checks it fits `cfg`. */
-export async function loadResume(path: string, cfg: TrainConfig): Promise<Resumed> {
-  const dir = await resolveCheckpoint(path);
+export async function loadResume(
+  path: string,
+  cfg: TrainConfig,
+  onNote?: (message: string) => void,
+): Promise<Resumed> {
+  const dir = await resolveCheckpoint(path, onNote);
   const { state: raw, optimizer } = await loadCheckpointState(dir);
   const state = raw as unknown as TrainerState;
   const where = join(dir, 'trainer_state.json');
@@ -89,7 +101,15 @@ export async function loadResume(path: string, cfg: TrainConfig): Promise<Resume
     );
   }
   if (!Number.isInteger(state.step) || state.step < 0) fail(`bad step ${String(state.step)}`);
-  if (state.balancer) validateBalancerState(state.balancer);
+  const data = state.data as Partial<DataPosition> | undefined;
+  if (!Number.isInteger(data?.epoch) || !Number.isInteger(data?.index)) {
+    fail(`bad data position ${JSON.stringify(state.data)} (expected {"epoch": n, "index": n})`);
+  }
+  try {
+    if (state.balancer) validateBalancerState(state.balancer);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const model = await QLIPModel.load(dir);
   const out: Resumed = { dir, state, model, optimizer };
   if (cfg.stage === 2 && cfg.loss.stage2.ganWeight > 0) {
@@ -119,7 +139,7 @@ export function restoreRng(state: TrainerState | undefined, seed: number): Rng {
 export async function checkpointConfigLayer(path: string): Promise<ConfigLayer> {
   const dir = await resolveCheckpoint(path);
   const file = join(dir, STATE_FILE);
-  const { config } = JSON.parse(await readFile(file, 'utf8')) as { config?: Record<string, unknown> };
+  const { config } = (await readTrainerStateFile(dir)) as { config?: Record<string, unknown> };
   if (!config || typeof config !== 'object') throw new Error(`${file}: has no "config" object`);
   return { source: file, values: config };
 }

@@ -1,11 +1,11 @@
-import { mkdir } from 'node:fs/promises';
 import { type ProgressListener, silentProgress } from '@qlip/core';
 import type { TrainConfig } from './config.js';
 import { type InitReport, initModel } from './init.js';
 import { type LoopResume, runTrainingLoop, type TrainingLoopOptions } from './loop.js';
 import { adamOptions, type QlipStart, QlipTask, type StepMetrics } from './qlip-task.js';
+import { openRunDirectory } from './run-dir.js';
 import { loadResume, restoreRng } from './run-state.js';
-import { learningRate } from './schedule.js';
+import { type LrSchedule, type LrTail, learningRate, resumeSchedule } from './schedule.js';
 
 export interface TrainOptions {
   /** Run directory: `step-NNNNNN/` checkpoints, `latest`, `metrics.jsonl`. */
@@ -18,6 +18,15 @@ export interface TrainOptions {
   onProgress?: ProgressListener;
   /** Abort between steps: a checkpoint is written and the run returns with `stopped: 'aborted'`. */
   signal?: AbortSignal;
+  /** Replace a previous run in a non-empty `out` (without it, and without `resume`, a non-empty `out` is refused). */
+  overwrite?: boolean;
+  /**
+   * With `resume` and a schedule that now ends at another step (e.g. a larger `steps`): rebuild the cosine
+   * tail from the current step and rate. Without it such a resume is refused (the rate would jump).
+   */
+  extend?: boolean;
+  /** Recorded in the run folder's lock file (default "qlip train"). */
+  command?: string;
 }
 
 export interface TrainResult {
@@ -40,6 +49,18 @@ export interface TrainResult {
   imagesPerSecond: number;
 }
 
+/** The learning-rate schedule of a config (and the cosine tail of an extended run). */
+function scheduleOf(cfg: TrainConfig, tail: LrTail | null = null): LrSchedule {
+  return {
+    lr: cfg.optimizer.lr,
+    warmupSteps: cfg.schedule.warmupSteps,
+    totalSteps: cfg.schedule.totalSteps ?? cfg.steps,
+    minLr: cfg.schedule.minLr,
+    kind: cfg.schedule.kind,
+    tail,
+  };
+}
+
 /**
  * The model a run starts from: the resumed checkpoint's, `--init`'s, or a fresh one (each announced).
  */
@@ -48,24 +69,40 @@ async function startingPoint(
   opts: TrainOptions,
   emit: ProgressListener,
 ): Promise<QlipStart> {
+  const note = (message: string) => emit({ task: 'train', done: 0, message });
+  if (opts.extend && !opts.resume) throw new Error('--extend continues a run: give --resume too');
   if (opts.resume) {
     if (opts.init)
       throw new Error('give either --init or --resume, not both (a resumed run has its own weights)');
-    const resumed = await loadResume(opts.resume, cfg);
-    const message = `resuming from ${resumed.dir} (step ${resumed.state.step})`;
-    emit({ task: 'train', done: resumed.state.step, message });
-    return { model: resumed.model, init: null, resumed, rng: restoreRng(resumed.state, cfg.seed) };
+    const resumed = await loadResume(opts.resume, cfg, note);
+    const start: QlipStart = {
+      model: resumed.model,
+      init: null,
+      resumed,
+      rng: restoreRng(resumed.state, cfg.seed),
+    };
+    try {
+      const old = scheduleOf(resumed.state.config, resumed.state.lrTail ?? null);
+      const schedule = resumeSchedule(old, scheduleOf(cfg), resumed.state.step, opts.extend ?? false);
+      start.lrTail = schedule.tail;
+      if (schedule.note) note(schedule.note);
+    } catch (err) {
+      disposeStart(start);
+      throw new Error(`--resume ${resumed.dir}: ${(err as Error).message}`);
+    }
+    emit({
+      task: 'train',
+      done: resumed.state.step,
+      message: `resuming from ${resumed.dir} (step ${resumed.state.step})`,
+    });
+    return start;
   }
   const { model, report } = await initModel(cfg.model, cfg.seed, opts.init);
   if (report) {
     const counts = `${report.loaded.length} tensors loaded, ${report.initialised.length} freshly initialised, ${report.ignored.length} ignored`;
-    emit({ task: 'train', done: 0, message: `init from ${report.dir} (${report.kind}): ${counts}` });
+    note(`init from ${report.dir} (${report.kind}): ${counts}`);
   } else if (cfg.stage === 2) {
-    emit({
-      task: 'train',
-      done: 0,
-      message: 'stage 2 without --init: fine-tuning a randomly initialised decoder',
-    });
+    note('stage 2 without --init: fine-tuning a randomly initialised decoder');
   }
   return { model, init: report ?? null, rng: restoreRng(undefined, cfg.seed) };
 }
@@ -81,18 +118,15 @@ function disposeStart(start: QlipStart): void {
 }
 
 /** The generic loop's settings for a QLIP config. */
-function loopOptions(
-  cfg: TrainConfig,
-  opts: TrainOptions,
-  resume: LoopResume | undefined,
-): TrainingLoopOptions {
-  const schedule = {
-    lr: cfg.optimizer.lr,
-    warmupSteps: cfg.schedule.warmupSteps,
-    totalSteps: cfg.schedule.totalSteps ?? cfg.steps,
-    minLr: cfg.schedule.minLr,
-    kind: cfg.schedule.kind,
+function loopOptions(cfg: TrainConfig, opts: TrainOptions, start: QlipStart): TrainingLoopOptions {
+  const resumed = start.resumed;
+  const resume: LoopResume | undefined = resumed && {
+    dir: resumed.dir,
+    step: resumed.state.step,
+    optimizer: resumed.optimizer,
+    ema: resumed.emaShadow,
   };
+  const schedule = scheduleOf(cfg, start.lrTail ?? null);
   return {
     out: opts.out,
     steps: cfg.steps,
@@ -120,43 +154,55 @@ function loopOptions(
  */
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
   const emit = opts.onProgress ?? silentProgress;
-  await mkdir(opts.out, { recursive: true });
-  const start = await startingPoint(config, opts, emit);
-  const total = start.model.parameterCount();
-  const resumed = start.resumed;
-  let task: QlipTask;
+  const lock = await openRunDirectory(opts.out, {
+    resume: opts.resume !== undefined,
+    overwrite: opts.overwrite,
+    command: opts.command ?? 'qlip train',
+    onNote: (message) => emit({ task: 'train', done: 0, message }),
+  });
   try {
-    task = await QlipTask.create(config, start);
-  } catch (err) {
-    disposeStart(start);
-    throw err;
-  }
-  try {
-    let trainable = 0;
-    for (const v of task.parameters.values()) trainable += v.size;
-    const resume = resumed && {
-      dir: resumed.dir,
-      step: resumed.state.step,
-      optimizer: resumed.optimizer,
-      ema: resumed.emaShadow,
-    };
-    const r = await runTrainingLoop(task, loopOptions(config, opts, resume));
-    return {
-      out: opts.out,
-      stage: config.stage,
-      startStep: r.startStep,
-      step: r.step,
-      steps: config.steps,
-      stopped: r.stopped,
-      checkpoint: r.checkpoint,
-      init: start.init,
-      resumedFrom: resumed?.dir ?? null,
-      parameters: { total, trainable },
-      last: r.last as unknown as StepMetrics | null,
-      stepsPerSecond: r.stepsPerSecond,
-      imagesPerSecond: r.examplesPerSecond,
-    };
+    const start = await startingPoint(config, opts, emit);
+    let task: QlipTask;
+    try {
+      task = await QlipTask.create(config, start);
+    } catch (err) {
+      disposeStart(start);
+      throw err;
+    }
+    try {
+      return await trainWith(task, config, opts, start);
+    } finally {
+      await task.close();
+    }
   } finally {
-    await task.close();
+    await lock.release();
   }
+}
+
+/** Run the loop on a QLIP task and describe the result. */
+async function trainWith(
+  task: QlipTask,
+  config: TrainConfig,
+  opts: TrainOptions,
+  start: QlipStart,
+): Promise<TrainResult> {
+  const total = start.model.parameterCount();
+  let trainable = 0;
+  for (const v of task.parameters.values()) trainable += v.size;
+  const r = await runTrainingLoop(task, loopOptions(config, opts, start));
+  return {
+    out: opts.out,
+    stage: config.stage,
+    startStep: r.startStep,
+    step: r.step,
+    steps: config.steps,
+    stopped: r.stopped,
+    checkpoint: r.checkpoint,
+    init: start.init,
+    resumedFrom: start.resumed?.dir ?? null,
+    parameters: { total, trainable },
+    last: r.last as unknown as StepMetrics | null,
+    stepsPerSecond: r.stepsPerSecond,
+    imagesPerSecond: r.examplesPerSecond,
+  };
 }

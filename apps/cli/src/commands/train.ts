@@ -22,7 +22,9 @@ export default class Train extends QlipCommand {
     '--caption-template), a .jsonl/.csv/.tsv manifest, WebDataset .tar shards (path, brace pattern or URL), or ' +
     'mnist/emoji; it replaces the whole data.source of the preset. Checkpoints go to OUT/step-NNNNNN/ ' +
     '(official model layout + optimizer.safetensors + ' +
-    'trainer_state.json), one metrics line per step to OUT/metrics.jsonl. Ctrl-C writes a checkpoint and stops. ' +
+    'trainer_state.json), one metrics line per step to OUT/metrics.jsonl. OUT is locked while the run writes it; a ' +
+    'non-empty OUT needs --resume or --overwrite. Ctrl-C, SIGTERM or SIGHUP write a checkpoint and stop (exit 130, ' +
+    '143, 129). A longer --steps on --resume needs --extend (the cosine continues from the current rate). ' +
     'Stage 2 keeps the vision encoder, bottleneck input side and text tower bit-identical: start it with --init ' +
     'from a stage-1 checkpoint.';
   static override examples = [
@@ -31,7 +33,8 @@ export default class Train extends QlipCommand {
     '<%= config.bin %> train --data pets/ --caption-template "a photo of a {c}, a type of pet." --out runs/pets',
     "<%= config.bin %> train --data 'shards/{00000..00099}.tar' --config my.json --print-config",
     '<%= config.bin %> train --preset tiny-mnist --out runs/quick --steps 200 --batch-size 16 --lr 3e-4',
-    '<%= config.bin %> train --out runs/mnist --resume runs/mnist --steps 3000',
+    '<%= config.bin %> train --out runs/mnist --resume runs/mnist',
+    '<%= config.bin %> train --out runs/mnist --resume runs/mnist --steps 6000 --extend',
     '<%= config.bin %> train --preset tiny-mnist --stage 2 --init runs/mnist/step-003000 --out runs/mnist-s2',
     '<%= config.bin %> train --preset bench-s --config my-data.json --init hf/clip-vit-b16 --out runs/b --json',
   ];
@@ -67,6 +70,15 @@ export default class Train extends QlipCommand {
     resume: Flags.string({
       description: 'continue from a checkpoint directory or a run directory (its latest)',
     }),
+    extend: Flags.boolean({
+      description:
+        'with --resume and more --steps than the run was scheduled for: continue the cosine from the current learning rate down to minLr at the new end (without it such a resume is refused)',
+      dependsOn: ['resume'],
+    }),
+    overwrite: Flags.boolean({
+      description: 'replace a previous run in a non-empty --out (its checkpoints, latest and metrics.jsonl)',
+      exclusive: ['resume'],
+    }),
   };
 
   async run(): Promise<TrainResult | PrintedConfig> {
@@ -89,26 +101,30 @@ export default class Train extends QlipCommand {
     }
     if (!flags.out)
       this.error('--out is required: the run directory for checkpoints and metrics.jsonl', { exit: 2 });
+    const out = flags.out;
+    const init = flags.init === undefined ? undefined : await resolveModelDir(flags.init);
     await this.initBackend(flags.backend);
     const progress = createProgressRenderer();
-    const abort = new AbortController();
-    const onSigint = () => abort.abort();
-    process.once('SIGINT', onSigint);
     try {
-      const r = await train(config, {
-        out: flags.out,
-        init: flags.init === undefined ? undefined : await resolveModelDir(flags.init),
-        resume: flags.resume,
-        onProgress: progress.listener,
-        signal: abort.signal,
-      });
+      const r = await this.withInterrupt(
+        (signal) =>
+          train(config, {
+            out,
+            init,
+            resume: flags.resume,
+            extend: flags.extend,
+            overwrite: flags.overwrite,
+            onProgress: progress.listener,
+            signal,
+          }),
+        'finishing the current step and writing a checkpoint',
+      );
       progress.stop();
       this.note(`${r.stopped} at step ${r.step}/${r.steps}; last checkpoint ${r.checkpoint ?? '(none)'}`);
       this.note(`${r.stepsPerSecond.toFixed(3)} steps/s, ${r.imagesPerSecond.toFixed(1)} images/s`);
       return r;
     } finally {
       progress.stop();
-      process.removeListener('SIGINT', onSigint);
     }
   }
 }
