@@ -340,7 +340,7 @@ class LoopRun<Batch> {
     const ema = this.ema?.shadow ?? null;
     const dir = await saveCheckpoint(this.options.out, {
       step: this.step,
-      saveModel: (d) => this.task.save(d, ema),
+      saveModel: (dir) => this.task.save(dir, ema),
       optimizer: this.optimizer.state,
       state: this.task.checkpointState(),
       keep: this.options.checkpoint.keep,

@@ -62,13 +62,13 @@ export interface QlipStart {
 
 /** AdamW settings of the run's config. */
 export function adamOptions(cfg: TrainConfig): AdamWOptions {
-  const o = cfg.optimizer;
+  const settings = cfg.optimizer;
   return {
-    beta1: o.betas[0],
-    beta2: o.betas[1],
-    eps: o.eps,
-    weightDecay: o.weightDecay,
-    noDecay: o.noDecay === 'default' ? defaultNoDecay : undefined,
+    beta1: settings.betas[0],
+    beta2: settings.betas[1],
+    eps: settings.eps,
+    weightDecay: settings.weightDecay,
+    noDecay: settings.noDecay === 'default' ? defaultNoDecay : undefined,
   };
 }
 
@@ -192,8 +192,8 @@ export class QlipTask implements TrainingTask<Batch> {
     try {
       const bad = firstNonFinite(terms);
       if (bad) context.fail(`discriminator term "${bad[0]}"`, bad[1]);
-      const o = this.cfg.optimizer;
-      const lr = (this.cfg.loss.stage2.discriminator.lr ?? o.lr) * (context.lr / o.lr);
+      const peak = this.cfg.optimizer.lr;
+      const lr = (this.cfg.loss.stage2.discriminator.lr ?? peak) * (context.lr / peak);
       optimizer.apply(discriminator.params, grads, lr);
     } finally {
       for (const grad of grads.values()) grad.dispose();

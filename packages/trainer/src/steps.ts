@@ -183,9 +183,12 @@ function adaptiveWeight(
   };
   const recGrad = gradOf((rec) =>
     tf.tidy(() => {
-      const r = reconstructionLoss(settings.reconstruction, rec, real);
-      if (!parts.perceptual) return r;
-      return tf.add(r, tf.mul(parts.perceptual.compute(rec, real), settings.perceptualWeight)) as tf.Scalar;
+      const pixelLoss = reconstructionLoss(settings.reconstruction, rec, real);
+      if (!parts.perceptual) return pixelLoss;
+      return tf.add(
+        pixelLoss,
+        tf.mul(parts.perceptual.compute(rec, real), settings.perceptualWeight),
+      ) as tf.Scalar;
     }),
   );
   const ganGrad = gradOf((rec) => generatorLoss(parts.discriminator!.forward(rec), settings.ganLoss));
@@ -206,8 +209,8 @@ function discriminatorGradients(
 ) {
   const { ganLoss, ganStart } = cfg.loss.stage2;
   return gradientsOf(discriminator.params, () => {
-    const r = stage2DiscriminatorLoss(discriminator, real, fake, ganLoss, step, ganStart);
-    return { total: r.total, terms: r.terms };
+    const result = stage2DiscriminatorLoss(discriminator, real, fake, ganLoss, step, ganStart);
+    return { total: result.total, terms: result.terms };
   });
 }
 

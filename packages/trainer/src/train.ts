@@ -189,20 +189,20 @@ async function trainWith(
   const total = start.model.parameterCount();
   let trainable = 0;
   for (const v of task.parameters.values()) trainable += v.size;
-  const r = await runTrainingLoop(task, loopOptions(config, opts, start));
+  const outcome = await runTrainingLoop(task, loopOptions(config, opts, start));
   return {
     out: opts.out,
     stage: config.stage,
-    startStep: r.startStep,
-    step: r.step,
+    startStep: outcome.startStep,
+    step: outcome.step,
     steps: config.steps,
-    stopped: r.stopped,
-    checkpoint: r.checkpoint,
+    stopped: outcome.stopped,
+    checkpoint: outcome.checkpoint,
     init: start.init,
     resumedFrom: start.resumed?.dir ?? null,
     parameters: { total, trainable },
-    last: r.last as unknown as StepMetrics | null,
-    stepsPerSecond: r.stepsPerSecond,
-    imagesPerSecond: r.examplesPerSecond,
+    last: outcome.last as unknown as StepMetrics | null,
+    stepsPerSecond: outcome.stepsPerSecond,
+    imagesPerSecond: outcome.examplesPerSecond,
   };
 }
