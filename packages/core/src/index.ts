@@ -42,6 +42,7 @@ export {
 } from './files.js';
 export { decodeMemoryStats, setDecodeMemoryLimit } from './image/budget.js';
 // Images
+export { type DecodedImageInfo, type ImageAudit, withImageAudit } from './image/audit.js';
 export { type DecodeOptions, decodeImage, readImageFile } from './image/decode.js';
 export {
   encodePng,

@@ -1,8 +1,9 @@
 import { constants as osConstants } from 'node:os';
 import { Command, Flags } from '@oclif/core';
-import { BACKEND_CHOICES, type BackendInfo, selectBackend } from '@qlip/core';
+import { BACKEND_CHOICES, type BackendChoice, type BackendInfo, selectBackend, withImageAudit } from '@qlip/core';
+import { type Background, InputWarnings, QLIP } from 'qlip';
 import { exitStatus, type JsonError, suggestFlags, toJsonError } from './errors.js';
-import { loadRuntime, type RuntimeJob, resolveModelDir } from './model.js';
+import type { RuntimeJob } from './model.js';
 import { createProgressRenderer } from './progress.js';
 
 /**
@@ -28,25 +29,42 @@ export abstract class QlipCommand extends Command {
   }
 
   /**
-   * The lifecycle every model-running command shares: select the backend (tfjs runtime), load the model
-   * (`--model` or the shipped checkpoint) as a runtime, draw progress, turn Ctrl-C into an abort, and
-   * release everything whatever happens.
+   * The lifecycle every model-running command shares, over the library API: select the backend (tfjs
+   * runtime), load the model with `QLIP.fromPretrained` (`--model` directory or hub id, or the shipped
+   * checkpoint), say which model it is, draw progress, watch the inputs (downscaling, transparency), turn
+   * Ctrl-C into an abort, and release everything whatever happens.
    */
   protected async withRuntime<T>(
-    flags: { model?: string; runtime: string; backend: string },
+    flags: { model?: string; runtime: string; backend: string; background?: string },
     job: (ctx: RuntimeJob) => Promise<T>,
   ): Promise<T> {
     if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
-    const modelDir = await resolveModelDir(flags.model);
-    const loaded = await loadRuntime(modelDir, flags.runtime);
+    // Straight to stderr, also under --json: which model ran, its licence and input warnings always show.
+    const say = (m: string) => process.stderr.write(`${m}\n`);
     const progress = createProgressRenderer();
+    let q: QLIP;
+    try {
+      q = await QLIP.fromPretrained(flags.model, {
+        runtime: flags.runtime as 'tfjs' | 'onnx',
+        backend: flags.backend as BackendChoice,
+        ...(flags.background ? { background: flags.background as Background } : {}),
+        onProgress: progress.listener,
+        log: say,
+      });
+    } finally {
+      progress.stop();
+    }
+    say(q.describe());
+    const inputs = new InputWarnings(q.info.imageSize, q.preprocessing.alpha, say);
+    const ctx = { runtime: q.runtime, modelDir: q.info.dir, model: q.info, alpha: q.preprocessing.alpha };
     try {
       return await this.withInterrupt((signal) =>
-        job({ runtime: loaded.runtime, modelDir, onProgress: progress.listener, signal }),
+        withImageAudit(inputs.record, () => job({ ...ctx, onProgress: progress.listener, signal })),
       );
     } finally {
       progress.stop();
-      loaded.dispose();
+      for (const line of inputs.summary()) say(line);
+      q.dispose();
     }
   }
 

@@ -1,12 +1,19 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Flags } from '@oclif/core';
-import type { ProgressListener } from '@qlip/core';
+import type { AlphaMode, ProgressListener } from '@qlip/core';
 import { type DownloadResult, licenseNotice, resolveModel } from '@qlip/hub';
-import { QLIPModel } from '@qlip/model';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
-import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
+import type { TokenizerRuntime } from '@qlip/tokenize';
+import type { ModelDescription } from 'qlip';
 import { createProgressRenderer } from './progress.js';
+
+/** `--background`, for commands that read the user's own image files. */
+export const backgroundFlag = {
+  background: Flags.string({
+    description:
+      "composite transparent images on this colour; default: alpha dropped and the stored colour kept, as in training (PIL convert('RGB'))",
+    options: ['white', 'black'],
+  }),
+};
 
 /** `--model` and `--runtime`, shared by every command that runs a tokenizer. */
 export const modelFlags = {
@@ -21,11 +28,6 @@ export const modelFlags = {
     default: 'tfjs',
   }),
 };
-
-export interface LoadedRuntime {
-  runtime: TokenizerRuntime;
-  dispose(): void;
-}
 
 /**
  * `--model`/`--init`: a directory, or a hub id downloaded into (or found in) the Hugging Face cache with
@@ -53,27 +55,14 @@ export function noteLicence(r: DownloadResult): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** Load a model directory as a tokenizer runtime; errors name the directory and what is missing. */
-export async function loadRuntime(dir: string, runtime: string): Promise<LoadedRuntime> {
-  if (!existsSync(join(dir, 'config.json'))) {
-    throw new Error(`${dir}: not a QLIP model directory (expected config.json and model.safetensors)`);
-  }
-  if (runtime === 'onnx') {
-    // Resolved at run time so the tfjs path never loads ONNX Runtime.
-    const mod = (await import('@qlip/export' as string)) as {
-      onnxRuntime(dir: string): Promise<TokenizerRuntime & { dispose(): void }>;
-    };
-    const rt = await mod.onnxRuntime(dir);
-    return { runtime: rt, dispose: () => rt.dispose() };
-  }
-  const model = await QLIPModel.load(dir);
-  return { runtime: tfjsRuntime(model), dispose: () => model.dispose() };
-}
-
 /** What a job run through `withRuntime` gets. */
 export interface RuntimeJob {
   runtime: TokenizerRuntime;
   modelDir: string;
+  /** The loaded model (name, size, grid, bits, card). */
+  model: ModelDescription;
+  /** Alpha rule from `--background` (tokenize and reconstruct). */
+  alpha: AlphaMode;
   onProgress: ProgressListener;
   signal: AbortSignal;
 }

@@ -1,6 +1,7 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { DEFAULT_MAX_FILE_BYTES, InputFileError, openRegularFile, readOpenFile } from '../files.js';
 import { withDecodeMemory } from './budget.js';
+import { reportDecodedImage } from './audit.js';
 import { ALPHA_MODES, type AlphaMode, DEFAULT_MAX_PIXELS, type RgbImage, toRgb8 } from './pixels.js';
 
 export interface DecodeOptions {
@@ -137,9 +138,22 @@ async function decodePixels(
   const samples = sixteen
     ? new Uint16Array(raw.data.buffer, raw.data.byteOffset, raw.data.length / 2)
     : new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length);
+  reportDecodedImage({
+    name,
+    width: info.width,
+    height: info.height,
+    transparent: hasTransparency(samples, info.channels, sixteen ? 65535 : 255),
+  });
   return {
     width: info.width,
     height: info.height,
     data: toRgb8(samples, info.width * info.height, info.channels, sixteen ? 65535 : 255, alpha),
   };
+}
+
+/** True when an image with an alpha channel (2 or 4 channels) has a pixel that is not fully opaque. */
+function hasTransparency(samples: ArrayLike<number>, channels: number, max: number): boolean {
+  if (channels !== 2 && channels !== 4) return false;
+  for (let i = channels - 1; i < samples.length; i += channels) if (samples[i]! < max) return true;
+  return false;
 }

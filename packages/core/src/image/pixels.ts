@@ -18,9 +18,10 @@ export interface RgbImage {
  *   reference preprocessing (HF CLIPImageProcessor and open_clip both call it), so training and
  *   tokenizing see what the reference model saw.
  * - `white`: composite over opaque white (`c * a + 1 * (1 - a)`), the "what a viewer shows" result.
+ * - `black`: composite over opaque black (`c * a`).
  */
-export type AlphaMode = 'drop' | 'white';
-export const ALPHA_MODES: readonly AlphaMode[] = ['drop', 'white'];
+export type AlphaMode = 'drop' | 'white' | 'black';
+export const ALPHA_MODES: readonly AlphaMode[] = ['drop', 'white', 'black'];
 
 /** Default decompression-bomb guard: 40 megapixels (a 7296 x 5472 photo is 39.9). */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
@@ -160,16 +161,17 @@ export function toRgb8(
   }
   const colour = channels >= 3 ? 3 : 1;
   const hasAlpha = channels === 2 || channels === 4;
-  const composite = hasAlpha && alpha === 'white';
+  const composite = hasAlpha && alpha !== 'drop';
+  const bg = alpha === 'white' ? max : 0; // composite colour
   const out = new Uint8Array(pixels * 3);
   // Exact rational arithmetic in doubles, one rounding at the end: v * 255 / max, or for compositing
-  // (v * a + max * (max - a)) / max, then * 255 / max.
+  // (v * a + bg * (max - a)) / max, then * 255 / max.
   for (let p = 0; p < pixels; p++) {
     const s = p * channels;
     const a = composite ? samples[s + channels - 1]! : max;
     for (let c = 0; c < 3; c++) {
       const v = samples[s + (colour === 3 ? c : 0)]!;
-      const mixed = composite ? (v * a + max * (max - a)) / max : v;
+      const mixed = composite ? (v * a + bg * (max - a)) / max : v;
       out[p * 3 + c] = max === 255 ? Math.round(mixed) : Math.round(mixed / 257);
     }
   }
