@@ -18,7 +18,7 @@ beforeAll(async () => {
   const model = join(tmp, 'model');
   cpSync(defaultModelDir(), model, { recursive: true });
   const card = readFileSync(join(model, 'README.md'), 'utf8');
-  writeFileSync(join(model, 'README.md'), card.replace(/^---\n/, '---\nlicense: cc-by-nc-4.0\n'));
+  writeFileSync(join(model, 'README.md'), card.replace(/^license: .*$/m, 'license: cc-by-nc-4.0'));
   hub = await serveLocalHub({
     repos: {
       'nvidia/QLIP-tiny-test': { revisions: [{ dir: model }] },

@@ -66,3 +66,12 @@ export function shardNames(indexJson: string, name = INDEX): string[] {
 }
 
 export const SAFETENSORS_INDEX = INDEX;
+
+/**
+ * The hub id a Hugging Face cache snapshot path stands for (`…/models--org--name/snapshots/<commit>` ->
+ * `org/name@<commit>`), so a path recorded on one machine can be fetched on another; null for other paths.
+ */
+export function hubIdFromCachePath(path: string): string | null {
+  const m = /(?:^|[\\/])models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/]([0-9a-f]{40})[\\/]?$/.exec(path);
+  return m ? `${m[1]}/${m[2]}@${m[3]}` : null;
+}

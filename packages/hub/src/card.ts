@@ -26,7 +26,7 @@ export function parseModelCard(markdown: string): ModelCard | null {
   if (!m) return null;
   let meta: unknown;
   try {
-    meta = parse(m[1]!);
+    meta = parse(m[1]!, { uniqueKeys: false }); // hand-edited cards repeat keys; the last one wins
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 // Hub ids
 
 // The Hugging Face cache (layout shared with Python's huggingface_hub)
-export { cachedCommit, missingModelFiles, repoCacheDir, snapshotDir } from './cache.js';
+export { cachedCommit, hubIdFromCachePath, missingModelFiles, repoCacheDir, snapshotDir } from './cache.js';
 // Model cards
 export { licenseNotice, type ModelCard, parseModelCard, readModelCard } from './card.js';
 // Downloading, and resolving `--model` values

@@ -16,6 +16,7 @@ import { defaultModelDir } from '@qlip/pretrained';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   downloadModel,
+  hubIdFromCachePath,
   hubSettings,
   licenseNotice,
   parseHubId,
@@ -35,10 +36,8 @@ const freshCache = () => join(root, `cache-${cacheN++}`);
 function makeRevisions() {
   const v0 = join(root, 'v0');
   cpSync(defaultModelDir(), v0, { recursive: true });
-  const card = readFileSync(join(v0, 'README.md'), 'utf8').replace(
-    /^---\n/,
-    '---\nlicense: cc-by-nc-4.0\ndatasets:\n  - mnist\n',
-  );
+  // As NVIDIA's cards say: non-commercial weights.
+  const card = readFileSync(join(v0, 'README.md'), 'utf8').replace(/^license: .*$/m, 'license: cc-by-nc-4.0');
   writeFileSync(join(v0, 'README.md'), card);
   writeFileSync(join(v0, 'pytorch_model.bin'), 'not downloaded');
   const v1 = join(root, 'v1');
@@ -86,6 +85,14 @@ describe('hub ids', () => {
     });
     for (const bad of ['./x/y', '/abs/path', 'a/b/c', 'runs', '../a/b', 'a/..'])
       expect(parseHubId(bad)).toBeNull();
+  });
+
+  it('turns a cache snapshot path back into a pinned hub id', () => {
+    const c = 'b'.repeat(40);
+    expect(hubIdFromCachePath(`/h/hub/models--nvidia--QLIP-B-16-256/snapshots/${c}`)).toBe(
+      `nvidia/QLIP-B-16-256@${c}`,
+    );
+    expect(hubIdFromCachePath('/work/runs/step-000100')).toBeNull();
   });
 
   it('reads the cache location and settings from the environment as huggingface_hub does', () => {

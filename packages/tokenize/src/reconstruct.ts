@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import {
+  type AlphaMode,
   clipPreprocessParams,
   denormalizeImages,
   listImages,
@@ -22,6 +23,8 @@ export interface ReconstructOptions {
   /** Write "input | reconstruction" side by side (images only: a dataset has no originals). */
   sideBySide?: boolean;
   maxPixels?: number;
+  /** Transparent pixels of input images: `drop` (default, as in training), or composite on `white`/`black`. */
+  alpha?: AlphaMode;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
 }
@@ -50,7 +53,7 @@ export async function reconstructImages(
   const onProgress = o.onProgress ?? silentProgress;
   const bs = o.batchSize ?? 16;
   const s = rt.imageSize;
-  const params = clipPreprocessParams(s);
+  const params = clipPreprocessParams(s, o.alpha);
   const files = await listImages(o.input);
   const failed: ReconstructResult['failed'] = [];
   let written = 0;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import {
+  type AlphaMode,
   acquireOutputLock,
   clipPreprocessParams,
   type ImagePreprocessParams,
@@ -27,6 +28,8 @@ export interface TokenizeOptions {
   features?: boolean;
   /** Decompression-bomb guard passed to the decoder. */
   maxPixels?: number;
+  /** Transparent pixels: `drop` (default, as the reference and training), or composite on `white`/`black`. */
+  alpha?: AlphaMode;
   onProgress?: ProgressListener;
   /** Abort between batches; everything finished so far is written. */
   signal?: AbortSignal;
@@ -122,7 +125,7 @@ export async function prepare(
 export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions): Promise<TokenizeResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
-  const params = clipPreprocessParams(rt.imageSize);
+  const params = clipPreprocessParams(rt.imageSize, o.alpha);
   const files = await listImages(o.input);
   const meta: TokenDatasetMeta = {
     format: 'qlip-tokens',

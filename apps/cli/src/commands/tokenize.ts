@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { modelFingerprint, type TokenizeResult, tokenizeDirectory } from '@qlip/tokenize';
 import { QlipCommand } from '../lib/base.js';
-import { modelFlags } from '../lib/model.js';
+import { backgroundFlag, modelFlags } from '../lib/model.js';
 
 export default class Tokenize extends QlipCommand {
   static override summary = 'Turn a folder of images into BSQ token grids (.npy shards, resumable)';
@@ -22,6 +22,7 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
   };
   static override flags = {
     ...modelFlags,
+    ...backgroundFlag,
     out: Flags.string({
       char: 'o',
       description: 'output dataset folder (created, or resumed)',
@@ -44,6 +45,7 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
         batchSize: flags['batch-size'],
         shardSize: flags['shard-size'],
         features: flags.features,
+        alpha: ctx.alpha,
         onProgress: ctx.onProgress,
         signal: ctx.signal,
         createdBy: `qlip ${this.config.version}`,

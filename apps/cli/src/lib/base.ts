@@ -1,6 +1,12 @@
 import { constants as osConstants } from 'node:os';
 import { Command, Flags } from '@oclif/core';
-import { BACKEND_CHOICES, type BackendChoice, type BackendInfo, selectBackend, withImageAudit } from '@qlip/core';
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type BackendInfo,
+  selectBackend,
+  withImageAudit,
+} from '@qlip/core';
 import { type Background, InputWarnings, QLIP } from 'qlip';
 import { exitStatus, type JsonError, suggestFlags, toJsonError } from './errors.js';
 import type { RuntimeJob } from './model.js';

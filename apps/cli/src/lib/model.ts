@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Flags } from '@oclif/core';
 import type { AlphaMode, ProgressListener } from '@qlip/core';
-import { type DownloadResult, licenseNotice, resolveModel } from '@qlip/hub';
+import { type DownloadResult, hubIdFromCachePath, licenseNotice, resolveModel } from '@qlip/hub';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
-import type { TokenizerRuntime } from '@qlip/tokenize';
+import { readTokenDataset, type TokenizerRuntime } from '@qlip/tokenize';
 import type { ModelDescription } from 'qlip';
 import { createProgressRenderer } from './progress.js';
 
@@ -65,4 +67,19 @@ export interface RuntimeJob {
   alpha: AlphaMode;
   onProgress: ProgressListener;
   signal: AbortSignal;
+}
+
+/**
+ * The model a tokenized dataset was made with (its meta.json), as a `--model` value: the recorded
+ * directory when it exists here, else the pinned hub id its Hugging Face cache path names.
+ */
+export async function recordedModel(dataset: string): Promise<{ spec: string; fingerprint: string }> {
+  const { meta } = await readTokenDataset(dataset);
+  const { path, fingerprint } = meta.model;
+  if (existsSync(join(path, 'config.json'))) return { spec: path, fingerprint };
+  const id = hubIdFromCachePath(path);
+  if (id) return { spec: id, fingerprint };
+  throw new Error(
+    `${join(dataset, 'meta.json')} records the model ${path}, which is not on this machine: give the same model with --model`,
+  );
 }
