@@ -40,9 +40,9 @@ export {
   InputFileError,
   readRegularFile,
 } from './files.js';
-export { decodeMemoryStats, setDecodeMemoryLimit } from './image/budget.js';
 // Images
 export { type DecodedImageInfo, type ImageAudit, withImageAudit } from './image/audit.js';
+export { decodeMemoryStats, setDecodeMemoryLimit } from './image/budget.js';
 export { type DecodeOptions, decodeImage, readImageFile } from './image/decode.js';
 export {
   encodePng,

@@ -1,7 +1,7 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { DEFAULT_MAX_FILE_BYTES, InputFileError, openRegularFile, readOpenFile } from '../files.js';
-import { withDecodeMemory } from './budget.js';
 import { reportDecodedImage } from './audit.js';
+import { withDecodeMemory } from './budget.js';
 import { ALPHA_MODES, type AlphaMode, DEFAULT_MAX_PIXELS, type RgbImage, toRgb8 } from './pixels.js';
 
 export interface DecodeOptions {
