@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,8 @@ describe('qlip eval and qlip demo (shipped checkpoint)', () => {
         '16',
         '--out',
         join(out, 'r'),
+        '--per-image',
+        join(out, 'r', 'per-image.csv'),
         '--json',
         '--backend',
         'wasm',
@@ -57,8 +59,14 @@ describe('qlip eval and qlip demo (shipped checkpoint)', () => {
     );
     expect(rec.error).toBeUndefined();
     const rr = JSON.parse(rec.stdout);
-    expect(rr).toMatchObject({ images: 16, bitsPerImage: 256, frechetDistance: null });
+    expect(rr).toMatchObject({ images: 16, bitsPerImage: 256, frechetDistance: null, failed: [] });
     expect(existsSync(join(out, 'r', 'grid.png'))).toBe(true);
+    const perImage = readFileSync(join(out, 'r', 'per-image.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(perImage[0]).toBe('key,psnr,ssim');
+    expect(perImage).toHaveLength(17);
+    expect(rr.files).toContain(join(out, 'r', 'per-image.csv'));
   });
 
   it('explains bad evaluation data', async () => {
@@ -72,6 +80,6 @@ describe('qlip eval and qlip demo (shipped checkpoint)', () => {
     });
     expect(b.error?.message).toMatch(/nope: no such file or folder/);
     const c = await runCommand(['eval', 'reconstruction', '--data', one, '--backend', 'wasm'], { root });
-    expect(c.error?.message).toMatch(/no readable images to evaluate \(1 skipped\)/);
+    expect(c.error?.message).toMatch(/no readable images to evaluate \(1 unreadable\)/);
   });
 });

@@ -18,7 +18,7 @@ export * from './jobs/index.js';
 // Reconstruction metrics
 export { mse, psnr, psnrSet } from './psnr.js';
 export { type ConfusionPlotOptions, confusionMatrixPng, confusionMatrixSvg } from './report/confusion.js';
-export { type GridOptions, reconstructionGridPng } from './report/grid.js';
+export { type GridOptions, gridUpscale, reconstructionGridPng } from './report/grid.js';
 // Reports
 export {
   type EvalReport,

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { denormalizeImages, selectBackend, writePng } from '@qlip/core';
@@ -8,6 +8,7 @@ import { defaultModelDir } from '@qlip/pretrained';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import { tfjsRuntime } from '@qlip/tokenize';
 import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateReconstruction, evaluateZeroShot, psnr } from '../src/index.js';
 
@@ -31,9 +32,35 @@ describe('evaluateZeroShot', () => {
   it('agrees with a direct computation from the model embeddings and writes the report', async () => {
     const out = mkdtempSync(join(tmpdir(), 'qlip-eval-out-'));
     const templates = ['a photo of the number {}.'];
-    const r = await evaluateZeroShot(tfjsRuntime(model), { data: digits, templates, batchSize: 8, out });
+    const perImage = join(out, 'per-image.jsonl');
+    const r = await evaluateZeroShot(tfjsRuntime(model), {
+      data: digits,
+      templates,
+      batchSize: 8,
+      out,
+      perImage,
+    });
     expect(r.classes).toEqual(CLASSES);
-    expect(r.skipped.map((s) => s.key)).toEqual(['seven/broken.png']);
+    expect(r.failed).toEqual([
+      { path: 'seven/broken.png', reason: expect.stringMatching(/.+/), kind: 'corrupt' },
+    ]);
+    expect(r.skipped.map((s) => s.key)).toEqual(['seven/broken.png']); // deprecated alias
+    const rows = readFileSync(perImage, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(r.images);
+    expect(rows.filter((x) => x.correct).length / rows.length).toBeCloseTo(r.top1, 10);
+    expect(rows[0]).toEqual({
+      key: expect.stringMatching(/^(one|seven|zero)\/.+\.png$/),
+      label: expect.any(String),
+      predicted: expect.any(String),
+      correct: expect.any(Boolean),
+      score_predicted: expect.any(Number),
+      score_label: expect.any(Number),
+    });
+    for (const x of rows) expect(x.score_predicted).toBeGreaterThanOrEqual(x.score_label);
+    expect(r.files).toContain(perImage);
     expect(r.perClass.reduce((a, p) => a + p.count, 0)).toBe(r.images);
     for (let i = 0; i < 3; i++) expect(r.confusion[i]!.reduce((a, b) => a + b, 0)).toBe(r.perClass[i]!.count);
 
@@ -156,5 +183,22 @@ describe('evaluateReconstruction', () => {
     expect(all.images).toBe(count);
     expect(all.psnr).toBeCloseTo(sum / count, 6);
     expect(existsSync(join(out, 'grid.png'))).toBe(true);
+    // 32 px tiles are drawn 4x (nearest neighbour) so the reconstruction can be judged by eye.
+    const grid = await sharp(join(out, 'grid.png')).metadata();
+    expect(grid.height).toBe(4 + 128 + 4);
+  });
+
+  it('writes per-image PSNR/SSIM to CSV whose mean is the reported mean; refuses other extensions first', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'qlip-eval-out-'));
+    const csv = join(out, 'metrics.csv');
+    const r = await evaluateReconstruction(tfjsRuntime(model), { data: digits, limit: 6, perImage: csv });
+    const [header, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(header).toBe('key,psnr,ssim');
+    expect(lines).toHaveLength(6);
+    const psnrs = lines.map((l) => Number(l.split(',')[1]));
+    expect(psnrs.reduce((a, b) => a + b, 0) / 6).toBeCloseTo(r.psnr, 10);
+    await expect(
+      evaluateReconstruction(tfjsRuntime(model), { data: digits, perImage: join(out, 'm.txt') }),
+    ).rejects.toThrow(/--per-image .*m\.txt: expected a \.csv or \.jsonl file name/);
   });
 });

@@ -7,6 +7,7 @@ import {
   confusionMatrixPng,
   confusionMatrixSvg,
   formatNumber,
+  gridUpscale,
   type Image,
   markdownTable,
   reconstructionGridPng,
@@ -76,6 +77,7 @@ describe('PNG outputs', () => {
       {
         pairsPerRow: 2,
         gap: 2,
+        scale: 1,
       },
     );
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
@@ -88,6 +90,23 @@ describe('PNG outputs', () => {
     expect(at(2 + 5, 8)).toBe(250); // pair 2 (second row) reconstruction
     expect(at(0, 0)).toBe(255); // background
     await expect(reconstructionGridPng([solid(0)], [solid(0, 4, 6)])).rejects.toThrow(/shapes differ/);
+  });
+
+  test('small images are enlarged by whole factors with nearest neighbour (no smoothing)', async () => {
+    expect(gridUpscale(32, 32)).toBe(4);
+    expect(gridUpscale(28, 20)).toBe(5);
+    expect(gridUpscale(256, 256)).toBe(1);
+    const checker: Image = {
+      data: new Uint8Array([0, 0, 0, 255, 255, 255]),
+      height: 1,
+      width: 2,
+      channels: 3,
+    };
+    const png = await reconstructionGridPng([checker], [checker], { gap: 0, scale: 3 });
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([12, 3]);
+    const row = Array.from({ length: 12 }, (_, x) => data[(2 * info.width + x) * 3]);
+    expect(row).toEqual([0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255]);
   });
 
   test('confusion matrix SVG and PNG', async () => {

@@ -1,4 +1,5 @@
 export { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
+export type { FailedInput, PerImageRow } from './per-image.js';
 export {
   evaluateReconstruction,
   type FdNetwork,

@@ -7,10 +7,21 @@ import { bitsPerImage, codebookUsage, compressionRatio } from '../codebook.js';
 import { FeatureStatsAccumulator, frechetDistanceFromStats } from '../frechet.js';
 import type { Image } from '../image.js';
 import { psnr } from '../psnr.js';
-import { reconstructionGridPng } from '../report/grid.js';
+import { gridUpscale, reconstructionGridPng } from '../report/grid.js';
 import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { ssim } from '../ssim.js';
 import { evalDataset, evalSource, headOfBatch } from './data.js';
+import {
+  checkPerImagePath,
+  type FailedInput,
+  failedInputs,
+  legacySkipped,
+  type PerImageRow,
+  writePerImage,
+} from './per-image.js';
+
+const gridScale = (grid: { orig: Image[] }) =>
+  grid.orig[0] ? gridUpscale(grid.orig[0].width, grid.orig[0].height) : 1;
 
 /** Feature network for the Frechet distance (not the standard FID Inception: see @qlip/feature-nets). */
 export type FdNetwork = 'inception_v3' | 'mobilenet_v2' | 'none';
@@ -24,6 +35,8 @@ export interface ReconstructionJobOptions {
   /** Original/reconstruction pairs in grid.png. */
   gridCount?: number;
   out?: string;
+  /** Write one row per image (key, psnr, ssim) to this .csv or .jsonl file. */
+  perImage?: string;
   modelName?: string;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
@@ -49,6 +62,9 @@ export interface ReconstructionJobResult {
   };
   bitsPerImage: number;
   compressionRatio: number;
+  /** Inputs that could not be read (the name `qlip tokenize` uses). */
+  failed: FailedInput[];
+  /** @deprecated The same inputs in the old shape; use `failed`. */
   skipped: { key: string; reason: string; detail: string }[];
   files: string[];
   seconds: number;
@@ -69,6 +85,7 @@ export async function evaluateReconstruction(
 ): Promise<ReconstructionJobResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
+  checkPerImagePath(o.perImage);
   const source = await evalSource(o.data, { labels: false });
   const fd = o.fd ?? 'none';
   const net =
@@ -91,6 +108,7 @@ export async function evaluateReconstruction(
   let psnrSum = 0;
   let ssimSum = 0;
   let n = 0;
+  const rows: PerImageRow[] = [];
   const grid: { orig: Image[]; recon: Image[] } = { orig: [], recon: [] };
   const gridCount = o.gridCount ?? 16;
   try {
@@ -103,8 +121,11 @@ export async function evaluateReconstruction(
       const recon = denormalizeImages(await rt.decode(idx, bs), [bs, 3, s, s]).map(toEvalImage);
       const orig = denormalizeImages(b.images, [bs, 3, s, s]).map(toEvalImage);
       for (let i = 0; i < bs; i++) {
-        psnrSum += psnr(orig[i]!, recon[i]!);
-        ssimSum += ssim(orig[i]!, recon[i]!);
+        const p = psnr(orig[i]!, recon[i]!);
+        const q = ssim(orig[i]!, recon[i]!);
+        psnrSum += p;
+        ssimSum += q;
+        if (o.perImage) rows.push({ key: b.keys[i]!, psnr: p, ssim: q });
         if (grid.orig.length < gridCount) {
           grid.orig.push(orig[i]!);
           grid.recon.push(recon[i]!);
@@ -127,7 +148,7 @@ export async function evaluateReconstruction(
   } finally {
     net?.dispose();
   }
-  if (n === 0) throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} skipped)`);
+  if (n === 0) throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} unreadable)`);
   const usage = codebookUsage(indices, rt.bits);
   const tokens = rt.grid[0] * rt.grid[1];
   const result: ReconstructionJobResult = {
@@ -148,11 +169,13 @@ export async function evaluateReconstruction(
     },
     bitsPerImage: bitsPerImage(tokens, rt.bits),
     compressionRatio: compressionRatio(rt.patchSize, rt.bits),
-    skipped: skipped.map((k) => ({ key: k.key, reason: k.reason, detail: k.detail })),
+    failed: failedInputs(skipped),
+    skipped: legacySkipped(skipped),
     files: [],
     seconds: (performance.now() - t0) / 1000,
   };
-  if (o.out) result.files = await writeReconstructionReport(o.out, result, grid, o.modelName);
+  if (o.perImage) result.files.push(await writePerImage(o.perImage, rows));
+  if (o.out) result.files.push(...(await writeReconstructionReport(o.out, result, grid, o.modelName)));
   return result;
 }
 
@@ -205,15 +228,20 @@ async function writeReconstructionReport(
         rows: [['H', ...r.codebook.perBitEntropy.map((h) => formatNumber(h))]],
       },
     ],
-    images: [{ caption: 'Originals (left) beside reconstructions (right)', path: 'grid.png' }],
+    images: [
+      {
+        caption: `Originals (left) beside reconstructions (right)${gridScale(grid) > 1 ? `, enlarged ${gridScale(grid)}x (nearest neighbour)` : ''}`,
+        path: 'grid.png',
+      },
+    ],
     notes: [
       ...(r.frechetDistance !== null
         ? [
             `The Frechet distance uses nsfwjs's ${r.fdNetwork} weights (an NSFW-classifier fine-tune), not the Inception network of standard FID: compare it only with itself.`,
           ]
         : []),
-      ...(r.skipped.length
-        ? [`${r.skipped.length} unreadable samples were skipped: ${r.skipped.map((s) => s.key).join(', ')}`]
+      ...(r.failed.length
+        ? [`${r.failed.length} unreadable samples were skipped: ${r.failed.map((s) => s.path).join(', ')}`]
         : []),
     ],
   });

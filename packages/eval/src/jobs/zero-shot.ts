@@ -9,6 +9,14 @@ import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { fillTemplates, OPENAI_IMAGENET_TEMPLATES } from '../templates.js';
 import { cosineScores, ensemblePrompts, type Rows, zeroShotEvaluate } from '../zeroshot.js';
 import { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
+import {
+  checkPerImagePath,
+  type FailedInput,
+  failedInputs,
+  legacySkipped,
+  type PerImageRow,
+  writePerImage,
+} from './per-image.js';
 
 export interface ZeroShotJobOptions {
   /** `mnist`, `emoji`, a class-folder tree, or a labelled manifest. */
@@ -22,6 +30,8 @@ export interface ZeroShotJobOptions {
   limit?: number;
   /** Write report.md and confusion.png here. */
   out?: string;
+  /** Write one row per image (key, label, predicted, correct, scores) to this .csv or .jsonl file. */
+  perImage?: string;
   /** Described in the report. */
   modelName?: string;
   onProgress?: ProgressListener;
@@ -39,6 +49,9 @@ export interface ZeroShotJobResult {
   perClass: { name: string; count: number; accuracy: number }[];
   /** `[C, C]` row = true class, column = predicted. */
   confusion: number[][];
+  /** Inputs that could not be read (the name `qlip tokenize` uses). */
+  failed: FailedInput[];
+  /** @deprecated The same inputs in the old shape; use `failed`. */
   skipped: { key: string; reason: string; detail: string }[];
   files: string[];
   seconds: number;
@@ -55,6 +68,7 @@ export async function evaluateZeroShot(
 ): Promise<ZeroShotJobResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
+  checkPerImagePath(o.perImage);
   const source = await evalSource(o.data, { labels: true });
   const classes = await evalClassNames(source, o.classesFile);
   if (classes.length < 2)
@@ -88,6 +102,7 @@ export async function evaluateZeroShot(
   );
   const imgRows: Float32Array[] = [];
   const labels: number[] = [];
+  const keys: string[] = [];
   const total = ds.source.size;
   for await (const full of ds.batches()) {
     if (o.limit !== undefined && labels.length >= o.limit) break;
@@ -101,13 +116,15 @@ export async function evaluateZeroShot(
     }
     imgRows.push(await rt.imageEmbeddings(b.images, b.shape[0]));
     labels.push(...b.labels);
+    keys.push(...b.keys);
     onProgress({ task: 'zero-shot', done: labels.length, total: o.limit ?? total, unit: 'images' });
     if (o.signal?.aborted) break;
   }
   if (labels.length === 0)
-    throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} skipped)`);
+    throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} unreadable)`);
   const images: Rows = { data: concat(imgRows), rows: labels.length, cols: dim };
-  const r = zeroShotEvaluate(cosineScores(images, classEmb), labels);
+  const scores = cosineScores(images, classEmb); // [N, C]
+  const r = zeroShotEvaluate(scores, labels);
   const n = classes.length;
   const confusion = Array.from({ length: n }, (_, i) => Array.from(r.confusion.slice(i * n, (i + 1) * n)));
   const perClass = classes.map((name, i) => ({
@@ -125,11 +142,16 @@ export async function evaluateZeroShot(
     top5: r.top5,
     perClass,
     confusion,
-    skipped: skipped.map((s) => ({ key: s.key, reason: s.reason, detail: s.detail })),
+    failed: failedInputs(skipped),
+    skipped: legacySkipped(skipped),
     files: [],
     seconds: (performance.now() - t0) / 1000,
   };
-  if (o.out) result.files = await writeZeroShotReport(o.out, result, o.modelName);
+  if (o.perImage)
+    result.files.push(
+      await writePerImage(o.perImage, zeroShotRows(keys, labels, r.predictions, scores, classes)),
+    );
+  if (o.out) result.files.push(...(await writeZeroShotReport(o.out, result, o.modelName)));
   return result;
 }
 
@@ -169,9 +191,31 @@ async function writeZeroShotReport(
       counts: r.perClass.map((p) => p.count),
     },
     images: [{ caption: 'Confusion matrix (rows: true class, columns: predicted)', path: 'confusion.png' }],
-    notes: r.skipped.length
-      ? [`${r.skipped.length} unreadable samples were skipped: ${r.skipped.map((s) => s.key).join(', ')}`]
+    notes: r.failed.length
+      ? [`${r.failed.length} unreadable samples were skipped: ${r.failed.map((s) => s.path).join(', ')}`]
       : [],
   });
   return [md, png];
+}
+
+/** Per-image rows: the true and predicted class, and the cosine scores of both. */
+function zeroShotRows(
+  keys: string[],
+  labels: number[],
+  predictions: ArrayLike<number>,
+  scores: Rows, // [N, C]
+  classes: string[],
+): PerImageRow[] {
+  return keys.map((key, i) => {
+    const label = labels[i]!;
+    const predicted = predictions[i]!;
+    return {
+      key,
+      label: classes[label]!,
+      predicted: classes[predicted]!,
+      correct: label === predicted,
+      score_predicted: scores.data[i * scores.cols + predicted]!,
+      score_label: scores.data[i * scores.cols + label]!,
+    };
+  });
 }

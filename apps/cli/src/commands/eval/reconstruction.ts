@@ -12,9 +12,11 @@ tokenized, decoded and compared with the preprocessed original in uint8:
   PSNR on 0..255, SSIM (Gaussian window 11, sigma 1.5; scikit-image's definition),
   a Frechet distance on features of nsfwjs's InceptionV3/MobileNetV2 (--fd; NOT the standard FID network,
   so compare it only with itself), codebook usage (distinct codes, per-bit entropy), bits per image and
-  compression ratio 24*p^2/L. --out writes report.md and grid.png (originals beside reconstructions).`;
+  compression ratio 24*p^2/L. --out writes report.md and grid.png (originals beside reconstructions, small
+images enlarged with nearest neighbour); --per-image writes each image's PSNR and SSIM (CSV or JSONL).`;
   static override examples = [
     '<%= config.bin %> eval reconstruction --data mnist --limit 500 --out report/',
+    '<%= config.bin %> eval reconstruction --data photos/ --per-image psnr.jsonl',
     '<%= config.bin %> eval reconstruction --model my-model --data photos/ --fd inception_v3 --json',
   ];
   static override flags = {
@@ -32,6 +34,10 @@ tokenized, decoded and compared with the preprocessed original in uint8:
     limit: Flags.integer({ description: 'evaluate only the first N images', min: 1 }),
     'batch-size': Flags.integer({ description: 'images per model call', default: 32, min: 1 }),
     grid: Flags.integer({ description: 'original/reconstruction pairs in grid.png', default: 16, min: 1 }),
+    'per-image': Flags.string({
+      description:
+        'also write one row per image to this .csv or .jsonl file (the format follows the extension)',
+    }),
     out: Flags.string({ char: 'o', description: 'folder for report.md and grid.png' }),
   };
 
@@ -47,6 +53,7 @@ tokenized, decoded and compared with the preprocessed original in uint8:
         batchSize: flags['batch-size'],
         gridCount: flags.grid,
         out: flags.out,
+        perImage: flags['per-image'],
         modelName: ctx.modelDir,
         onProgress: ctx.onProgress,
         signal: ctx.signal,

@@ -14,6 +14,7 @@ averaged (prompt ensembling) and each image goes to the most similar class. Repo
 per-class accuracy and a confusion matrix; --out writes report.md and confusion.png.`;
   static override examples = [
     '<%= config.bin %> eval zero-shot --data mnist --limit 1000',
+    '<%= config.bin %> eval zero-shot --data mnist --limit 1000 --per-image wrong.csv',
     '<%= config.bin %> eval zero-shot --model my-model --data photos/ --templates prompts.txt --out report/ --json',
   ];
   static override flags = {
@@ -30,6 +31,10 @@ per-class accuracy and a confusion matrix; --out writes report.md and confusion.
     }),
     limit: Flags.integer({ description: 'evaluate only the first N images', min: 1 }),
     'batch-size': Flags.integer({ description: 'images per model call', default: 32, min: 1 }),
+    'per-image': Flags.string({
+      description:
+        'also write one row per image to this .csv or .jsonl file (the format follows the extension)',
+    }),
     out: Flags.string({ char: 'o', description: 'folder for report.md and confusion.png' }),
   };
 
@@ -44,6 +49,7 @@ per-class accuracy and a confusion matrix; --out writes report.md and confusion.
         limit: flags.limit,
         batchSize: flags['batch-size'],
         out: flags.out,
+        perImage: flags['per-image'],
         modelName: ctx.modelDir,
         onProgress: ctx.onProgress,
         signal: ctx.signal,
@@ -51,7 +57,7 @@ per-class accuracy and a confusion matrix; --out writes report.md and confusion.
     );
     this.log(
       `zero-shot on ${r.data}: top-1 ${(100 * r.top1).toFixed(2)}%, top-5 ${(100 * r.top5).toFixed(2)}% ` +
-        `(${r.images} images, ${r.classes.length} classes, ${r.templates} templates, ${r.skipped.length} skipped)`,
+        `(${r.images} images, ${r.classes.length} classes, ${r.templates} templates, ${r.failed.length} unreadable)`,
     );
     for (const f of r.files) this.log(`wrote ${f}`);
     return r;
