@@ -91,4 +91,24 @@ describe('the model and its limits are visible', () => {
       /warning: .*other-model is not the model that tokenized .*meta\.json records/,
     );
   });
+
+  it('export names the model it exports', async () => {
+    const r = await runCommand(
+      [
+        'export',
+        'safetensors',
+        '--model',
+        defaultModelDir(),
+        '--out',
+        join(tmp, 'exported'),
+        '--no-verify',
+        '--json',
+      ],
+      { root },
+    );
+    expect(r.error).toBeUndefined();
+    expect(r.stderr).toMatch(
+      /model: .*qlip-tiny-mnist: 32x32 px input, 4x4 tokens of 16 bits .*trained on mnist/,
+    );
+  });
 });

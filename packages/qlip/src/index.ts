@@ -1,7 +1,6 @@
 // The one import Node users need: `import { QLIP } from 'qlip'`.
-
 export type { RgbImage } from '@qlip/core';
-export { alphaMode, type Background, DOWNSCALE_WARN_FACTOR, InputWarnings } from './inputs.js';
+export { type Background, InputWarnings } from './inputs.js';
 export { describeModel, type ModelDescription } from './model-info.js';
 export {
   type FromPretrainedOptions,

@@ -2,10 +2,16 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Flags } from '@oclif/core';
 import type { AlphaMode, ProgressListener } from '@qlip/core';
-import { type DownloadResult, hubIdFromCachePath, licenseNotice, resolveModel } from '@qlip/hub';
+import {
+  type DownloadResult,
+  hubIdFromCachePath,
+  licenseNotice,
+  readModelCard,
+  resolveModel,
+} from '@qlip/hub';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
 import { readTokenDataset, type TokenizerRuntime } from '@qlip/tokenize';
-import type { ModelDescription } from 'qlip';
+import { describeModel, type ModelDescription } from 'qlip';
 import { createProgressRenderer } from './progress.js';
 
 /** `--background`, for commands that read the user's own image files. */
@@ -82,4 +88,26 @@ export async function recordedModel(dataset: string): Promise<{ spec: string; fi
   throw new Error(
     `${join(dataset, 'meta.json')} records the model ${path}, which is not on this machine: give the same model with --model`,
   );
+}
+
+/** The `model: ...` line of a command that loads a tfjs model itself (exports), on stderr. */
+export async function noteModel(
+  name: string,
+  dir: string,
+  m: { imageSize: number; patchSize: number; grid: [number, number]; bits: number },
+): Promise<void> {
+  const card = await readModelCard(dir);
+  const d: ModelDescription = {
+    name,
+    dir,
+    source: 'local',
+    runtime: 'tfjs',
+    imageSize: m.imageSize,
+    patchSize: m.patchSize,
+    grid: m.grid,
+    bits: m.bits,
+    ...(card?.license ? { license: card.license } : {}),
+    ...(card?.datasets ? { trainingData: card.datasets } : {}),
+  };
+  process.stderr.write(`${describeModel(d)}\n`);
 }

@@ -13,7 +13,7 @@ import {
 import { QLIPModel } from '@qlip/model';
 import { MODEL_TYPE, UnifiedModel } from '@qlip/unified';
 import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
-import { resolveModelDir } from '../../lib/model.js';
+import { noteModel, resolveModelDir } from '../../lib/model.js';
 
 export interface ExportOnnxResult {
   dir: string;
@@ -90,6 +90,7 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
     if (await isUnifiedModel(modelDir))
       return this.exportUnified(modelDir, flags.out, flags.verify, flags.overwrite);
     const model = await QLIPModel.load(modelDir);
+    await noteModel(flags.model, modelDir, model);
     try {
       const r = await this.withInterrupt(
         () =>

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { exportSafetensors, type SafetensorsVerification, verifySafetensorsExport } from '@qlip/export';
 import { QLIPModel } from '@qlip/model';
 import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
-import { resolveModelDir } from '../../lib/model.js';
+import { noteModel, resolveModelDir } from '../../lib/model.js';
 
 export interface ExportSafetensorsResult {
   dir: string;
@@ -53,6 +53,7 @@ the export and checks that its outputs are identical.`;
     await this.initBackend(flags.backend);
     const modelDir = await resolveModelDir(flags.model);
     const model = await QLIPModel.load(modelDir);
+    await noteModel(flags.model, modelDir, model);
     try {
       const dtype = flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
       const r = await this.withInterrupt(
