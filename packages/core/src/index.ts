@@ -141,4 +141,6 @@ export {
   type TensorSource,
 } from './safetensors/types.js';
 export { writeSafetensors } from './safetensors/writer.js';
+// Skipped inputs
+export { describeSkips, type SkippedInput, type SkipSummary, SkipTally } from './skips.js';
 export { registerWasmTrainingKernels } from './wasm-kernels.js';

@@ -4,10 +4,15 @@ import {
   type AlphaMode,
   acquireOutputLock,
   clipPreprocessParams,
+  type FileFault,
+  faultOf,
   type ImagePreprocessParams,
   listImages,
   type ProgressListener,
   preprocessImage,
+  readImageFile,
+  type SkipSummary,
+  SkipTally,
   silentProgress,
 } from '@qlip/core';
 import { type TokenDatasetMeta, TokenDatasetWriter } from './dataset.js';
@@ -30,6 +35,8 @@ export interface TokenizeOptions {
   maxPixels?: number;
   /** Transparent pixels: `drop` (default, as the reference and training), or composite on `white`/`black`. */
   alpha?: AlphaMode;
+  /** Largest image file read (bytes, checked from its size before reading); default 256 MiB. */
+  maxFileBytes?: number;
   onProgress?: ProgressListener;
   /** Abort between batches; everything finished so far is written. */
   signal?: AbortSignal;
@@ -49,6 +56,11 @@ export interface TokenizeResult {
   tokenized: number;
   /** Files that could not be read or decoded (skipped). */
   failed: { path: string; reason: string }[];
+  /**
+   * Everything left out, counted by reason (`undecodable`, `tooLarge`, `tooManyPixels`, `notRegular`,
+   * `unreadable`, `unreadableFolder`, `danglingSymlink`, `symlinkLoop`, `symlinkedFolder`), first few listed.
+   */
+  skipped: SkipSummary;
   /** Images in the dataset now. */
   total: number;
   interrupted: boolean;
@@ -65,7 +77,7 @@ export interface Prepared {
   /** Sidecar caption per image (undefined when there is none). */
   captions: (string | undefined)[];
   pixels: Float32Array; // [b, 3, S, S]
-  failed: { path: string; reason: string }[];
+  failed: { path: string; reason: string; fault: FileFault }[];
 }
 
 /**
@@ -85,17 +97,19 @@ export async function prepare(
   files: string[],
   params: ImagePreprocessParams,
   maxPixels?: number,
+  maxBytes?: number,
 ): Promise<Prepared> {
   const s = params.cropSize;
   const results = await Promise.all(
     files.map(async (rel) => {
       const path = join(input, rel);
       try {
-        const bytes = await readFile(path);
+        // Size and header are checked before the body is read (a sparse 1 GB file costs nothing).
+        const bytes = await readImageFile(path, { maxBytes, maxPixels });
         const pixels = await preprocessImage(bytes, params, { name: path, maxPixels });
         return { rel, hash: sha256(bytes), pixels, caption: await sidecarCaption(path) };
       } catch (err) {
-        return { rel, error: err instanceof Error ? err.message : String(err) };
+        return { rel, error: err instanceof Error ? err.message : String(err), fault: faultOf(err) };
       }
     }),
   );
@@ -113,8 +127,8 @@ export async function prepare(
     captions: ok.map((r) => r.caption),
     pixels,
     failed: results
-      .filter((r): r is { rel: string; error: string } => 'error' in r)
-      .map((r) => ({ path: r.rel, reason: r.error })),
+      .filter((r): r is { rel: string; error: string; fault: FileFault } => 'error' in r)
+      .map((r) => ({ path: r.rel, reason: r.error, fault: r.fault })),
   };
 }
 
@@ -126,7 +140,13 @@ export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
   const params = clipPreprocessParams(rt.imageSize, o.alpha);
-  const files = await listImages(o.input);
+  const skips = new SkipTally();
+  const files = await listImages(o.input, {
+    onSkip: (k) => {
+      skips.add(k);
+      onProgress({ task: 'tokenize', done: 0, message: `skipped ${k.path}: ${k.detail}` });
+    },
+  });
   const meta: TokenDatasetMeta = {
     format: 'qlip-tokens',
     version: 1,
@@ -145,7 +165,7 @@ export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions
     onNote: (message) => onProgress({ task: 'tokenize', done: 0, message }),
   });
   try {
-    return await tokenizeLocked(rt, o, files, meta, params, t0);
+    return await tokenizeLocked(rt, o, files, meta, params, t0, skips);
   } finally {
     await lock.release();
   }
@@ -158,6 +178,7 @@ async function tokenizeLocked(
   meta: TokenDatasetMeta,
   params: ImagePreprocessParams,
   t0: number,
+  skips: SkipTally,
 ): Promise<TokenizeResult> {
   const batchSize = o.batchSize ?? 16;
   const onProgress = o.onProgress ?? silentProgress;
@@ -175,14 +196,16 @@ async function tokenizeLocked(
     unit: 'images',
     message: alreadyDone ? `resuming: ${alreadyDone} of ${files.length} images already tokenized` : undefined,
   });
-  let next = pending.length ? prepare(o.input, pending.slice(0, batchSize), params, o.maxPixels) : undefined;
+  let next = pending.length
+    ? prepare(o.input, pending.slice(0, batchSize), params, o.maxPixels, o.maxFileBytes)
+    : undefined;
   try {
     for (let start = 0; start < pending.length; start += batchSize) {
       const batch = await next!;
       const after = start + batchSize;
       next =
         after < pending.length
-          ? prepare(o.input, pending.slice(after, after + batchSize), params, o.maxPixels)
+          ? prepare(o.input, pending.slice(after, after + batchSize), params, o.maxPixels, o.maxFileBytes)
           : undefined;
       for (const f of batch.failed)
         onProgress({
@@ -190,7 +213,10 @@ async function tokenizeLocked(
           done: tokenized + failed.length,
           message: `skipped ${f.path}: ${f.reason}`,
         });
-      failed.push(...batch.failed);
+      for (const f of batch.failed) {
+        failed.push({ path: f.path, reason: f.reason });
+        skips.add({ path: f.path, reason: f.fault, detail: f.reason });
+      }
       if (batch.paths.length) {
         const { indices, features } = await rt.encode(batch.pixels, batch.paths.length, {
           features: Boolean(o.features),
@@ -233,6 +259,7 @@ async function tokenizeLocked(
     alreadyDone,
     tokenized,
     failed,
+    skipped: skips.summary(),
     total: writer.done.size,
     interrupted,
     bits: rt.bits,

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cappedWriteOpener, readNpy, selectBackend, setWriteOpener } from '@qlip/core';
@@ -6,7 +14,14 @@ import { QLIPModel } from '@qlip/model';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyConfig } from '../../model/test/tiny.js';
-import { readTokenDataset, type TokenizerRuntime, tfjsRuntime, tokenizeDirectory } from '../src/index.js';
+import {
+  readTokenDataset,
+  reconstructDataset,
+  reconstructImages,
+  type TokenizerRuntime,
+  tfjsRuntime,
+  tokenizeDirectory,
+} from '../src/index.js';
 
 // Fault tests of issue 13 for tokenize: each reproduces a fault of the unsafe code and must hold now.
 let model: QLIPModel;
@@ -93,5 +108,91 @@ describe('tokenize on a full disk (issue 13 item 2)', () => {
       expect((await readNpy(join(out, `tokens-0000${shard}.npy`))).shape[0]).toBe(rows);
       expect((await readNpy(join(out, `features-0000${shard}.npy`))).shape[0]).toBe(rows);
     }
+  });
+});
+
+describe('reconstruct validates the dataset and names outputs uniquely (items 4, 5)', () => {
+  async function dataset(): Promise<string> {
+    const out = fresh();
+    await tokenizeDirectory(tfjsRuntime(model), { input: imgDir, out, model: FP, shardSize: 4 });
+    return out;
+  }
+  const tamper = (ds: string, edit: (rows: Record<string, unknown>[]) => void) => {
+    const file = join(ds, 'index.jsonl');
+    const rows = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    edit(rows);
+    writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+  };
+
+  it('an index path escaping --out, or a row outside its shard, refuses the whole dataset before writing anything', async () => {
+    for (const [edit, fault] of [
+      [(r: Record<string, unknown>[]) => (r[1]!.path = '../../ESCAPED.png'), /path leaves the output folder/],
+      [(r: Record<string, unknown>[]) => (r[1]!.path = '/tmp/abs.png'), /path is absolute/],
+      [(r: Record<string, unknown>[]) => (r[2]!.row = 9999), /row 9999 is outside shard 0 \(4 rows\)/],
+      [(r: Record<string, unknown>[]) => (r[2]!.row = -5), /row -5 is outside shard 0/],
+      [(r: Record<string, unknown>[]) => (r[0]!.shard = 7), /shard 7: .*tokens-00007\.npy/],
+    ] as const) {
+      const ds = await dataset();
+      tamper(ds, edit);
+      const out = join(fresh(), 'deep', 'png');
+      await expect(reconstructDataset(tfjsRuntime(model), { input: ds, out })).rejects.toThrow(
+        new RegExp(`refusing this tokenized dataset: 1 invalid index entry[\\s\\S]*${fault.source}`),
+      );
+      expect(existsSync(out)).toBe(false);
+      expect(existsSync(join(out, '..', '..', 'ESCAPED.png'))).toBe(false);
+    }
+  });
+
+  it('a.png, a.jpg and a.webp in one folder give three distinct, deterministic PNGs at any batch size', async () => {
+    const dir = join(fresh(), 'same-stem');
+    mkdirSync(dir, { recursive: true });
+    await writeImage(join(dir, 'a.png'), 1);
+    await sharp(join(dir, 'a.png')).jpeg().toFile(join(dir, 'a.jpg'));
+    await sharp(join(dir, 'a.png')).webp().toFile(join(dir, 'a.webp'));
+    await writeImage(join(dir, 'b.png'), 2);
+    for (const batchSize of [1, 16]) {
+      const out = fresh();
+      const r = await reconstructImages(tfjsRuntime(model), { input: dir, out, batchSize });
+      expect(r.written).toBe(4);
+      expect(readdirSync(out).sort()).toEqual(['a.jpg.png', 'a.png', 'a.webp.png', 'b.png']);
+    }
+    const ds = fresh();
+    await tokenizeDirectory(tfjsRuntime(model), { input: dir, out: ds, model: FP });
+    const out = fresh();
+    expect((await reconstructDataset(tfjsRuntime(model), { input: ds, out })).written).toBe(4);
+    expect(readdirSync(out).sort()).toEqual(['a.jpg.png', 'a.png', 'a.webp.png', 'b.png']);
+  });
+});
+
+describe('tokenize counts what it skips (items 9, 10, 12)', () => {
+  it('undecodable, too large, dangling and looping symlinks: counted by reason, first few listed, the rest tokenized', async () => {
+    const dir = join(fresh(), 'mixed');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    await writeImage(join(dir, 'ok.png'), 1);
+    await writeImage(join(dir, 'sub', 'big.png'), 2, 200, 200);
+    writeFileSync(join(dir, 'broken.jpg'), 'not a jpeg');
+    symlinkSync(join(dir, 'missing.png'), join(dir, 'dangling.png'));
+    symlinkSync(join(dir, 'loop.png'), join(dir, 'loop.png'));
+    const r = await tokenizeDirectory(tfjsRuntime(model), {
+      input: dir,
+      out: fresh(),
+      model: FP,
+      maxFileBytes: 2000,
+    });
+    expect(r.tokenized).toBe(1);
+    expect(r.skipped.total).toBe(4);
+    expect(r.skipped.byReason).toEqual({ danglingSymlink: 1, symlinkLoop: 1, undecodable: 1, tooLarge: 1 });
+    expect(r.skipped.first.map((f) => f.path).sort()).toEqual([
+      'broken.jpg',
+      'dangling.png',
+      'loop.png',
+      'sub/big.png',
+    ]);
+    expect(r.skipped.first.find((f) => f.path === 'sub/big.png')!.detail).toMatch(
+      /over the limit of 2000 bytes/,
+    );
   });
 });

@@ -7,7 +7,7 @@ import {
   reconstructDataset,
   reconstructImages,
 } from '@qlip/tokenize';
-import { QlipCommand } from '../lib/base.js';
+import { maxFileBytesFlag, QlipCommand } from '../lib/base.js';
 import { backgroundFlag, modelFlags, recordedModel } from '../lib/model.js';
 
 export default class Reconstruct extends QlipCommand {
@@ -34,6 +34,7 @@ export default class Reconstruct extends QlipCommand {
     out: Flags.string({ char: 'o', description: 'output folder for PNGs', required: true }),
     'batch-size': Flags.integer({ description: 'images per model call', default: 16, min: 1 }),
     'side-by-side': Flags.boolean({ description: 'write input | reconstruction pairs (image folders only)' }),
+    'max-file-bytes': maxFileBytesFlag,
   };
 
   async run(): Promise<ReconstructResult> {
@@ -57,6 +58,7 @@ export default class Reconstruct extends QlipCommand {
         batchSize: flags['batch-size'],
         sideBySide: flags['side-by-side'],
         alpha: ctx.alpha,
+        maxFileBytes: flags['max-file-bytes'],
         onProgress: ctx.onProgress,
         signal: ctx.signal,
       });
@@ -64,7 +66,7 @@ export default class Reconstruct extends QlipCommand {
     this.log(
       `${result.written} PNGs written to ${result.out} (${result.mode}, ${result.imagesPerSecond.toFixed(1)} img/s)`,
     );
-    for (const f of result.failed) this.note(`unreadable: ${f.path}: ${f.reason}`);
+    this.reportSkips(result.skipped);
     return result;
   }
 }

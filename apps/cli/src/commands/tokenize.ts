@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { modelFingerprint, type TokenizeResult, tokenizeDirectory } from '@qlip/tokenize';
-import { QlipCommand } from '../lib/base.js';
+import { maxFileBytesFlag, QlipCommand } from '../lib/base.js';
 import { backgroundFlag, modelFlags } from '../lib/model.js';
 
 export default class Tokenize extends QlipCommand {
@@ -31,7 +31,8 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
     'batch-size': Flags.integer({ description: 'images per model call', default: 16, min: 1 }),
     'shard-size': Flags.integer({ description: 'images per .npy shard', default: 4096, min: 1 }),
     features: Flags.boolean({ description: 'also write float16 post-quantisation features' }),
-    strict: Flags.boolean({ description: 'exit non-zero if any file could not be read' }),
+    strict: Flags.boolean({ description: 'exit non-zero (2) if any input was skipped' }),
+    'max-file-bytes': maxFileBytesFlag,
   };
 
   async run(): Promise<TokenizeResult> {
@@ -46,6 +47,7 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
         shardSize: flags['shard-size'],
         features: flags.features,
         alpha: ctx.alpha,
+        maxFileBytes: flags['max-file-bytes'],
         onProgress: ctx.onProgress,
         signal: ctx.signal,
         createdBy: `qlip ${this.config.version}`,
@@ -55,10 +57,15 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
       `${result.tokenized} images tokenized (${result.alreadyDone} already done, ${result.failed.length} unreadable) ` +
         `-> ${result.out} [${result.grid.join('x')} tokens of ${result.bits} bits, ${result.imagesPerSecond.toFixed(1)} img/s]`,
     );
-    for (const f of result.failed) this.note(`unreadable: ${f.path}: ${f.reason}`);
+    this.reportSkips(result.skipped);
     if (result.interrupted) this.note('interrupted: run the same command again to resume');
-    if (flags.strict && result.failed.length > 0) {
-      this.error(`${result.failed.length} file(s) could not be read (--strict)`, { exit: 2 });
+    if (flags.strict && result.skipped.total > 0) {
+      this.error(
+        `${result.skipped.total} input(s) skipped, ${result.failed.length} file(s) could not be read (--strict)`,
+        {
+          exit: 2,
+        },
+      );
     }
     return result;
   }

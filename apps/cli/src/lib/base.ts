@@ -4,6 +4,9 @@ import {
   BACKEND_CHOICES,
   type BackendChoice,
   type BackendInfo,
+  DEFAULT_MAX_FILE_BYTES,
+  describeSkips,
+  type SkipSummary,
   selectBackend,
   withImageAudit,
 } from '@qlip/core';
@@ -32,6 +35,17 @@ export abstract class QlipCommand extends Command {
   /** Progress and logs: stderr, never stdout. */
   protected note(message: string): void {
     this.logToStderr(message);
+  }
+
+  /**
+   * What the run left out, by reason, with the first few named (the full counts are in `--json`'s
+   * `skipped`). Nothing a command skips goes unmentioned.
+   */
+  protected reportSkips(s: SkipSummary): void {
+    if (s.total === 0) return;
+    this.note(describeSkips(s));
+    for (const k of s.first) this.note(`  ${k.path}: ${k.detail}`);
+    if (s.total > s.first.length) this.note(`  ... and ${s.total - s.first.length} more`);
   }
 
   /**
@@ -114,6 +128,13 @@ export abstract class QlipCommand extends Command {
     return info;
   }
 }
+
+/** `--max-file-bytes`, for commands that read image files. */
+export const maxFileBytesFlag = Flags.integer({
+  description: `largest input file read, in bytes (checked from its size before reading; larger files are skipped and reported)`,
+  default: DEFAULT_MAX_FILE_BYTES,
+  min: 1,
+});
 
 /** The signals a qlip command treats as "stop cleanly": Ctrl-C, `kill`/`docker stop`/schedulers, a closed terminal. */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
