@@ -16,8 +16,15 @@ import { dirname, join, relative } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { downloadFile, HubApiError, type ListFileEntry, listFiles, modelInfo } from '@huggingface/hub';
-import { type ProgressListener, silentProgress } from '@qlip/core';
+import {
+  downloadFile,
+  getRepoFolderName,
+  HubApiError,
+  type ListFileEntry,
+  listFiles,
+  modelInfo,
+} from '@huggingface/hub';
+import { acquireOutputLock, type ProgressListener, silentProgress } from '@qlip/core';
 import {
   cachedCommit,
   missingModelFiles,
@@ -104,10 +111,18 @@ export async function downloadModel(repo: string, opts: DownloadOptions = {}): P
     }
     throw explain(err, repo, revision, s);
   }
+  // One writer per repository: two processes appending to the same .incomplete would corrupt it. The lock
+  // lives in the cache's .locks folder, where Python's huggingface_hub keeps its own and cache scans skip it.
+  const lock = await acquireOutputLock(
+    join(s.cacheDir, '.locks', getRepoFolderName({ type: 'model', name: repo })),
+    `qlip download ${repo}`,
+  );
   try {
     return await fetchSnapshot(repo, revision, commit, s, opts);
   } catch (err) {
     throw explain(err, repo, revision, s);
+  } finally {
+    await lock.release();
   }
 }
 

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acquireOutputLock } from '@qlip/core';
 import { defaultModelDir } from '@qlip/pretrained';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -234,6 +235,23 @@ describe('downloadModel against a local hub', () => {
     await expect(downloadModel('acme/none', { endpoint: hub.url, cacheDir })).rejects.toThrow(
       /not found \(HTTP 404\)/,
     );
+  });
+
+  it('one download of a repository at a time: a second one names the process holding it', async () => {
+    const cacheDir = freshCache();
+    const lock = await acquireOutputLock(
+      join(cacheDir, '.locks', 'models--acme--sharded'),
+      'qlip download acme/sharded',
+    );
+    try {
+      await expect(downloadModel('acme/sharded', { endpoint: hub.url, cacheDir })).rejects.toThrow(
+        new RegExp(`pid ${process.pid}.*qlip download acme/sharded`),
+      );
+    } finally {
+      await lock.release();
+    }
+    const r = await downloadModel('acme/sharded', { endpoint: hub.url, cacheDir });
+    expect(r.files).toHaveLength(4);
   });
 
   it('fetches every shard of a sharded checkpoint', async () => {
