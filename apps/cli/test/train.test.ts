@@ -120,6 +120,31 @@ describe('qlip train', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ step: 2, stopped: 'completed' });
     const state = JSON.parse(await readFile(join(out, 'step-000002', 'trainer_state.json'), 'utf8'));
     expect(state.config.data.source.kind).toBe('folder');
+
+    // The exported model card says what the checkpoint was trained on, for how long, and its losses.
+    const release = join(dir, 'release');
+    const exp = await runCommand(
+      [
+        'export',
+        'safetensors',
+        '--model',
+        join(out, 'step-000002'),
+        '--out',
+        release,
+        '--no-verify',
+        '--json',
+      ],
+      { root },
+    );
+    expect(exp.error).toBeUndefined();
+    const card = await readFile(join(release, 'README.md'), 'utf8');
+    expect(card).toMatch(/\| data \| a folder of images with \.txt captions \(`my-images`\) \|/);
+    expect(card).toMatch(/\| steps \| 2 of 2 \|/);
+    expect(card).toMatch(/\| images seen \| 8 \(4 per step, 32 px\) \|/);
+    expect(card).toMatch(/\| losses at step 2 \| total \d+\.\d{4}, reconstruction \d+\.\d{4}, contrastive/);
+    expect(card).toMatch(/\| smoothed losses at the end \| reconstruction \d/);
+    expect(card).not.toContain(dir); // no local paths in a card meant for publishing
+    expect(card).toMatch(/Those two files are not in this folder/);
   });
 
   it('a --config file that switches data.source.kind replaces the preset source', async () => {

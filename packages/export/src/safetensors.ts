@@ -5,6 +5,7 @@ import { writeHfTokenizerFiles } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { verificationIds, verificationPixels } from './onnx/verify.js';
 import { type WrittenFile, writeStaged } from './staging.js';
+import { readTrainingSummary, type TrainingSummary, trainingSection } from './training-card.js';
 
 /** CLIP's image normalisation, as in the released QLIP checkpoints' preprocessor_config.json. */
 export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
@@ -27,8 +28,10 @@ export const HF_FILES = [
 
 /**
  * Keys NVIDIA's released config.json carries besides `QLIPConfig.to_dict()`: they point transformers at the
- * QLIP modeling code (`configuration_qlip.py` / `modeling_qlip.py` from NVlabs/QLIP, placed beside the
- * weights or loaded with trust_remote_code). Kept as they are when the model already has them.
+ * QLIP modeling code (`configuration_qlip.py` / `modeling_qlip.py` from NVlabs/QLIP). Those files are NOT
+ * shipped (NVIDIA's code is non-commercial; we never copy it): the model card says so and how to add them.
+ * Kept so the export is interchangeable with the released checkpoints; kept as they are when the model
+ * already has them.
  */
 const HF_CONFIG_KEYS = {
   architectures: ['QLIPModel'],
@@ -64,8 +67,16 @@ export function hfConfig(config: QLIPConfig, dtype: WeightDType = 'F32'): Record
 export type WeightDType = 'F32' | 'F16' | 'BF16';
 const TORCH_DTYPE: Record<WeightDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
-/** A model card: what the model is, its configuration, how to load it. */
-export function modelCard(model: QLIPModel, name: string, dtype: WeightDType = 'F32'): string {
+/**
+ * A model card: what the model is, its configuration, how it was trained (when the exported folder is a
+ * `qlip train` checkpoint), how to load it.
+ */
+export function modelCard(
+  model: QLIPModel,
+  name: string,
+  dtype: WeightDType = 'F32',
+  training?: TrainingSummary,
+): string {
   const c = model.config;
   const v = c.vision_config;
   const d = c.decoder_config;
@@ -120,6 +131,7 @@ qlip in the layout of NVIDIA's released \`nvidia/QLIP-*\` checkpoints.
 |---|---|
 ${rows.map(([k, val]) => `| ${k} | ${val} |`).join('\n')}
 
+${training ? trainingSection(training) : 'No training record (trainer_state.json) was found beside the weights.\n'}
 ## Files
 
 - \`config.json\`: \`QLIPConfig\` (vision_config with quantizer_cfg, decoder_config, text_config)
@@ -133,9 +145,19 @@ Images go in as \`[B, 3, ${model.imageSize}, ${model.imageSize}]\` float32, \`(x
 back in the same normalised space. Token indices pack the bits most-significant first (channel 0 is the MSB).
 
 - qlip: \`qlip tokenize --model <this folder> ...\`, or \`QLIPModel.load(dir)\` from \`@qlip/model\`.
-- Python: NVIDIA's \`QLIPModel.from_pretrained(dir)\` with \`configuration_qlip.py\` and \`modeling_qlip.py\` from
-  NVlabs/QLIP beside the files (config.json's \`auto_map\` names them), and \`CLIPTokenizer\` /
+- Python: NVIDIA's \`QLIPModel.from_pretrained(dir)\` from NVlabs/QLIP, and \`CLIPTokenizer\` /
   \`CLIPImageProcessor\` from transformers.
+
+### About \`auto_map\` in config.json
+
+config.json carries the same \`architectures\` and \`auto_map\` keys as NVIDIA's released checkpoints:
+\`auto_map\` names \`configuration_qlip.QLIPConfig\` and \`modeling_qlip.QLIPModel\`, the modeling code of
+[NVlabs/QLIP](https://github.com/NVlabs/QLIP). **Those two files are not in this folder**: NVIDIA's code is
+under a non-commercial licence and is not redistributed here. To load with
+\`AutoModel.from_pretrained(dir, trust_remote_code=True)\`, copy \`configuration_qlip.py\` and \`modeling_qlip.py\`
+from NVlabs/QLIP into this folder (or import \`QLIPModel\` from that repository and call its
+\`from_pretrained\`). Without them, transformers cannot build the model from \`auto_map\`; qlip itself
+never reads the key.
 `;
 }
 
@@ -176,7 +198,8 @@ export async function exportSafetensors(
         join(stage, 'preprocessor_config.json'),
         `${JSON.stringify(preprocessorConfig(model.imageSize), null, 2)}\n`,
       );
-      await writeFile(join(stage, 'README.md'), modelCard(model, opts.name ?? 'QLIP', dtype));
+      const training = opts.sourceDir ? await readTrainingSummary(opts.sourceDir) : undefined;
+      await writeFile(join(stage, 'README.md'), modelCard(model, opts.name ?? 'QLIP', dtype, training));
       return { files: [...HF_FILES], result: undefined };
     },
     {
