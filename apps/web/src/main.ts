@@ -141,7 +141,8 @@ async function tokenizeFiles(files: File[]): Promise<void> {
   const speed = el('speed');
   speed.dataset.imagesPerSecond = String(results.length / seconds);
   speed.textContent =
-    `${results.length} image${results.length > 1 ? 's' : ''} tokenized in ${seconds.toFixed(2)} s ` +
+    `${results.length} image${results.length > 1 ? 's' : ''} tokenized in ` +
+    `${seconds < 1 ? `${(seconds * 1000).toFixed(0)} ms` : `${seconds.toFixed(2)} s`} ` +
     `(${(results.length / seconds).toFixed(1)} images/s, decode + preprocess + encode, ${state.provider?.name})`;
   el<HTMLButtonElement>('download-npy').disabled = false;
   await show(0);
@@ -225,7 +226,12 @@ function wire(models: ModelEntry[]): void {
     pendingFiles = files;
     void run('tokenizing', () => tokenizeFiles(files));
   };
-  fileInput.addEventListener('change', () => take([...(fileInput.files ?? [])]));
+  fileInput.addEventListener('change', () => {
+    const files = [...(fileInput.files ?? [])];
+    // Cleared, so picking the same file(s) again is a change too (e.g. after switching models).
+    fileInput.value = '';
+    if (files.length) take(files);
+  });
   const drop = document.getElementById('drop')!;
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();

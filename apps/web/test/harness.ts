@@ -109,11 +109,16 @@ export async function launchBrowser(): Promise<Browser> {
 
 /** The page's status once it is no longer busy/loading ("ready" or "error: ..."). */
 export async function settled(page: Page, timeout = 180_000): Promise<string> {
-  await page.waitForFunction(
-    () => /^(ready|error)/.test(document.querySelector('[data-testid=status]')?.textContent ?? ''),
-    null,
-    { timeout },
-  );
+  await page
+    .waitForFunction(
+      () => /^(ready|error)/.test(document.querySelector('[data-testid=status]')?.textContent ?? ''),
+      null,
+      { timeout },
+    )
+    .catch(async (err: Error) => {
+      const now = await page.textContent('[data-testid=status]').catch(() => '?');
+      throw new Error(`the page did not settle within ${timeout / 1000} s (status "${now}"): ${err.message}`);
+    });
   return (await page.textContent('[data-testid=status]')) ?? '';
 }
 
@@ -121,6 +126,10 @@ export async function settled(page: Page, timeout = 180_000): Promise<string> {
 export async function openPage(browser: Browser, url: string, query = '?ep=wasm'): Promise<Page> {
   const page = await browser.context.newPage();
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  page.on('crash', () => console.error('page crashed'));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.error(`page console: ${m.text()}`);
+  });
   await page.goto(url + query);
   const status = await settled(page);
   if (status !== 'ready') throw new Error(`page did not become ready: ${status}`);
