@@ -20,6 +20,7 @@ import {
   tokenizeDirectory,
 } from '@qlip/tokenize';
 import { writeMnistFolder } from './images.js';
+import { type UnifiedDemo, unifiedDemo, unifiedSummary } from './unified.js';
 
 /** The prompt the shipped checkpoint was trained with (its preset's MNIST template). */
 export const DEMO_TEMPLATES = ['a photo of the number {}.'];
@@ -43,6 +44,8 @@ export interface DemoResult {
   reconstruct: ReconstructResult;
   zeroShot: ZeroShotJobResult;
   reconstruction: ReconstructionJobResult;
+  /** The shipped unified model: a generated grid per digit prompt and captions of test digits. */
+  unified: UnifiedDemo;
   /** The summary report (Markdown). */
   report: string;
   seconds: number;
@@ -97,8 +100,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       modelName: modelDir,
       ...common,
     });
+    const unified = await unifiedDemo(o.out, images, onProgress);
     const report = join(o.out, 'README.md');
-    await writeFile(report, summary(o.out, modelDir, tokenize, zeroShot, reconstruction));
+    await writeFile(
+      report,
+      summary(o.out, modelDir, tokenize, zeroShot, reconstruction) + unifiedSummary(o.out, unified),
+    );
     return {
       out: o.out,
       model: modelDir,
@@ -107,6 +114,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       reconstruct,
       zeroShot,
       reconstruction,
+      unified,
       report,
       seconds: (performance.now() - t0) / 1000,
     };

@@ -24,6 +24,7 @@ describe('runDemo', () => {
       'reconstruction/report.md',
       'reconstruction/grid.png',
       'zero-shot/confusion.png',
+      'unified/seven/sample-grid.png',
     ]) {
       expect(readme).toContain(link);
       expect(existsSync(join(out, link))).toBe(true);

@@ -65,16 +65,24 @@ function classify(p: UnifiedPipeline, classEmb: Rows, images: RgbImage[]): Int32
 
 type FeatureNet = { featureDim: number; pooled(x: tf.Tensor): tf.Tensor; dispose(): void };
 
+/**
+ * Pooled features `[B, F]` of uint8 images, in chunks of 8: the nets resize to their input size, and on the
+ * wasm backend a batch of 50 at 224 px fails with "memory access out of bounds".
+ */
 async function pooled(net: FeatureNet, images: RgbImage[]): Promise<Float64Array> {
   const { width: w, height: h } = images[0]!;
-  const flat = new Float32Array(images.length * h * w * 3);
-  images.forEach((im, i) => {
-    for (let j = 0; j < h * w * 3; j++) flat[i * h * w * 3 + j] = im.data[j]! / 255;
-  });
-  const x = tf.tensor4d(flat, [images.length, h, w, 3]);
-  const f = net.pooled(x);
-  const out = Float64Array.from(await f.data());
-  tf.dispose([x, f]);
+  const out = new Float64Array(images.length * net.featureDim);
+  for (let s = 0; s < images.length; s += 8) {
+    const chunk = images.slice(s, s + 8);
+    const flat = new Float32Array(chunk.length * h * w * 3);
+    chunk.forEach((im, i) => {
+      for (let j = 0; j < h * w * 3; j++) flat[i * h * w * 3 + j] = im.data[j]! / 255;
+    });
+    const x = tf.tensor4d(flat, [chunk.length, h, w, 3]);
+    const f = net.pooled(x);
+    out.set(await f.data(), s * net.featureDim);
+    tf.dispose([x, f]);
+  }
   return out;
 }
 
