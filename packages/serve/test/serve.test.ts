@@ -13,7 +13,10 @@ let model: string;
 let cache: string;
 
 /** A raw GET (fetch would normalise `..` out of the path). */
-function get(url: string, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function get(
+  url: string,
+  path: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = request({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
@@ -49,10 +52,18 @@ describe('prepareOnnx', () => {
   it('exports a checkpoint into the cache, never into the model folder, then reuses it', async () => {
     const before = (await readdir(model)).sort();
     const events: string[] = [];
-    const first = await prepareOnnx(model, { cacheDir: cache, onProgress: (e) => e.message && events.push(e.message) });
+    const first = await prepareOnnx(model, {
+      cacheDir: cache,
+      onProgress: (e) => e.message && events.push(e.message),
+    });
     expect(first.origin).toBe('exported');
     expect(first.dir.startsWith(join(cache, 'onnx', 'my-model-'))).toBe(true);
-    expect(first.files).toEqual(['qlip-onnx.json', 'image_encoder.onnx', 'decoder.onnx', 'text_encoder.onnx']);
+    expect(first.files).toEqual([
+      'qlip-onnx.json',
+      'image_encoder.onnx',
+      'decoder.onnx',
+      'text_encoder.onnx',
+    ]);
     expect(events.some((m) => m.startsWith('exporting ONNX graphs'))).toBe(true);
     expect((await readdir(model)).sort()).toEqual(before);
     const again = await prepareOnnx(model, { cacheDir: cache });
@@ -79,7 +90,9 @@ describe('serveWeb', () => {
       expect(page.status).toBe(200);
       expect(page.headers['cross-origin-opener-policy']).toBe('same-origin');
       expect(page.headers['cross-origin-embedder-policy']).toBe('require-corp');
-      const list = JSON.parse((await get(s.url, '/models.json')).body) as { models: { name: string; path: string }[] };
+      const list = JSON.parse((await get(s.url, '/models.json')).body) as {
+        models: { name: string; path: string }[];
+      };
       expect(list.models[0]).toMatchObject({ name: 'my-model', path: 'models/m0-my-model/' });
       const manifest = await get(s.url, '/models/m0-my-model/qlip-onnx.json');
       expect(JSON.parse(manifest.body)).toMatchObject({ format: 'qlip-onnx', imageSize: 32 });
@@ -95,9 +108,9 @@ describe('serveWeb', () => {
   });
 
   it('says when the page is not built and when the port is taken', async () => {
-    await expect(serveWeb({ models: [], host: '127.0.0.1', port: 0, siteDir: join(work, 'nope') })).rejects.toThrow(
-      /the web page is not built \(no index\.html\): run "pnpm --filter @qlip\/web build"/,
-    );
+    await expect(
+      serveWeb({ models: [], host: '127.0.0.1', port: 0, siteDir: join(work, 'nope') }),
+    ).rejects.toThrow(/the web page is not built \(no index\.html\): run "pnpm --filter @qlip\/web build"/);
     const a = await startServer({ siteDir: site, models: [], host: '127.0.0.1', port: 0 });
     try {
       const port = Number(new URL(a.url).port);
