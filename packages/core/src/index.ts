@@ -95,7 +95,7 @@ export {
   OutputLockedError,
 } from './lock.js';
 // NumPy files
-export { npyHeader, readNpy, writeNpy } from './npy.js';
+export { type NpyInfo, npyHeader, npyInfo, readNpy, writeNpy } from './npy.js';
 export type { NpyArray, NpyData, NpyDtype } from './npy-bytes.js';
 export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
 // Randomness

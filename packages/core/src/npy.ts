@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from './durable.js';
 
 import {
@@ -32,9 +32,7 @@ export async function writeNpy(path: string, arr: NpyArray): Promise<void> {
   ]);
 }
 
-/** Read a .npy written by NumPy or `writeNpy` (C order, little-endian, the dtypes above). */
-export async function readNpy(path: string): Promise<NpyArray> {
-  const buf = await readFile(path);
+function parseHeader(buf: Buffer, path: string): { dtype: NpyDtype; shape: number[]; offset: number } {
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC))
     throw new Error(`${path}: not a .npy file (bad magic)`);
   const major = buf[6]!;
@@ -54,8 +52,14 @@ export async function readNpy(path: string): Promise<NpyArray> {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map(Number);
+  return { dtype, shape, offset: start + headerLen };
+}
+
+/** Read a .npy written by NumPy or `writeNpy` (C order, little-endian, the dtypes above). */
+export async function readNpy(path: string): Promise<NpyArray> {
+  const buf = await readFile(path);
+  const { dtype, shape, offset } = parseHeader(buf, path);
   const count = shape.reduce((a, b) => a * b, 1);
-  const offset = start + headerLen;
   const bytes = count * ITEM[dtype];
   if (offset + bytes > buf.length) {
     throw new Error(`${path}: shape [${shape}] needs ${bytes} data bytes, file has ${buf.length - offset}`);
@@ -74,4 +78,29 @@ export async function readNpy(path: string): Promise<NpyArray> {
               ? new Uint16Array(raw)
               : new Float32Array(raw);
   return { dtype, shape, data };
+}
+
+/** Header facts of a .npy file, read without its data: for checking a shard against what an index expects. */
+export interface NpyInfo {
+  dtype: NpyDtype;
+  shape: number[];
+  /** Bytes the header and the data should take together. */
+  expectedBytes: number;
+  /** Bytes the file takes. */
+  fileBytes: number;
+}
+
+/** Read only the header of a .npy file (and its size); errors name the file. */
+export async function npyInfo(path: string): Promise<NpyInfo> {
+  const fh = await open(path, 'r');
+  try {
+    const fileBytes = (await fh.stat()).size;
+    const head = Buffer.alloc(Math.min(fileBytes, 65536));
+    await fh.read(head, 0, head.length, 0);
+    const { dtype, shape, offset } = parseHeader(head, path);
+    const count = shape.reduce((a, b) => a * b, 1);
+    return { dtype, shape, expectedBytes: offset + count * ITEM[dtype], fileBytes };
+  } finally {
+    await fh.close();
+  }
 }

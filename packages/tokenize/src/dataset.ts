@@ -1,6 +1,6 @@
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readNpy, writeNpy } from '@qlip/core';
+import { type NpyInfo, npyInfo, readNpy, writeFileAtomic, writeNpy } from '@qlip/core';
 
 /**
  * The tokenized dataset format (documented in docs/formats.md):
@@ -105,6 +105,118 @@ async function readIndex(
   return { entries, validBytes, torn };
 }
 
+export interface OpenOptions {
+  /** Told about every repair on resume (torn line dropped, shard dropped, settings ignored). */
+  onNote?: (message: string) => void;
+  /** Of the given index entries, the paths whose image changed since it was tokenized (sha256 differs). */
+  changed?: (entries: IndexEntry[]) => Promise<Set<string>>;
+}
+
+/** An existing dataset may be resumed only with the same model and token-shaping settings. */
+function checkResumable(
+  metaPath: string,
+  existing: TokenDatasetMeta,
+  meta: TokenDatasetMeta,
+  note: (m: string) => void,
+): void {
+  for (const key of RESUME_KEYS) {
+    // The model is the same when its fingerprint is: `./m`, `m/` and `/abs/m` spell one model.
+    const a = key === 'model' ? existing.model?.fingerprint : existing[key];
+    const b = key === 'model' ? meta.model.fingerprint : meta[key];
+    if (JSON.stringify(a) !== JSON.stringify(b)) {
+      throw new Error(
+        `${metaPath}: existing dataset was made with a different ${key} (${JSON.stringify(existing[key])} vs ` +
+          `${JSON.stringify(meta[key])}); use a new --out directory`,
+      );
+    }
+  }
+  if (existing.model.path !== meta.model.path)
+    note(
+      `model given as ${meta.model.path}; the dataset recorded ${existing.model.path}: same weights (fingerprint)`,
+    );
+  if (existing.shardSize !== meta.shardSize)
+    note(`--shard-size ${meta.shardSize} ignored: this dataset uses ${existing.shardSize} images per shard`);
+}
+
+/** Names this writer creates; in a folder that is not a dataset they belong to the user. */
+const OUR_NAMES = /^(?:(?:tokens|features)-\d{5}\.npy|index\.jsonl)$|\.npy\.tmp-/;
+
+async function refuseForeignFiles(dir: string): Promise<void> {
+  const ours = (await readdir(dir)).filter((f) => OUR_NAMES.test(f));
+  if (ours.length)
+    throw new Error(
+      `${dir}: not a qlip dataset (no meta.json) but it holds ${ours.slice(0, 3).join(', ')}${ours.length > 3 ? ', ...' : ''}; ` +
+        'refusing to write (or delete) files there: choose an empty --out or an existing dataset folder',
+    );
+}
+
+/** Why a shard cannot be trusted, or null: file sizes against headers, rows against the index lines. */
+async function shardFault(
+  dir: string,
+  meta: TokenDatasetMeta,
+  shard: number,
+  rows: IndexEntry[],
+): Promise<string | null> {
+  const [h, w] = meta.grid;
+  const kinds: ('tokens' | 'features')[] = meta.features ? ['tokens', 'features'] : ['tokens'];
+  for (const kind of kinds) {
+    const file = join(dir, shardName(kind, shard));
+    let info: NpyInfo;
+    try {
+      info = await npyInfo(file);
+    } catch (err) {
+      return `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    }
+    if (info.fileBytes !== info.expectedBytes)
+      return `${file}: ${info.fileBytes} bytes, its header needs ${info.expectedBytes} (truncated)`;
+    const want = kind === 'tokens' ? [rows.length, h, w] : [rows.length, h * w, meta.features!.dim];
+    if (JSON.stringify(info.shape) !== JSON.stringify(want))
+      return `${file}: shape [${info.shape}], the index names ${rows.length} rows of [${want.slice(1)}]`;
+  }
+  const seen = new Set(rows.map((e) => e.row));
+  if (
+    seen.size !== rows.length ||
+    rows.some((e) => !Number.isInteger(e.row) || e.row < 0 || e.row >= rows.length)
+  )
+    return `shard ${shard}: index rows do not cover 0..${rows.length - 1} exactly once`;
+  return null;
+}
+
+/**
+ * Drop the shards that cannot be trusted or that hold a changed image: rewrite the index without their
+ * lines (atomically) and return the entries kept. Their files become orphans, deleted by the caller.
+ */
+async function dropBadShards(
+  dir: string,
+  meta: TokenDatasetMeta,
+  entries: IndexEntry[],
+  opts: OpenOptions,
+  note: (m: string) => void,
+): Promise<IndexEntry[]> {
+  const byShard = new Map<number, IndexEntry[]>();
+  for (const e of entries) byShard.set(e.shard, [...(byShard.get(e.shard) ?? []), e]);
+  const bad = new Map<number, string>();
+  for (const [shard, rows] of byShard) {
+    const fault = await shardFault(dir, meta, shard, rows);
+    if (fault) bad.set(shard, fault);
+  }
+  const changed = opts.changed
+    ? await opts.changed(entries.filter((e) => !bad.has(e.shard)))
+    : new Set<string>();
+  for (const e of entries)
+    if (changed.has(e.path) && !bad.has(e.shard))
+      bad.set(e.shard, `${e.path} changed since it was tokenized`);
+  if (changed.size) note(`${changed.size} image(s) changed since they were tokenized: tokenizing them again`);
+  if (bad.size === 0) return entries;
+  for (const [shard, why] of bad)
+    note(
+      `dropping shard ${shard} (${why}); its ${byShard.get(shard)!.length} image(s) will be tokenized again`,
+    );
+  const kept = entries.filter((e) => !bad.has(e.shard));
+  await writeFileAtomic(join(dir, 'index.jsonl'), [kept.map((e) => `${JSON.stringify(e)}\n`).join('')]);
+  return kept;
+}
+
 /**
  * Appends tokenized images to a dataset directory in shards, resuming an earlier run when the
  * directory already holds one made with the same model and settings.
@@ -122,9 +234,22 @@ export class TokenDatasetWriter {
 
   /**
    * Open `dir` for writing. A fresh directory gets `meta.json`; an existing dataset must match `meta`
-   * on the model and every setting that shapes the tokens, else an error says which field differs.
+   * on the model (compared by fingerprint, so another spelling of its path is the same model) and every
+   * setting that shapes the tokens, else an error says which field differs.
+   *
+   * Resuming trusts nothing it has not checked: a torn last index line is dropped; every shard must hold
+   * exactly the rows its index lines name, with files of the right size (a full disk or a crash cannot
+   * leave a short shard in use); shards holding an image whose file changed since (`opts.changed`) are
+   * dropped too. A dropped shard's index lines go first (atomic rewrite), then its files, and its images
+   * are tokenized again; each drop is told through `opts.onNote`. Only files of a dataset (meta.json
+   * present) are ever deleted: a folder without meta.json that holds files named like ours is refused.
    */
-  static async open(dir: string, meta: TokenDatasetMeta): Promise<TokenDatasetWriter> {
+  static async open(
+    dir: string,
+    meta: TokenDatasetMeta,
+    opts: OpenOptions = {},
+  ): Promise<TokenDatasetWriter> {
+    const note = opts.onNote ?? (() => {});
     await mkdir(dir, { recursive: true });
     const metaPath = join(dir, 'meta.json');
     let existing: TokenDatasetMeta | undefined;
@@ -134,35 +259,31 @@ export class TokenDatasetWriter {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         throw new Error(`${metaPath}: unreadable (${(err as Error).message})`);
     }
-    if (existing) {
-      for (const key of RESUME_KEYS) {
-        if (JSON.stringify(existing[key]) !== JSON.stringify(meta[key])) {
-          throw new Error(
-            `${metaPath}: existing dataset was made with a different ${key} (${JSON.stringify(existing[key])} vs ` +
-              `${JSON.stringify(meta[key])}); use a new --out directory`,
-          );
-        }
-      }
-    } else {
-      await writeFile(`${metaPath}.tmp`, `${JSON.stringify(meta, null, 2)}\n`);
-      await rename(`${metaPath}.tmp`, metaPath);
+    if (existing) checkResumable(metaPath, existing, meta, note);
+    else {
+      await refuseForeignFiles(dir);
+      await writeFileAtomic(metaPath, [`${JSON.stringify(meta, null, 2)}\n`]);
     }
     const indexPath = join(dir, 'index.jsonl');
     const { entries, validBytes, torn } = await readIndex(indexPath);
     if (torn) {
       const fh = await open(indexPath, 'r+');
       await fh.truncate(validBytes);
+      await fh.sync();
       await fh.close();
+      note(`${indexPath}: dropped a torn last line (a crash mid-append)`);
     }
-    const referenced = new Set(entries.map((e) => e.shard));
-    // Orphans: shards renamed into place whose index lines never landed; temp files from a crash.
+    const kept = await dropBadShards(dir, existing ?? meta, entries, opts, note);
+    const referenced = new Set(kept.map((e) => e.shard));
+    // Orphans (a dataset's own files only): shards renamed into place whose index lines never landed or
+    // that were just dropped; temp files from a crash.
     for (const f of await readdir(dir)) {
       const m = /^(tokens|features)-(\d{5})\.npy$/.exec(f);
       if ((m && !referenced.has(Number(m[2]))) || f.includes('.npy.tmp-'))
         await rm(join(dir, f), { force: true });
     }
-    const done = new Map(entries.map((e) => [e.path, e]));
-    const nextShard = entries.length ? Math.max(...referenced) + 1 : 0;
+    const done = new Map(kept.map((e) => [e.path, e]));
+    const nextShard = entries.length ? Math.max(...entries.map((e) => e.shard)) + 1 : 0;
     return new TokenDatasetWriter(dir, existing ?? meta, done, nextShard);
   }
 

@@ -15,8 +15,8 @@ import {
   SkipTally,
   silentProgress,
 } from '@qlip/core';
-import { type TokenDatasetMeta, TokenDatasetWriter } from './dataset.js';
-import { sha256 } from './fingerprint.js';
+import { type IndexEntry, type TokenDatasetMeta, TokenDatasetWriter } from './dataset.js';
+import { sha256, sha256File } from './fingerprint.js';
 import type { TokenizerRuntime } from './runtime.js';
 
 export interface TokenizeOptions {
@@ -133,6 +133,28 @@ export async function prepare(
 }
 
 /**
+ * Of the entries a resumed dataset holds, the images still in the input whose bytes changed since (their
+ * sha256 differs from the recorded one): they are tokenized again. Read 8 at a time.
+ */
+async function changedImages(
+  input: string,
+  present: Set<string>,
+  entries: IndexEntry[],
+): Promise<Set<string>> {
+  const changed = new Set<string>();
+  const todo = entries.filter((e) => present.has(e.path));
+  for (let i = 0; i < todo.length; i += 8) {
+    await Promise.all(
+      todo.slice(i, i + 8).map(async (e) => {
+        const now = await sha256File(join(input, e.path)).catch(() => undefined);
+        if (now !== undefined && now !== e.sha256) changed.add(e.path);
+      }),
+    );
+  }
+  return changed;
+}
+
+/**
  * Tokenize every image under `input` into a resumable dataset at `out` (see docs/formats.md).
  * The next batch is decoded while the model runs on the current one.
  */
@@ -182,7 +204,11 @@ async function tokenizeLocked(
 ): Promise<TokenizeResult> {
   const batchSize = o.batchSize ?? 16;
   const onProgress = o.onProgress ?? silentProgress;
-  const writer = await TokenDatasetWriter.open(o.out, meta);
+  const note = (message: string) => onProgress({ task: 'tokenize', done: 0, message });
+  const writer = await TokenDatasetWriter.open(o.out, meta, {
+    onNote: note,
+    changed: (entries) => changedImages(o.input, new Set(files), entries),
+  });
   const alreadyDone = files.filter((f) => writer.done.has(f)).length;
   const pending = files.filter((f) => !writer.done.has(f));
   const failed: TokenizeResult['failed'] = [];

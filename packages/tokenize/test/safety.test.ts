@@ -1,10 +1,13 @@
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  statSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,7 @@ import {
   readTokenDataset,
   reconstructDataset,
   reconstructImages,
+  shardName,
   type TokenizerRuntime,
   tfjsRuntime,
   tokenizeDirectory,
@@ -194,5 +198,109 @@ describe('tokenize counts what it skips (items 9, 10, 12)', () => {
     expect(r.skipped.first.find((f) => f.path === 'sub/big.png')!.detail).toMatch(
       /over the limit of 2000 bytes/,
     );
+  });
+});
+
+describe('tokenize resume trusts nothing unchecked (items 2, 7, 12)', () => {
+  const run = (input: string, out: string, extra: Record<string, unknown> = {}) => {
+    const notes: string[] = [];
+    const p = tokenizeDirectory(tfjsRuntime(model), {
+      input,
+      out,
+      model: FP,
+      batchSize: 2,
+      shardSize: 2,
+      features: true,
+      onProgress: (e) => e.message && notes.push(e.message),
+      ...extra,
+    });
+    return p.then((r) => ({ r, notes }));
+  };
+  /** Every shard holds exactly the rows its index lines name: no dead rows, no missing rows. */
+  async function consistent(out: string, images: number): Promise<void> {
+    const ds = await readTokenDataset(out);
+    expect(ds.entries).toHaveLength(images);
+    expect(new Set(ds.entries.map((e) => e.path)).size).toBe(images);
+    const files = readdirSync(out).filter((f) => f.endsWith('.npy'));
+    for (const shard of new Set(ds.entries.map((e) => e.shard))) {
+      const rows = ds.entries.filter((e) => e.shard === shard).length;
+      expect((await readNpy(join(out, shardName('tokens', shard)))).shape[0]).toBe(rows);
+      expect((await readNpy(join(out, shardName('features', shard)))).shape[0]).toBe(rows);
+    }
+    expect(files).toHaveLength(2 * new Set(ds.entries.map((e) => e.shard)).size);
+  }
+
+  it('never deletes or overwrites files named like shards in a folder that is not a dataset (no meta.json)', async () => {
+    const out = fresh();
+    mkdirSync(out);
+    writeFileSync(join(out, 'tokens-00042.npy'), 'my own array');
+    writeFileSync(join(out, 'data.npy.tmp-7'), 'mine too');
+    await expect(run(imgDir, out)).rejects.toThrow(
+      /not a qlip dataset \(no meta\.json\) but it holds .*tokens-00042\.npy/,
+    );
+    expect(readFileSync(join(out, 'tokens-00042.npy'), 'utf8')).toBe('my own array');
+    expect(readFileSync(join(out, 'data.npy.tmp-7'), 'utf8')).toBe('mine too');
+  });
+
+  it('a truncated shard (full disk, old version) is detected on resume, dropped and redone', async () => {
+    const out = fresh();
+    await run(imgDir, out);
+    const f = join(out, shardName('features', 1));
+    truncateSync(f, statSync(f).size - 10);
+    const { r, notes } = await run(imgDir, out);
+    expect(notes.join('\n')).toMatch(
+      /dropping shard 1 \(.*features-00001\.npy: \d+ bytes, its header needs \d+ \(truncated\)\); its 2 image\(s\) will be tokenized again/,
+    );
+    expect(r.tokenized).toBe(2);
+    await consistent(out, 6);
+  });
+
+  it('a torn index line leaves no dead rows: the partly indexed shard is dropped and redone', async () => {
+    const out = fresh();
+    await run(imgDir, out);
+    const index = join(out, 'index.jsonl');
+    const text = readFileSync(index, 'utf8');
+    writeFileSync(index, text.slice(0, text.length - 20)); // crash mid-append of the last line
+    const { r, notes } = await run(imgDir, out);
+    expect(notes.join('\n')).toMatch(/dropped a torn last line/);
+    expect(notes.join('\n')).toMatch(/dropping shard 2 .*index names 1 rows/);
+    expect(r.total).toBe(6);
+    await consistent(out, 6);
+  });
+
+  it('a changed image is tokenized again (its sha256 is checked) and the run says so', async () => {
+    const input = join(fresh(), 'imgs');
+    cpSync(imgDir, input, { recursive: true });
+    const out = fresh();
+    await run(input, out);
+    const before = await readTokenDataset(out);
+    await writeImage(join(input, 'img3.png'), 99); // different pixels, same name
+    const { r, notes } = await run(input, out);
+    expect(notes.join('\n')).toMatch(/1 image\(s\) changed since they were tokenized/);
+    expect(r.tokenized).toBe(2); // img3 and the other image of its shard
+    const after = await readTokenDataset(out);
+    const sha = (ds: typeof after) => ds.entries.find((e) => e.path === 'img3.png')!.sha256;
+    expect(sha(after)).not.toBe(sha(before));
+    await consistent(out, 6);
+  });
+
+  it('the same model under another path spelling resumes (fingerprints compared); --shard-size on resume is ignored, said so', async () => {
+    const out = fresh();
+    const ac = new AbortController();
+    ac.abort();
+    await run(imgDir, out, { signal: ac.signal });
+    const { r, notes } = await run(imgDir, out, {
+      model: { path: './models/tiny/', fingerprint: 'fp' },
+      shardSize: 3,
+    });
+    expect(r.alreadyDone).toBe(2);
+    expect(notes.join('\n')).toMatch(
+      /model given as \.\/models\/tiny\/; the dataset recorded \/models\/tiny: same weights/,
+    );
+    expect(notes.join('\n')).toMatch(/--shard-size 3 ignored: this dataset uses 2 images per shard/);
+    await expect(run(imgDir, out, { model: { path: '/models/tiny', fingerprint: 'other' } })).rejects.toThrow(
+      /different model/,
+    );
+    await consistent(out, 6);
   });
 });
