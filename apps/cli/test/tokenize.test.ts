@@ -30,7 +30,19 @@ describe('qlip tokenize / reconstruct', () => {
   it('tokenizes a folder and reports the dataset as JSON', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'tokens');
     const { stdout, error } = await runCommand(
-      ['tokenize', imgDir, '--model', modelDir, '--out', out, '--json', '--backend', 'wasm'],
+      [
+        'tokenize',
+        imgDir,
+        '--model',
+        modelDir,
+        '--out',
+        out,
+        '--json',
+        '--backend',
+        'wasm',
+        '--runtime',
+        'tfjs',
+      ],
       { root },
     );
     expect(error).toBeUndefined();

@@ -39,7 +39,7 @@ describe('the model and its limits are visible', () => {
     );
     expect(r.error).toBeUndefined();
     expect(r.stderr).toMatch(
-      /model: qlip-tiny-mnist \(.*\): 32x32 px input, 4x4 tokens of 16 bits \(patch 8\), runtime tfjs; trained on mnist/,
+      /model: qlip-tiny-mnist \(.*\): 32x32 px input, 4x4 tokens of 16 bits \(patch 8\), runtime onnx; trained on mnist/,
     );
     expect(r.stderr).toMatch(/warning: .*big\.png is 400x300, downscaled 9\.4x to the model's 32x32 input/);
     expect(r.stderr).toMatch(

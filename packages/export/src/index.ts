@@ -34,6 +34,13 @@ export {
   verifyOnnxExport,
 } from './onnx/verify.js';
 export { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-unified.js';
+// ONNX exports made once per model into a cache (never into the model folder), for serving and --runtime auto
+export {
+  defaultCacheDir,
+  type PreparedOnnx,
+  type PrepareOnnxOptions,
+  prepareOnnx,
+} from './runtime/onnx-cache.js';
 // ONNX Runtime inference
 export {
   type HostFloat,

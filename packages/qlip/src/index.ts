@@ -6,6 +6,7 @@ export {
   type FromPretrainedOptions,
   type ImageLike,
   QLIP,
+  type RuntimeChoice,
   type Tokens,
   type ZeroShotPrediction,
 } from './qlip.js';

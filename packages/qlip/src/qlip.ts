@@ -23,14 +23,77 @@ import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
 import { alphaMode, type Background, InputWarnings } from './inputs.js';
 import { describeModel, locateModel, type ModelDescription } from './model-info.js';
 
+/** Which runtime runs the model: tfjs, ONNX Runtime, or ONNX Runtime when it works (else tfjs). */
+export type RuntimeChoice = 'auto' | 'tfjs' | 'onnx';
+const RUNTIMES: readonly string[] = ['auto', 'tfjs', 'onnx'] satisfies RuntimeChoice[];
+
+type LoadedRuntime = { rt: TokenizerRuntime & { logitScale: number }; release: () => void };
+
+/** ONNX Runtime over the model's own export, else the cache's (exported now, with progress, when missing). */
+async function openOnnx(
+  dir: string,
+  opts: FromPretrainedOptions,
+  log: (m: string) => void,
+): Promise<LoadedRuntime> {
+  // Loaded only when asked for, so the tfjs path never starts ONNX Runtime.
+  const { onnxRuntime, prepareOnnx } = await import('@qlip/export');
+  const prepared = await prepareOnnx(dir, {
+    cacheDir: opts.onnxCacheDir,
+    onProgress: opts.onProgress,
+    // The export runs the tfjs model once.
+    beforeExport: async () => {
+      await selectBackend(opts.backend);
+    },
+  });
+  if (prepared.origin === 'exported') log(`exported the ONNX graphs once to ${prepared.dir}`);
+  const onnx = await onnxRuntime(prepared.dir);
+  return {
+    rt: Object.assign(onnx, { logitScale: onnx.onnx.manifest.logitScale }),
+    release: () => onnx.dispose(),
+  };
+}
+
+/** `runtime` for the model in `dir`; `auto` falls back to tfjs with a note saying why. */
+async function openRuntime(
+  dir: string,
+  runtime: string,
+  opts: FromPretrainedOptions,
+  log: (m: string) => void,
+): Promise<LoadedRuntime> {
+  if (runtime === 'onnx') return openOnnx(dir, opts, log);
+  if (runtime === 'auto' && opts.needsTfjs) log(`runtime: tfjs (${opts.needsTfjs})`);
+  else if (runtime === 'auto') {
+    try {
+      return await openOnnx(dir, opts, log);
+    } catch (err) {
+      log(`runtime: tfjs (ONNX Runtime unavailable: ${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  await selectBackend(opts.backend);
+  const model = await QLIPModel.load(dir);
+  const scale = model.params.get('logit_scale');
+  return {
+    rt: { ...tfjsRuntime(model), logitScale: scale ? Math.exp(scale.dataSync()[0]!) : 100 },
+    release: () => model.dispose(),
+  };
+}
+
 /** An image: a file path, encoded bytes (a Buffer of PNG/JPEG/WebP/...), or decoded 8-bit RGB `[H, W, 3]`. */
 export type ImageLike = ImageInput;
 
 export interface FromPretrainedOptions extends DownloadOptions {
   /** tfjs backend (tfjs runtime): `auto` (default, or env QLIP_BACKEND), `tensorflow`, `wasm`, `cpu`. */
   backend?: BackendChoice;
-  /** `tfjs` (default) or `onnx` (ONNX Runtime over `<model>/onnx`, made by `qlip export onnx`). */
-  runtime?: 'tfjs' | 'onnx';
+  /**
+   * `tfjs` (default), `onnx` (ONNX Runtime over the model's own `<model>/onnx`, else graphs exported once into
+   * `onnxCacheDir`, never into the model folder) or `auto` (onnx when ONNX Runtime and the export work, else
+   * tfjs with a note through `log`). Indices are identical.
+   */
+  runtime?: RuntimeChoice;
+  /** Where ONNX exports made for `onnx`/`auto` are kept (default `$QLIP_CACHE` or ~/.cache/qlip). */
+  onnxCacheDir?: string;
+  /** Why the caller needs tfjs (e.g. post-quantisation features): `auto` then picks tfjs and says so. */
+  needsTfjs?: string;
   /** Composite transparent images on white or black; default: alpha dropped, as in training. */
   background?: Background;
   /** Images per model call (default 16). */
@@ -102,29 +165,15 @@ export class QLIP {
    */
   static async fromPretrained(idOrDir?: string, opts: FromPretrainedOptions = {}): Promise<QLIP> {
     const runtime = opts.runtime ?? 'tfjs';
-    if (runtime !== 'tfjs' && runtime !== 'onnx')
-      throw new Error(`runtime must be tfjs or onnx, got "${runtime}"`);
-    const found = await locateModel(idOrDir, opts, opts.log ?? stderrLog);
-    let rt: TokenizerRuntime & { logitScale: number };
-    let release: () => void;
-    if (runtime === 'onnx') {
-      // Loaded only when asked for, so the tfjs path never starts ONNX Runtime.
-      const { onnxRuntime } = await import('@qlip/export');
-      const onnx = await onnxRuntime(found.dir);
-      rt = Object.assign(onnx, { logitScale: onnx.onnx.manifest.logitScale });
-      release = () => onnx.dispose();
-    } else {
-      await selectBackend(opts.backend);
-      const model = await QLIPModel.load(found.dir);
-      const scale = model.params.get('logit_scale');
-      rt = { ...tfjsRuntime(model), logitScale: scale ? Math.exp(scale.dataSync()[0]!) : 100 };
-      release = () => model.dispose();
-    }
+    if (!RUNTIMES.includes(runtime)) throw new Error(`runtime must be auto, tfjs or onnx, got "${runtime}"`);
+    const log = opts.log ?? stderrLog;
+    const found = await locateModel(idOrDir, opts, log);
+    const { rt, release } = await openRuntime(found.dir, runtime, opts, log);
     const info: ModelDescription = {
       name: found.name,
       dir: found.dir,
       source: found.source,
-      runtime,
+      runtime: rt.name as 'tfjs' | 'onnx',
       imageSize: rt.imageSize,
       patchSize: rt.patchSize,
       grid: rt.grid,

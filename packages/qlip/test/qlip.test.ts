@@ -134,12 +134,17 @@ describe('QLIP library API (shipped qlip-tiny-mnist)', () => {
     }
   });
 
-  it('names the problem: missing models, ONNX without an export', async () => {
+  it('names the problem: missing models, an ONNX export that cannot be made, an unknown runtime', async () => {
     await expect(QLIP.fromPretrained(join(tmp, 'nope'))).rejects.toThrow(
       /no such model directory, and not a Hugging Face hub id/,
     );
-    await expect(QLIP.fromPretrained(undefined, { runtime: 'onnx' })).rejects.toThrow(
-      /no ONNX export found.*qlip export onnx/,
+    const notADir = join(tmp, 'cache-is-a-file');
+    writeFileSync(notADir, 'x');
+    await expect(
+      QLIP.fromPretrained(undefined, { runtime: 'onnx', onnxCacheDir: notADir, log: () => {} }),
+    ).rejects.toThrow(/cache-is-a-file.*cannot create the output directory/);
+    await expect(QLIP.fromPretrained(undefined, { runtime: 'gpu' as 'onnx' })).rejects.toThrow(
+      /runtime must be auto, tfjs or onnx/,
     );
   });
 });

@@ -1,6 +1,5 @@
 // The qlip web page's server side: ONNX exports prepared for the page (cached, never written into a model
 // folder), the static site with its shipped models, and `qlip serve`'s HTTP server.
-export { defaultCacheDir, type PreparedOnnx, prepareOnnx } from './onnx-cache.js';
 export { startServer, type WebModelEntry, type WebServer } from './server.js';
 export {
   addSiteModels,

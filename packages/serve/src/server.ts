@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
-import type { PreparedOnnx } from './onnx-cache.js';
+import type { PreparedOnnx } from '@qlip/export';
 
 /** One model as the page lists it (an entry of models.json). */
 export interface WebModelEntry {

@@ -3,8 +3,8 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ProgressListener, silentProgress } from '@qlip/core';
+import { type PreparedOnnx, prepareOnnx } from '@qlip/export';
 import { bundledVocab } from '@qlip/text-encoder';
-import { type PreparedOnnx, prepareOnnx } from './onnx-cache.js';
 import { type ServedModel, startServer, type WebModelEntry } from './server.js';
 
 /** The built page: $QLIP_WEB_DIR, else apps/web/dist of this workspace. */

@@ -37,21 +37,24 @@ Re-running the same command resumes where it stopped. Unreadable files are repor
 
   async run(): Promise<TokenizeResult> {
     const { args, flags } = await this.parse(Tokenize);
-    const result = await this.withRuntime(flags, async (ctx) =>
-      tokenizeDirectory(ctx.runtime, {
-        input: args.dir,
-        out: flags.out,
-        // Only a tokenized dataset records which weights made it, so only tokenize hashes them.
-        model: { path: ctx.modelDir, fingerprint: await modelFingerprint(ctx.modelDir) },
-        batchSize: flags['batch-size'],
-        shardSize: flags['shard-size'],
-        features: flags.features,
-        alpha: ctx.alpha,
-        maxFileBytes: flags['max-file-bytes'],
-        onProgress: ctx.onProgress,
-        signal: ctx.signal,
-        createdBy: `qlip ${this.config.version}`,
-      }),
+    const result = await this.withRuntime(
+      flags,
+      async (ctx) =>
+        tokenizeDirectory(ctx.runtime, {
+          input: args.dir,
+          out: flags.out,
+          // Only a tokenized dataset records which weights made it, so only tokenize hashes them.
+          model: { path: ctx.modelDir, fingerprint: await modelFingerprint(ctx.modelDir) },
+          batchSize: flags['batch-size'],
+          shardSize: flags['shard-size'],
+          features: flags.features,
+          alpha: ctx.alpha,
+          maxFileBytes: flags['max-file-bytes'],
+          onProgress: ctx.onProgress,
+          signal: ctx.signal,
+          createdBy: `qlip ${this.config.version}`,
+        }),
+      { needsTfjs: flags.features ? 'post-quantisation features (--features) come from tfjs' : undefined },
     );
     this.log(
       `${result.tokenized} images tokenized (${result.alreadyDone} already done, ${result.failed.length} unreadable) ` +

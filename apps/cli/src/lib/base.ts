@@ -10,7 +10,7 @@ import {
   selectBackend,
   withImageAudit,
 } from '@qlip/core';
-import { type Background, InputWarnings, QLIP } from 'qlip';
+import { type Background, InputWarnings, QLIP, type RuntimeChoice } from 'qlip';
 import { exitStatus, type JsonError, suggestFlags, toJsonError } from './errors.js';
 import type { RuntimeJob } from './model.js';
 import { createProgressRenderer } from './progress.js';
@@ -49,14 +49,16 @@ export abstract class QlipCommand extends Command {
   }
 
   /**
-   * The lifecycle every model-running command shares, over the library API: select the backend (tfjs
-   * runtime), load the model with `QLIP.fromPretrained` (`--model` directory or hub id, or the shipped
+   * The lifecycle every model-running command shares, over the library API: select the runtime (`auto`:
+   * ONNX Runtime on an export cached once per model, else tfjs on the selected backend), load the model with `QLIP.fromPretrained` (`--model` directory or hub id, or the shipped
    * checkpoint), say which model it is, draw progress, watch the inputs (downscaling, transparency), turn
    * Ctrl-C into an abort, and release everything whatever happens.
+   * @param opts.needsTfjs why this run needs tfjs (`auto` then skips ONNX Runtime and says so)
    */
   protected async withRuntime<T>(
     flags: { model?: string; runtime: string; backend: string; background?: string },
     job: (ctx: RuntimeJob) => Promise<T>,
+    opts: { needsTfjs?: string } = {},
   ): Promise<T> {
     if (flags.runtime === 'tfjs') await this.initBackend(flags.backend);
     // Straight to stderr, also under --json: which model ran, its licence and input warnings always show.
@@ -65,7 +67,8 @@ export abstract class QlipCommand extends Command {
     let q: QLIP;
     try {
       q = await QLIP.fromPretrained(flags.model, {
-        runtime: flags.runtime as 'tfjs' | 'onnx',
+        runtime: flags.runtime as RuntimeChoice,
+        needsTfjs: opts.needsTfjs,
         backend: flags.backend as BackendChoice,
         ...(flags.background ? { background: flags.background as Background } : {}),
         onProgress: progress.listener,

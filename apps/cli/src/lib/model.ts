@@ -31,9 +31,9 @@ export const modelFlags = {
   }),
   runtime: Flags.string({
     description:
-      'inference runtime: tfjs (the --backend) or onnx (ONNX Runtime, exported graphs in <model>/onnx)',
-    options: ['tfjs', 'onnx'],
-    default: 'tfjs',
+      "inference runtime: auto (ONNX Runtime when installed, else tfjs), onnx (ONNX Runtime: the model's own export in <model>/onnx, else one exported once into $QLIP_CACHE or ~/.cache/qlip, never into the model folder) or tfjs (the --backend); indices are identical",
+    options: ['auto', 'onnx', 'tfjs'],
+    default: 'auto',
   }),
 };
 

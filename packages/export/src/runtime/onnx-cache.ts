@@ -3,17 +3,21 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { type ProgressListener, silentProgress } from '@qlip/core';
-import { exportOnnx, ONNX_GRAPHS, ONNX_MANIFEST, type OnnxManifest, resolveOnnxDir } from '@qlip/export';
+import { describeLockHolder, OutputLockedError, type ProgressListener, silentProgress } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
+import { exportOnnx, ONNX_GRAPHS, ONNX_MANIFEST, type OnnxManifest } from '../onnx/export.js';
+import { resolveOnnxDir } from './tokenizer-runtime.js';
 
-/** Where `qlip serve` keeps the ONNX exports it makes: $QLIP_CACHE, else $XDG_CACHE_HOME/qlip, else ~/.cache/qlip. */
+/**
+ * Where qlip keeps the ONNX exports it makes for `qlip serve` and `--runtime auto|onnx`: $QLIP_CACHE, else
+ * $XDG_CACHE_HOME/qlip, else ~/.cache/qlip.
+ */
 export function defaultCacheDir(): string {
   if (process.env.QLIP_CACHE) return resolve(process.env.QLIP_CACHE);
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'qlip');
 }
 
-/** An ONNX export ready to serve. */
+/** An ONNX export ready to run or serve. */
 export interface PreparedOnnx {
   /** Folder holding qlip-onnx.json and the graphs. */
   dir: string;
@@ -55,15 +59,20 @@ async function cacheKey(modelDir: string): Promise<string> {
   return h.digest('hex').slice(0, 16);
 }
 
+export interface PrepareOnnxOptions {
+  /** Cache folder (default `defaultCacheDir()`); exports go to `<cacheDir>/onnx/<model name>-<key>/`. */
+  cacheDir?: string;
+  onProgress?: ProgressListener;
+  /** Called once before a model is loaded for an export (e.g. to select the tfjs backend it runs on). */
+  beforeExport?: () => Promise<void>;
+}
+
 /**
  * The ONNX export of `modelDir`: its own (`qlip-onnx.json` in the folder or in `onnx/`), else a cached one,
  * else exported now into `<cacheDir>/onnx/<name>-<key>/` (atomically: an interrupted export leaves
  * nothing). Nothing is ever written into the model's folder.
  */
-export async function prepareOnnx(
-  modelDir: string,
-  opts: { cacheDir?: string; onProgress?: ProgressListener } = {},
-): Promise<PreparedOnnx> {
+export async function prepareOnnx(modelDir: string, opts: PrepareOnnxOptions = {}): Promise<PreparedOnnx> {
   const progress = opts.onProgress ?? silentProgress;
   let own: string | null = null;
   try {
@@ -82,7 +91,52 @@ export async function prepareOnnx(
     'onnx',
     `${basename(resolve(modelDir))}-${await cacheKey(modelDir)}`,
   );
-  if (existsSync(join(dir, ONNX_MANIFEST))) return { dir, ...(await exportFiles(dir)), origin: 'cache' };
+  const cached = await exportOnce(modelDir, dir, progress, opts.beforeExport);
+  return { dir, ...(await exportFiles(dir)), origin: cached ? 'cache' : 'exported' };
+}
+
+/** How often a process waiting for another one's export of the same model looks again. */
+const WAIT_POLL_MS = 250;
+
+/**
+ * Export `modelDir` into cache entry `dir` unless it is already there (then true). The export holds the
+ * entry's output lock (writeStaged), and the manifest is moved in last, so a manifest means a complete
+ * export; a second process finding the entry locked waits for that export and reuses it instead of racing.
+ */
+async function exportOnce(
+  modelDir: string,
+  dir: string,
+  progress: ProgressListener,
+  beforeExport?: () => Promise<void>,
+): Promise<boolean> {
+  let told = false;
+  let prepared = false;
+  for (;;) {
+    if (existsSync(join(dir, ONNX_MANIFEST))) return true;
+    try {
+      if (!prepared) await beforeExport?.();
+      prepared = true;
+      await exportInto(modelDir, dir, progress);
+      return false;
+    } catch (err) {
+      if (!(err instanceof OutputLockedError) || !err.holder) throw err;
+      if (!told) {
+        progress({
+          task: 'export',
+          done: 0,
+          total: 2,
+          unit: 'steps',
+          message: `waiting for ${describeLockHolder(err.holder)}, which is exporting this model to ${dir}`,
+        });
+        told = true;
+      }
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+    }
+  }
+}
+
+/** Load the model and write its ONNX graphs into `dir` (staged and renamed: an interrupted export leaves nothing). */
+async function exportInto(modelDir: string, dir: string, progress: ProgressListener): Promise<void> {
   const steps = 2;
   progress({ task: 'export', done: 0, total: steps, unit: 'steps', message: `loading ${modelDir}` });
   const model = await QLIPModel.load(modelDir);
@@ -94,10 +148,9 @@ export async function prepareOnnx(
       unit: 'steps',
       message: `exporting ONNX graphs to ${dir}`,
     });
-    await exportOnnx(model, dir, { overwrite: true });
+    await exportOnnx(model, dir, { overwrite: true, sourceDir: modelDir });
   } finally {
     model.dispose();
   }
   progress({ task: 'export', done: steps, total: steps, unit: 'steps', message: `exported ${dir}` });
-  return { dir, ...(await exportFiles(dir)), origin: 'exported' };
 }
