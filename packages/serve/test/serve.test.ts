@@ -3,9 +3,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@qlip/core';
+import { prepareOnnx } from '@qlip/export';
 import { defaultModelDir } from '@qlip/pretrained';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareOnnx, serveWeb, startServer } from '../src/index.js';
+import { serveWeb, startServer } from '../src/index.js';
 
 let work: string;
 let site: string;
