@@ -2,7 +2,6 @@
 // bytes the web page shares with the CLI, so its preprocessing gives the same token indices.
 
 export {
-  type AlphaMode,
   clipPreprocessParams,
   DEFAULT_MAX_PIXELS,
   denormalizeImages,
@@ -12,4 +11,4 @@ export {
   resizeAndCrop,
   toRgb8,
 } from './image/pixels.js';
-export { type NpyArray, type NpyDtype, npyBytes } from './npy-bytes.js';
+export { npyBytes } from './npy-bytes.js';

@@ -13,12 +13,13 @@ export default class Serve extends QlipCommand {
   static override summary =
     'Serve the qlip web page: tokenize, reconstruct and classify images in your browser';
   static override description =
-    `Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the
-cross-origin isolation headers (COOP/COEP) that let onnxruntime-web use threads. Inference runs in the browser:
-the server only sends files. Each --model (a QLIP checkpoint folder, or an ONNX export) is listed before the
-models the page was built with; a checkpoint without an ONNX export (<model>/onnx) is exported first into the
-cache (--cache-dir), never into the model folder, and reused on the next start. Prints the URL (--json: one
-line {"url", "models"} on stdout once listening) and serves until Ctrl-C.`;
+    "Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the cross-origin " +
+    'isolation headers (COOP/COEP) that let onnxruntime-web use threads. Inference runs in the browser: the ' +
+    'server only sends files. Each --model (a QLIP checkpoint folder, a Hugging Face id, or an ONNX export) is ' +
+    'listed before the models the page was built with; a checkpoint without an ONNX export (<model>/onnx) is ' +
+    'exported first into the cache (--cache-dir), never into the model folder, and reused on the next start. ' +
+    'Prints the URL (--json: one line {"url", "models"} on stdout once listening) and serves until Ctrl-C ' +
+    '(exit 130) or SIGTERM (143).';
   static override examples = [
     '<%= config.bin %> serve',
     '<%= config.bin %> serve --model runs/tiny-mnist/step-003000 --port 0 --json',
