@@ -111,6 +111,9 @@ describe('qlip train', () => {
     expect(text.stdout).toMatch(/^data\.source\.kind +"folder" +# flag --data$/m);
     expect(text.stdout).toMatch(/^data\.dropLast +false +# default$/m);
     expect(text.stderr).toMatch(/data: folder with \.txt captions \(4 images, 4 captioned\)/);
+    expect(text.stderr).not.toMatch(/fewer than one batch/);
+    const big = await runCommand([...base.slice(0, -2), '--batch-size', '8', '--print-config'], { root });
+    expect(big.stderr).toMatch(/warning: 4 training image\(s\), fewer than one batch \(8\)/);
 
     const out = join(dir, 'runs', 'mine');
     const run = await runCommand([...base, '--out', out, '--steps', '2', '--backend', 'wasm', '--json'], {

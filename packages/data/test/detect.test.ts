@@ -56,6 +56,7 @@ describe('sourceFromSpec (qlip train --data)', () => {
     const r = await read('captioned', dir);
     expect(r.source).toEqual({ kind: 'folder', path: path.join(dir, 'captioned') });
     expect(r.description).toMatch(/3 images, 2 captioned; the 1 without a caption are skipped/);
+    expect((await sourceFromSpec('captioned', { baseDir: dir })).samples).toBe(2);
     expect(r.samples).toEqual([
       ['a.png', 'a red square'],
       ['sub/b.png', 'a blue square'],

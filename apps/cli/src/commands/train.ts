@@ -4,7 +4,7 @@ import { explainTrainConfig, PRESETS, type TrainConfig, type TrainResult, train 
 import { QlipCommand } from '../lib/base.js';
 import { resolveModelDir } from '../lib/model.js';
 import { createProgressRenderer } from '../lib/progress.js';
-import { renderConfig, trainConfigLayers } from '../lib/train-config.js';
+import { renderConfig, smallDataWarning, trainConfigLayers } from '../lib/train-config.js';
 
 /** `--print-config`: the resolved config and where each value came from. */
 export interface PrintedConfig {
@@ -84,7 +84,7 @@ export default class Train extends QlipCommand {
   async run(): Promise<TrainResult | PrintedConfig> {
     const { flags } = await this.parse(Train);
     // A bad --data, --config or flag value is a usage error (exit 2), named with the layer it came from.
-    const { layers, note } = await trainConfigLayers(flags).catch((e: Error) =>
+    const { layers, note, samples } = await trainConfigLayers(flags).catch((e: Error) =>
       this.error(e.message, { exit: 2 }),
     );
     const { config, origins } = (() => {
@@ -95,6 +95,8 @@ export default class Train extends QlipCommand {
       }
     })();
     if (note) this.note(note);
+    const small = smallDataWarning(samples, config.data.batchSize);
+    if (small) this.note(small);
     if (flags['print-config']) {
       this.log(renderConfig(origins, config));
       return { config, origins };

@@ -28,17 +28,19 @@ const flagLayer = (flag: string, values: Record<string, unknown>): ConfigLayer =
  */
 export async function trainConfigLayers(
   flags: TrainConfigFlags,
-): Promise<{ layers: ConfigLayer[]; note?: string }> {
+): Promise<{ layers: ConfigLayer[]; note?: string; samples?: number }> {
   const layers: ConfigLayer[] = [];
   if (flags.resume && !flags.preset) layers.push(await checkpointConfigLayer(flags.resume));
   else layers.push(presetLayer(flags.preset ?? 'tiny-mnist'));
   if (flags.config) layers.push({ source: flags.config, values: readJsonConfig(flags.config) });
   let note: string | undefined;
+  let samples: number | undefined;
   const templates = flags['caption-template'];
   if (flags.data) {
     const found = await sourceFromSpec(flags.data, templates ? { captionTemplates: templates } : {});
     layers.push(flagLayer('data', { data: { source: found.source } }));
     note = `data: ${found.description}`;
+    samples = found.samples;
   } else if (templates?.length) {
     layers.push(flagLayer('caption-template', { data: { source: { templates } } }));
   }
@@ -51,7 +53,7 @@ export async function trainConfigLayers(
     const lr = Number(flags.lr);
     layers.push(flagLayer('lr', { optimizer: { lr: Number.isNaN(lr) ? flags.lr : lr } }));
   }
-  return note === undefined ? { layers } : { layers, note };
+  return { layers, ...(note === undefined ? {} : { note }), ...(samples === undefined ? {} : { samples }) };
 }
 
 /** `key.path  value  (origin)` lines, aligned, in the config's own key order. */
@@ -64,4 +66,10 @@ export function renderConfig(origins: ConfigOrigins, config: unknown): string {
   const kw = Math.max(...rows.map((r) => r[0].length));
   const vw = Math.min(40, Math.max(...rows.map((r) => r[1].length)));
   return rows.map(([k, v, from]) => `${k.padEnd(kw)}  ${v.padEnd(vw)}  # ${from}`).join('\n');
+}
+
+/** A warning when the data holds fewer samples than one batch: every batch then repeats the same images. */
+export function smallDataWarning(samples: number | undefined, batchSize: number): string | undefined {
+  if (samples === undefined || samples >= batchSize) return undefined;
+  return `warning: ${samples} training image(s), fewer than one batch (${batchSize}): each batch repeats them; --batch-size ${samples} or fewer avoids that`;
 }

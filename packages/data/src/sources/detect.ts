@@ -9,6 +9,8 @@ export interface DetectedSource {
   source: Record<string, unknown>;
   /** e.g. "folder with .txt captions (12 images, 12 captions)". */
   description: string;
+  /** Usable samples found, when the source was listed (folders), so a caller can compare with its batch. */
+  samples?: number;
 }
 
 export interface DetectSourceOptions {
@@ -102,6 +104,7 @@ async function detectFolder(dir: string, spec: string, templates?: string[]): Pr
       if (templates) source.templates = templates;
       return {
         source,
+        samples: images.length,
         description: `class folders (${classes.size} classes, ${images.length} images; captions from ${templates ? '--caption-template' : 'the template "a photo of a {c}."'})`,
       };
     }
@@ -117,6 +120,7 @@ async function detectFolder(dir: string, spec: string, templates?: string[]): Pr
   const missing = images.length - captioned.length;
   return {
     source: { kind: 'folder', path: dir },
+    samples: captioned.length,
     description:
       `folder with .txt captions (${images.length} images, ${captioned.length} captioned` +
       `${missing > 0 ? `; the ${missing} without a caption are skipped` : ''})`,
