@@ -33,9 +33,9 @@ describe('alpha compositing and the image audit', () => {
     );
     await decodeImage(big, { name: 'outside.png' });
     expect(seen.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
-      { name: 'big.png', width: 300, height: 200, transparent: false },
-      { name: 'clear.png', width: 2, height: 1, transparent: true },
-      { name: 'opaque.png', width: 2, height: 1, transparent: false },
+      { name: 'big.png', width: 300, height: 200, transparent: false, alpha: 'drop' },
+      { name: 'clear.png', width: 2, height: 1, transparent: true, alpha: 'drop' },
+      { name: 'opaque.png', width: 2, height: 1, transparent: false, alpha: 'drop' },
     ]);
   });
 });

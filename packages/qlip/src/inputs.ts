@@ -11,7 +11,8 @@ export function alphaMode(background: Background | undefined): AlphaMode {
   return background ?? 'drop';
 }
 
-function alphaRule(alpha: AlphaMode): string {
+function alphaRule(alpha: AlphaMode, chosen: AlphaMode): string {
+  if (alpha !== chosen) return `composited on ${alpha} by the data source (its own rule)`;
   return alpha === 'drop'
     ? "alpha dropped and the stored colour kept, as in training (PIL convert('RGB')); --background white|black composites instead"
     : `composited on ${alpha} (--background ${alpha})`;
@@ -27,6 +28,7 @@ export class InputWarnings {
   private downscaled = 0;
   private transparent = 0;
   private worst: { name: string; factor: number; w: number; h: number } | null = null;
+  private appliedAlpha: AlphaMode | undefined;
 
   constructor(
     private readonly imageSize: number,
@@ -50,7 +52,8 @@ export class InputWarnings {
       }
     }
     if (info.transparent && this.transparent++ === 0) {
-      this.warn(`warning: ${info.name} has transparent pixels: ${alphaRule(this.alpha)}`);
+      this.appliedAlpha = info.alpha ?? this.alpha; // a source (the emoji set) may composite on its own
+      this.warn(`warning: ${info.name} has transparent pixels: ${alphaRule(this.appliedAlpha, this.alpha)}`);
     }
   };
 
@@ -59,13 +62,13 @@ export class InputWarnings {
     const out: string[] = [];
     if (this.downscaled > 1 && this.worst) {
       out.push(
-        `warning: ${this.downscaled} of ${this.seen} images were downscaled more than ${DOWNSCALE_WARN_FACTOR}x to ` +
+        `warning: ${this.downscaled} of ${this.seen} images decoded were downscaled more than ${DOWNSCALE_WARN_FACTOR}x to ` +
           `${this.imageSize} px (most: ${this.worst.name}, ${this.worst.w}x${this.worst.h}, ${this.worst.factor.toFixed(1)}x)`,
       );
     }
     if (this.transparent > 1) {
       out.push(
-        `warning: ${this.transparent} of ${this.seen} images had transparent pixels: ${alphaRule(this.alpha)}`,
+        `warning: ${this.transparent} of ${this.seen} images decoded had transparent pixels: ${alphaRule(this.appliedAlpha ?? this.alpha, this.alpha)}`,
       );
     }
     return out;

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AlphaMode } from './pixels.js';
 
 /** What {@link decodeImage} saw of one input before any resizing. */
 export interface DecodedImageInfo {
@@ -9,6 +10,8 @@ export interface DecodedImageInfo {
   height: number;
   /** True when some pixel is not fully opaque (so the alpha handling changes what the model sees). */
   transparent: boolean;
+  /** What was done with the alpha channel (a data source may composite where the caller would not). */
+  alpha?: AlphaMode;
 }
 
 /** Receives every image decoded inside {@link withImageAudit}. */

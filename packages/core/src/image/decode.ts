@@ -143,6 +143,7 @@ async function decodePixels(
     width: info.width,
     height: info.height,
     transparent: hasTransparency(samples, info.channels, sixteen ? 65535 : 255),
+    alpha,
   });
   return {
     width: info.width,
