@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '@oclif/test';
 import { QLIPModel } from '@qlip/model';
+import { tinyConfig } from '@qlip/test-utils';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tinyConfig } from '../../../packages/model/test/tiny.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let modelDir: string;

@@ -1,4 +1,5 @@
-import { selectBackend } from '@qlip/core';
+import { registerBackendAccelerator, selectBackend } from '@qlip/core';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { type Measurement, measureWorkloads } from './measure.js';
 import { type Settings, VARIANTS, type VariantId } from './variants.js';
 
@@ -31,6 +32,7 @@ export async function measureVariant(
 ): Promise<VariantResult> {
   const v = VARIANTS[id];
   let info: Awaited<ReturnType<typeof selectBackend>>;
+  registerBackendAccelerator(nativeKernelsAccelerator); // the bench worker is an entry point
   try {
     info = await selectBackend(v.backend);
   } catch (err) {

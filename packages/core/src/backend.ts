@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // package registers both on the shared engine (its ESM-only registration files do not load in Node).
 import '@tensorflow/tfjs';
 import { registerCpuTrainingKernels } from './cpu-kernels.js';
+import { firstLine, optionalImport } from './optional-import.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** What the user may ask for. `auto` picks the fastest backend that loads on this machine. */
@@ -26,13 +27,20 @@ export interface BackendInfo {
 
 let current: BackendInfo | undefined;
 
-/** Hook that an optional package (e.g. `@qlip/native-kernels`) can install to speed up a backend. */
+/**
+ * Hook through which a package above core speeds up a backend (`@qlip/native-kernels` replaces the wasm
+ * matmul and transpose kernels). Entry points (the CLI, the library API, the bench, test setup) register it:
+ * core itself imports no other package of ours.
+ */
 export type BackendAccelerator = (backendName: string) => Promise<string | undefined>;
-const accelerators: BackendAccelerator[] = [];
+const accelerators = new Set<BackendAccelerator>();
 
-/** Register a function run after a backend is selected; it returns a note for `detail` or undefined. */
+/**
+ * Register a function run after a backend is selected; it returns a note for `detail` (e.g.
+ * `native SGEMM avx2, 2 threads`) or undefined. Registering the same function again is a no-op.
+ */
 export function registerBackendAccelerator(fn: BackendAccelerator): void {
-  accelerators.push(fn);
+  accelerators.add(fn);
 }
 
 function parseChoice(value: string | undefined): BackendChoice {
@@ -41,8 +49,14 @@ function parseChoice(value: string | undefined): BackendChoice {
   throw new Error(`Unknown backend "${value}": expected one of ${BACKEND_CHOICES.join(', ')}`);
 }
 
+/** Native TensorFlow packages in the order `auto` tries them (importing one registers `tensorflow`). */
+const TENSORFLOW_PACKAGES = {
+  '@tensorflow/tfjs-node-gpu': () => import('@tensorflow/tfjs-node-gpu'),
+  '@tensorflow/tfjs-node': () => import('@tensorflow/tfjs-node'),
+};
+
 async function tryTensorflow(skipped: BackendInfo['skipped']): Promise<string | undefined> {
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  for (const [pkg, load] of Object.entries(TENSORFLOW_PACKAGES)) {
     // Check for the native binding first: importing a package whose binding is missing registers
     // half its kernels before failing, and the next candidate then warns about every kernel.
     const missing = missingBinding(pkg);
@@ -50,8 +64,12 @@ async function tryTensorflow(skipped: BackendInfo['skipped']): Promise<string | 
       skipped.push({ name: pkg, reason: missing });
       continue;
     }
+    const loaded = await optionalImport(load);
+    if (loaded.error !== undefined) {
+      skipped.push({ name: pkg, reason: loaded.error });
+      continue;
+    }
     try {
-      await import(pkg);
       if (await tf.setBackend('tensorflow')) return pkg;
       skipped.push({ name: pkg, reason: 'backend did not initialise' });
     } catch (err) {
@@ -90,34 +108,6 @@ async function tryWasm(skipped: BackendInfo['skipped']): Promise<boolean> {
     skipped.push({ name: 'wasm', reason: firstLine(err) });
   }
   return false;
-}
-
-/** What core uses of the optional `@qlip/native-kernels` package. */
-interface NativeKernelsModule {
-  installNativeKernels(): { isa: string; threads: number } | undefined;
-}
-
-/**
- * Registers the native C++ SGEMM as the wasm matMul kernels (unless `QLIP_NATIVE=0`) and returns the note
- * for `detail`, e.g. `native SGEMM avx2, 2 threads`. Undefined when the optional package is absent or its
- * addon was not built (no compiler at install time): the stock wasm kernels stay.
- */
-async function installNativeMatMul(): Promise<string | undefined> {
-  if (process.env.QLIP_NATIVE === '0') return undefined;
-  // A variable specifier keeps the optional package out of core's compile-time dependencies.
-  const pkg = '@qlip/native-kernels';
-  let mod: NativeKernelsModule;
-  try {
-    mod = (await import(pkg)) as NativeKernelsModule;
-  } catch {
-    return undefined;
-  }
-  const info = mod.installNativeKernels();
-  return info && `native SGEMM ${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split('\n')[0] ?? '';
 }
 
 /**
@@ -160,8 +150,6 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
     if (await tryWasm(skipped)) {
       name = 'wasm';
       detail = 'WebAssembly (single thread)';
-      const native = await installNativeMatMul();
-      if (native) detail += `, ${native}`;
     } else if (choice === 'wasm') {
       throw new Error(`Backend "wasm" is not available: ${skipped.at(-1)?.reason}`);
     }

@@ -97,6 +97,7 @@ export {
 // NumPy files
 export { type NpyInfo, npyHeader, npyInfo, readNpy, writeNpy } from './npy.js';
 export type { NpyArray, NpyData, NpyDtype } from './npy-bytes.js';
+export { firstLine, type OptionalModule, optionalImport } from './optional-import.js';
 export { type ProgressEvent, type ProgressListener, silentProgress } from './progress.js';
 // Randomness
 export { Rng } from './rng.js';

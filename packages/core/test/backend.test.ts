@@ -1,7 +1,6 @@
-import { loadNative, nativeKernelsInstalled } from '@qlip/native-kernels';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from '../src/index.js';
+import { registerBackendAccelerator, selectBackend } from '../src/index.js';
 
 describe('selectBackend', () => {
   it('selects wasm and cpu on request and reports them', async () => {
@@ -45,13 +44,18 @@ describe('selectBackend', () => {
     }
   });
 
-  it('wasm installs the native SGEMM kernels when the addon is built, and says so in detail', async () => {
-    const w = await selectBackend('wasm');
-    if (loadNative()) {
-      expect(w.detail).toMatch(/native SGEMM (avx512|avx2|portable), \d+ threads?$/);
-      expect(nativeKernelsInstalled()).toBe(true);
-    } else {
-      expect(w.detail).toBe('WebAssembly (single thread)');
-    }
+  it('runs the registered accelerators once each on the selected backend and appends their notes', async () => {
+    const seen: string[] = [];
+    const accelerator = async (name: string) => {
+      seen.push(name);
+      return name === 'cpu' ? 'test accelerator' : undefined;
+    };
+    await selectBackend('wasm'); // a fresh selection below (the current one is reused)
+    registerBackendAccelerator(accelerator);
+    registerBackendAccelerator(accelerator); // the same function twice is one registration
+    const c = await selectBackend('cpu');
+    expect(seen).toEqual(['cpu']);
+    expect(c.detail).toMatch(/, test accelerator$/);
+    expect(c.detail.match(/test accelerator/g)).toHaveLength(1);
   });
 });

@@ -8,14 +8,16 @@
 // The issue's bar for tiny-mnist: zero-shot top-1 >= 90 % and PSNR >= 20 dB within 60 CPU-minutes.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { selectBackend } from '@qlip/core';
+import { registerBackendAccelerator, selectBackend } from '@qlip/core';
 import { evaluateReconstruction, evaluateZeroShot } from '@qlip/eval';
 import { QLIPModel } from '@qlip/model';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { tfjsRuntime } from '@qlip/tokenize';
 
 const run = process.argv[2];
 if (!run) throw new Error('usage: node learning-curve.mjs RUN_DIR [--psnr-images N]');
 const psnrImages = Number(process.argv[process.argv.indexOf('--psnr-images') + 1]) || 1000;
+registerBackendAccelerator(nativeKernelsAccelerator);
 await selectBackend('wasm');
 
 // Wall time of training up to each step, from the per-step `seconds` of metrics.jsonl.

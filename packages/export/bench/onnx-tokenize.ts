@@ -6,8 +6,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng, selectBackend } from '@qlip/core';
+import { Rng, registerBackendAccelerator, selectBackend } from '@qlip/core';
 import { type QLIPConfigInput, QLIPModel } from '@qlip/model';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { exportOnnx, OnnxQLIP } from '../src/index.js';
 
 const quick = process.env.QLIP_BENCH_QUICK === '1';
@@ -94,6 +95,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const specPath = new URL('../../../fixtures/bench-s.json', import.meta.url);
   const spec = JSON.parse(await readFile(specPath, 'utf8')) as BenchS;
+  registerBackendAccelerator(nativeKernelsAccelerator);
   await selectBackend('wasm');
   const model = QLIPModel.create(benchSConfig(spec), 0);
   const dir = await mkdtemp(join(tmpdir(), 'qlip-bench-onnx-'));

@@ -1,7 +1,6 @@
-import { tinyConfig as modelTinyConfig, type TinyOptions } from '../../model/test/tiny.js';
+import { tinyConfig as modelTinyConfig, type TinyOptions } from '@qlip/test-utils';
 
-// The fixture readers and the tiny configs are the model package's test helpers, shared here.
-export { FIXTURE, maxAbsDiff, type Ref, readAll as readFixture } from '../../model/test/fixture.js';
+export { maxAbsDiff, REFERENCE_FIXTURE as FIXTURE, readReference as readFixture } from '@qlip/test-utils';
 export type { TinyOptions };
 
 /** Row-wise L2 normalisation of `[rows, dim]` host data (float64). */

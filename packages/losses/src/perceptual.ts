@@ -1,4 +1,4 @@
-import { SafetensorsReader, toFloat32 } from '@qlip/core';
+import { optionalImport, SafetensorsReader, toFloat32 } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -132,15 +132,6 @@ export function featureChannels(net: FeatureNetwork, size = 64): number[] {
   return tf.tidy(() => net.layers(tf.zeros([1, size, size, 3])).map((f) => f.shape[3]));
 }
 
-/** What `@qlip/feature-nets` exposes that the default network needs (kept structural: the package is optional). */
-interface FeaturesModule {
-  loadFeatureNet(name: string): Promise<{
-    stages: readonly string[];
-    layers(x: tf.Tensor4D, names?: readonly string[]): tf.Tensor[];
-    dispose(): void;
-  }>;
-}
-
 /**
  * The default perceptual network: a frozen ImageNet-derived CNN from `@qlip/feature-nets` (weights bundled
  * in npm `nsfwjs`), with its suggested stages as layers. NOT LPIPS (different backbone, no LPIPS
@@ -150,17 +141,14 @@ export async function defaultFeatureNetwork(
   name: 'mobilenet_v2' | 'inception_v3' = 'mobilenet_v2',
   layerNames?: readonly string[],
 ): Promise<FeatureNetwork & { dispose(): void }> {
-  // A variable specifier keeps tsc and the test run independent of the optional package.
-  const specifier = '@qlip/feature-nets';
-  let mod: FeaturesModule;
-  try {
-    mod = (await import(specifier)) as FeaturesModule;
-  } catch (err) {
+  // Loaded on first use: stage 1 and every loss without a perceptual term never load tfjs-layers or nsfwjs.
+  const mod = await optionalImport(() => import('@qlip/feature-nets'));
+  if (!mod.module) {
     throw new Error(
-      `defaultFeatureNetwork: cannot load @qlip/feature-nets (${(err as Error).message}); pass your own FeatureNetwork`,
+      `defaultFeatureNetwork: cannot load @qlip/feature-nets (${mod.error}); pass your own FeatureNetwork`,
     );
   }
-  const net = await mod.loadFeatureNet(name);
+  const net = await mod.module.loadFeatureNet(name);
   const names = layerNames ?? net.stages;
   return {
     layers: (x) =>

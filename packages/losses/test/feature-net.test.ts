@@ -1,25 +1,21 @@
-import { selectBackend } from '@qlip/core';
+import { optionalImport, selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultFeatureNetwork, featureChannels, PerceptualLoss } from '../src/index.js';
 import { f32, randn } from './host.js';
 
-// @qlip/feature-nets is a dependency, but the import stays dynamic: without it the default network must fail clearly.
+// @qlip/feature-nets is a dependency, loaded on first use: without it the default network must fail clearly.
 let available = true;
 beforeAll(async () => {
   await selectBackend('wasm');
-  const specifier = '@qlip/feature-nets';
-  available = await import(specifier).then(
-    () => true,
-    () => false,
-  );
+  available = (await optionalImport(() => import('@qlip/feature-nets'))).module !== undefined;
 });
 
 describe('defaultFeatureNetwork', () => {
   it('with @qlip/feature-nets: MobileNetV2 stages; loss 0 for identical images, positive otherwise, finite gradient', async () => {
     if (!available) {
       await expect(defaultFeatureNetwork('mobilenet_v2')).rejects.toThrow(
-        /cannot load @qlip\/features.*your own FeatureNetwork/,
+        /cannot load @qlip\/feature-nets.*your own FeatureNetwork/,
       );
       return;
     }

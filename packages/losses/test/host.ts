@@ -67,13 +67,6 @@ export function infoNceHost(
   return (dir(false) + dir(true)) / 2;
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
 /** Central finite difference of f at x along coordinate k. */
 export function centralDiff(f: (x: Float64Array) => number, x: Float64Array, k: number, h = 1e-5): number {
   const xp = Float64Array.from(x);

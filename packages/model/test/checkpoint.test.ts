@@ -10,10 +10,9 @@ import {
   toFloat32,
   writeSafetensors,
 } from '@qlip/core';
+import { maxAbsDiff, REFERENCE_FIXTURE, randomImages, tinyConfig } from '@qlip/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QLIPModel } from '../src/index.js';
-import { FIXTURE, maxAbsDiff } from './fixture.js';
-import { randomImages, tinyConfig } from './tiny.js';
 
 type Tensor = HostTensor & { name: string };
 
@@ -61,13 +60,13 @@ describe('checkpoint loading and errors', () => {
   });
 
   it('load -> save of the official fixture reproduces its config and every tensor bit for bit', async () => {
-    const model = await QLIPModel.load(FIXTURE);
+    const model = await QLIPModel.load(REFERENCE_FIXTURE);
     const dir = await mkdtemp(join(tmpdir(), 'qlip-resave-'));
     await model.save(dir);
     expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toEqual(
-      JSON.parse(await readFile(`${FIXTURE}config.json`, 'utf8')),
+      JSON.parse(await readFile(`${REFERENCE_FIXTURE}config.json`, 'utf8')),
     );
-    const a = await openCheckpoint(FIXTURE);
+    const a = await openCheckpoint(REFERENCE_FIXTURE);
     const b = await openCheckpoint(dir);
     expect([...b.entries.keys()].sort()).toEqual([...a.entries.keys()].sort());
     for (const [name, e] of a.entries) {
@@ -181,7 +180,7 @@ describe('checkpoint loading and errors', () => {
 describe('half-precision save', () => {
   it('writes F16 weights that load back within half precision and mark torch_dtype', async () => {
     const { QLIPModel: M } = await import('../src/index.js');
-    const { tinyConfig, randomImages } = await import('./tiny.js');
+    const { tinyConfig, randomImages } = await import('@qlip/test-utils');
     const { mkdtempSync, readFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');

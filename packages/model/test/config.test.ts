@@ -1,17 +1,17 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REFERENCE_FIXTURE } from '@qlip/test-utils';
 import { describe, expect, it } from 'vitest';
 import { parseQLIPConfig, readQLIPConfig } from '../src/index.js';
-import { FIXTURE } from './fixture.js';
 
 const fixtureJson = async () =>
-  JSON.parse(await readFile(`${FIXTURE}config.json`, 'utf8')) as Record<string, unknown>;
+  JSON.parse(await readFile(`${REFERENCE_FIXTURE}config.json`, 'utf8')) as Record<string, unknown>;
 
 describe('QLIP config.json schema', () => {
   it('parses the official fixture config unchanged (every key kept, nothing added)', async () => {
     const json = await fixtureJson();
-    const cfg = await readQLIPConfig(`${FIXTURE}config.json`);
+    const cfg = await readQLIPConfig(`${REFERENCE_FIXTURE}config.json`);
     expect(JSON.parse(JSON.stringify(cfg))).toEqual(json);
     expect(cfg.vision_config.quantizer_cfg.embed_dim).toBe(8);
     expect(cfg.text_config.eos_token_id).toBe(49407);

@@ -1,8 +1,8 @@
 import { selectBackend } from '@qlip/core';
+import { promptIds, randomImages, tinyConfig } from '@qlip/test-utils';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QLIPModel } from '../src/index.js';
-import { promptIds, randomImages, tinyConfig } from './tiny.js';
 
 /** Training goes through the same pure forward functions: every parameter must receive a gradient. */
 describe.each(['wasm', 'cpu'])('gradients on %s', (backend) => {

@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint, SINGLE_FILE, selectBackend, toFloat32, writeSafetensors } from '@qlip/core';
+import { tinyConfig } from '@qlip/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QLIPModel } from '../src/index.js';
-import { tinyConfig } from './tiny.js';
 
 // Issue 13 item 12: a FIFO config.json, a config without its towers, NaN/Inf weights.
 beforeAll(async () => {

@@ -2,11 +2,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint, selectBackend } from '@qlip/core';
+import { maxAbsDiff, promptIds, randomImages, type TinyOptions, tinyConfig } from '@qlip/test-utils';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QLIPModel, qlipSpecs } from '../src/index.js';
-import { maxAbsDiff } from './fixture.js';
-import { promptIds, randomImages, type TinyOptions, tinyConfig } from './tiny.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'qlip-model-'));
 

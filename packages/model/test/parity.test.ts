@@ -1,11 +1,11 @@
 import { selectBackend } from '@qlip/core';
 import { decoder, quantEmbed, quantEmbedPost, quantize, visionEncoder } from '@qlip/encoder';
 import { ropeTables } from '@qlip/nn';
+import { ATOL, maxAbsDiff, REFERENCE_FIXTURE, type Ref, readReference } from '@qlip/test-utils';
 import { textTransformer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QLIPModel } from '../src/index.js';
-import { ATOL, FIXTURE, maxAbsDiff, type Ref, readAll } from './fixture.js';
 
 /**
  * Golden parity with NVIDIA's official QLIP code (fixtures/qlip-reference/qlip-tiny-eva): every tensor of
@@ -21,9 +21,9 @@ describe.each(['wasm', 'cpu'])('parity with the official QLIP code on %s', (back
 
   beforeAll(async () => {
     await selectBackend(backend);
-    model = await QLIPModel.load(FIXTURE);
-    expected = await readAll('expected.safetensors');
-    inputs = await readAll('inputs.safetensors');
+    model = await QLIPModel.load(REFERENCE_FIXTURE);
+    expected = await readReference('expected.safetensors');
+    inputs = await readReference('inputs.safetensors');
     pixels = tf.tensor4d(inputs.get('pixel_values')!.f32, [3, 3, 32, 32]);
     ids = inputs.get('input_ids')!.i32;
   });
@@ -98,7 +98,7 @@ describe.each(['wasm', 'cpu'])('parity with the official QLIP code on %s', (back
   });
 
   it('rope tables equal the reference buffers of encoder and decoder', async () => {
-    const buffers = await readAll('buffers.safetensors');
+    const buffers = await readReference('buffers.safetensors');
     const t = ropeTables({ grid: 4, headDim: 16 });
     for (const [name, ref] of buffers) {
       const mine = name.endsWith('freqs_cos') ? t.cos : t.sin;

@@ -1,10 +1,11 @@
-// Installation (what @qlip/core calls)
+// Installation (nativeKernelsAccelerator is what entry points register with @qlip/core) and test hooks
 
-// Tuning and test hooks
+// Tuning
 export { currentIsa, setIsa, setThreads, supportedIsas } from './isa.js';
 export {
   installNativeKernels,
   type NativeKernelsInfo,
+  nativeKernelsAccelerator,
   nativeKernelsInstalled,
   uninstallNativeKernels,
 } from './kernels.js';

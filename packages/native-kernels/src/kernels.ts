@@ -245,6 +245,17 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
   return { isa: addon.getIsa(), threads };
 }
 
+/**
+ * The backend accelerator entry points register with `@qlip/core`'s `registerBackendAccelerator`: on the
+ * wasm backend it installs the native kernels (unless `QLIP_NATIVE=0` or the addon was not built) and
+ * returns the note for the backend's detail, e.g. `native SGEMM avx2, 2 threads`.
+ */
+export async function nativeKernelsAccelerator(backendName: string): Promise<string | undefined> {
+  if (backendName !== 'wasm') return undefined;
+  const info = installNativeKernels();
+  return info && `native SGEMM ${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+}
+
 /** Puts the stock wasm kernels back; true when native kernels had been installed. */
 export function uninstallNativeKernels(): boolean {
   if (!installed) return false;

@@ -4,8 +4,10 @@ import {
   denormalizeImages,
   type ImageInput,
   type ImagePreprocessParams,
+  optionalImport,
   preprocessImage,
   type RgbImage,
+  registerBackendAccelerator,
   selectBackend,
   withImageAudit,
 } from '@qlip/core';
@@ -18,6 +20,7 @@ import {
 } from '@qlip/eval';
 import type { DownloadOptions } from '@qlip/hub';
 import { QLIPModel } from '@qlip/model';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
 import { alphaMode, type Background, InputWarnings } from './inputs.js';
@@ -30,19 +33,30 @@ const RUNTIMES: readonly string[] = ['auto', 'tfjs', 'onnx'] satisfies RuntimeCh
 type LoadedRuntime = { rt: TokenizerRuntime & { logitScale: number }; release: () => void };
 
 /** ONNX Runtime over the model's own export, else the cache's (exported now, with progress, when missing). */
+/**
+ * The library API is an entry point: it hands core the native wasm kernels (`QLIP_NATIVE=0`: the stock
+ * kernels) before selecting the backend.
+ */
+function selectLibraryBackend(choice: BackendChoice | undefined) {
+  registerBackendAccelerator(nativeKernelsAccelerator);
+  return selectBackend(choice);
+}
+
 async function openOnnx(
   dir: string,
   opts: FromPretrainedOptions,
   log: (m: string) => void,
 ): Promise<LoadedRuntime> {
   // Loaded only when asked for, so the tfjs path never starts ONNX Runtime.
-  const { onnxRuntime, prepareOnnx } = await import('@qlip/export');
+  const mod = await optionalImport(() => import('@qlip/export'));
+  if (!mod.module) throw new Error(`the onnx runtime needs @qlip/export and onnxruntime-node: ${mod.error}`);
+  const { onnxRuntime, prepareOnnx } = mod.module;
   const prepared = await prepareOnnx(dir, {
     cacheDir: opts.onnxCacheDir,
     onProgress: opts.onProgress,
     // The export runs the tfjs model once.
     beforeExport: async () => {
-      await selectBackend(opts.backend);
+      await selectLibraryBackend(opts.backend);
     },
   });
   if (prepared.origin === 'exported') log(`exported the ONNX graphs once to ${prepared.dir}`);
@@ -69,7 +83,7 @@ async function openRuntime(
       log(`runtime: tfjs (ONNX Runtime unavailable: ${(err as Error).message.split('\n')[0]})`);
     }
   }
-  await selectBackend(opts.backend);
+  await selectLibraryBackend(opts.backend);
   const model = await QLIPModel.load(dir);
   const scale = model.params.get('logit_scale');
   return {

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clipPreprocessParams, decodeImage, preprocessImage, readNpy, selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
+import { tinyConfig } from '@qlip/test-utils';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tinyConfig } from '../../model/test/tiny.js';
 import {
   modelFingerprint,
   readTokenDataset,

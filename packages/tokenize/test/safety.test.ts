@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cappedWriteOpener, readNpy, selectBackend, setWriteOpener } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
+import { tinyConfig } from '@qlip/test-utils';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tinyConfig } from '../../model/test/tiny.js';
 import {
   readTokenDataset,
   reconstructDataset,

@@ -3,10 +3,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@qlip/core';
+import { registerBackendAccelerator, selectBackend } from '@qlip/core';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { presetLayer, resolveTrainConfig, train } from '../dist/index.js';
 
 const [preset = 'tiny-mnist', steps = '10', backend = 'wasm'] = process.argv.slice(2);
+registerBackendAccelerator(nativeKernelsAccelerator);
 const info = await selectBackend(backend);
 const config = resolveTrainConfig([
   presetLayer(preset),

@@ -6,7 +6,6 @@ import { ClipTokenizer } from '@qlip/text-encoder';
  * captioned dataset uses tens to a few thousand ids. The mapping (`clipIds`) is saved in config.json.
  */
 export const SPECIALS = ['<pad>', '<bos>', '<eos>', '<boi>', '<eoi>', '<unk>'] as const;
-export type Special = (typeof SPECIALS)[number];
 export const PAD = 0;
 export const BOS = 1;
 export const EOS = 2;

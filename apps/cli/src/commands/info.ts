@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { selectBackend } from '@qlip/core';
+import { selectCliBackend } from '../lib/backend.js';
 import { QlipCommand } from '../lib/base.js';
 
 const require = createRequire(import.meta.url);
@@ -22,7 +22,7 @@ export default class Info extends QlipCommand {
 
   async run(): Promise<InfoResult> {
     const { flags } = await this.parse(Info);
-    const b = await selectBackend(flags.backend); // reported below on stdout, not as a stderr note
+    const b = await selectCliBackend(flags.backend); // reported below on stdout, not as a stderr note
     const pkg = require('../../package.json') as { version: string };
     const result: InfoResult = {
       version: pkg.version,

@@ -7,10 +7,10 @@ import {
   DEFAULT_MAX_FILE_BYTES,
   describeSkips,
   type SkipSummary,
-  selectBackend,
   withImageAudit,
 } from '@qlip/core';
 import { type Background, InputWarnings, QLIP, type RuntimeChoice } from 'qlip';
+import { selectCliBackend } from './backend.js';
 import { exitStatus, type JsonError, suggestFlags, toJsonError } from './errors.js';
 import type { RuntimeJob } from './model.js';
 import { createProgressRenderer } from './progress.js';
@@ -126,7 +126,7 @@ export abstract class QlipCommand extends Command {
   }
 
   protected async initBackend(requested: string): Promise<BackendInfo> {
-    const info = await selectBackend(requested);
+    const info = await selectCliBackend(requested);
     this.note(`backend: ${info.name} (${info.detail})`);
     return info;
   }

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { denormalizeImages, type ProgressListener, silentProgress } from '@qlip/core';
+import { denormalizeImages, optionalImport, type ProgressListener, silentProgress } from '@qlip/core';
 import type { SkipEvent } from '@qlip/data';
 import type { TokenizerRuntime } from '@qlip/tokenize';
 import { bitsPerImage, codebookUsage, compressionRatio } from '../codebook.js';
@@ -75,6 +75,13 @@ const toEvalImage = (img: { width: number; height: number; data: Uint8Array }): 
   channels: 3,
 });
 
+/** The Frechet network, loaded on first use (only `--fd` loads tfjs-layers and the nsfwjs weights). */
+async function loadFrechetNet(fd: Exclude<FdNetwork, 'none'>) {
+  const mod = await optionalImport(() => import('@qlip/feature-nets'));
+  if (!mod.module) throw new Error(`Frechet distance (${fd}) needs @qlip/feature-nets: ${mod.error}`);
+  return mod.module.loadFeatureNet(fd, { layout: 'NHWC' });
+}
+
 /**
  * Reconstruction quality the way the field reports it: every image goes through the tokenizer (encode to
  * indices, decode), and the uint8 reconstruction is compared with the uint8 preprocessed original.
@@ -88,10 +95,7 @@ export async function evaluateReconstruction(
   checkPerImagePath(o.perImage);
   const source = await evalSource(o.data, { labels: false });
   const fd = o.fd ?? 'none';
-  const net =
-    fd === 'none'
-      ? undefined
-      : await (await import('@qlip/feature-nets')).loadFeatureNet(fd, { layout: 'NHWC' });
+  const net = fd === 'none' ? undefined : await loadFrechetNet(fd);
   const statsReal = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const statsFake = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const skipped: SkipEvent[] = [];

@@ -1,6 +1,8 @@
 import { SafetensorsReader, toFloat32, toInt32 } from '@qlip/core';
 
-export const FIXTURE = new URL('../../../fixtures/qlip-reference/qlip-tiny-eva/', import.meta.url).pathname;
+/** fixtures/qlip-reference/qlip-tiny-eva/: tensors computed by NVIDIA's modeling code for a tiny EVA QLIP. */
+export const REFERENCE_FIXTURE = new URL('../../../fixtures/qlip-reference/qlip-tiny-eva/', import.meta.url)
+  .pathname;
 
 /** Suggested absolute tolerances from the fixture README ('atol' column). */
 export const ATOL: Record<string, number> = {
@@ -20,14 +22,16 @@ export const ATOL: Record<string, number> = {
   decoded_from_indices: 5e-5,
 };
 
+/** One reference tensor, as float32 or int32 host data. */
 export interface Ref {
   shape: number[];
   f32: Float32Array;
   i32: Int32Array;
 }
 
-export async function readAll(file: string): Promise<Map<string, Ref>> {
-  const r = await SafetensorsReader.open(`${FIXTURE}${file}`);
+/** Every tensor of one safetensors file of the reference fixture, by name. */
+export async function readReference(file: string): Promise<Map<string, Ref>> {
+  const r = await SafetensorsReader.open(`${REFERENCE_FIXTURE}${file}`);
   const out = new Map<string, Ref>();
   for (const name of r.names()) {
     const t = await r.read(name);
@@ -42,6 +46,7 @@ export async function readAll(file: string): Promise<Map<string, Ref>> {
   return out;
 }
 
+/** max |a - b| over two equal-length arrays (Infinity when a difference is NaN). */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
   let m = 0;

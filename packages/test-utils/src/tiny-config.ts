@@ -1,6 +1,5 @@
 import { Rng } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { QLIPConfigInput } from '../src/index.js';
 
 export interface TinyOptions {
   image?: number;
@@ -21,8 +20,11 @@ export interface TinyOptions {
   eos?: number;
 }
 
-/** A tiny QLIP config (fast on 2 cores) with the knobs the tests vary. */
-export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
+/**
+ * A tiny QLIP config (fast on 2 cores) with the knobs the tests vary: a `QLIPConfigInput` of @qlip/model
+ * (typed structurally here: test-utils sits below model so that model's own tests can use it).
+ */
+export function tinyConfig(o: TinyOptions = {}) {
   const hidden = o.hidden ?? 16;
   const eva = o.eva ?? true;
   const embed = o.embed ?? 'mlp';
@@ -59,7 +61,7 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
     },
     vision_config: {
       ...block,
-      quantizer: 'bsq',
+      quantizer: 'bsq' as const,
       quantizer_l2_norm: o.l2 ?? true,
       quantizer_embed_type: embed,
       hidden_size_post_q: embed === 'mlp' ? 8 : hidden,
@@ -67,13 +69,14 @@ export function tinyConfig(o: TinyOptions = {}): QLIPConfigInput {
         embed_dim: embed === 'mlp' ? bits : hidden,
         group_size: o.groupSize ?? (embed === 'mlp' ? bits / 2 : hidden / 2),
         l2_norm: o.l2 ?? true,
-        input_format: 'blc',
+        input_format: 'blc' as const,
       },
     },
     decoder_config: { ...block, hidden_size: embed === 'mlp' ? 8 : hidden, intermediate_size: 20 },
   };
 }
 
+/** `[b, 3, size, size]` standard-normal pixels from a seeded RNG. */
 export function randomImages(b: number, size: number, seed: number): tf.Tensor4D {
   const rng = new Rng(seed);
   return tf.tensor4d(
@@ -82,6 +85,7 @@ export function randomImages(b: number, size: number, seed: number): tf.Tensor4D
   );
 }
 
+/** Two token-id prompts `[2, 8]` for the tiny text tower (vocab 60, EOS 59). */
 export function promptIds(): Int32Array {
   // Two prompts of context 8: [sot, tokens..., eos, pad...]
   return Int32Array.from([58, 3, 4, 5, 59, 0, 0, 0, /**/ 58, 7, 59, 0, 0, 0, 0, 0]);
