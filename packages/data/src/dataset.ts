@@ -103,7 +103,7 @@ export async function* positionedSamples(
     }
     if (index === 0 && opts.epochs === undefined) {
       throw new Error(
-        `${source.name}: epoch ${epoch} produced no samples (every candidate was skipped; see the onSkip reports)`,
+        `${source.name}: epoch ${epoch} produced no samples (every candidate was skipped: see the skipped counts reported)`,
       );
     }
   }
@@ -235,7 +235,7 @@ export class ImageTextDataset {
             !(epoch === from.epoch && from.index > 0)
           ) {
             throw new Error(
-              `${this.source.name}: no image of epoch ${epoch} could be decoded (${failedInEpoch} corrupt; see the onSkip reports)`,
+              `${this.source.name}: no image of epoch ${epoch} could be decoded (${failedInEpoch} corrupt: see the skipped counts reported)`,
             );
           }
           epoch = e;

@@ -24,7 +24,9 @@ export type SkipReason =
   | 'missingCaption' // no sidecar caption / empty caption
   | 'missingImage' // a manifest row or shard group without an image
   | 'unsafePath' // an archive entry or manifest path that escapes its root
-  | 'badEntry'; // an unparsable sidecar (e.g. invalid `.json` in a shard)
+  | 'badEntry' // an unparsable sidecar (e.g. invalid `.json` in a shard)
+  | 'tooLarge' // an archive member over the per-file byte cap (not read)
+  | 'truncated'; // an archive that ends without its end-of-archive marker (cut short)
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   'corrupt',
@@ -32,6 +34,8 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   'missingImage',
   'unsafePath',
   'badEntry',
+  'tooLarge',
+  'truncated',
 ];
 
 export interface SkipEvent {

@@ -188,7 +188,15 @@ describe('corrupt and unreadable samples', () => {
       expect(ds.stats).toEqual({
         seen: 7,
         yielded: 4,
-        skipped: { corrupt: 2, missingCaption: 1, missingImage: 0, unsafePath: 0, badEntry: 0 },
+        skipped: {
+          corrupt: 2,
+          missingCaption: 1,
+          missingImage: 0,
+          unsafePath: 0,
+          badEntry: 0,
+          tooLarge: 0,
+          truncated: 0,
+        },
       });
       expect(events.map((e) => [e.key, e.reason]).sort()).toEqual([
         ['garbage.png', 'corrupt'],

@@ -278,6 +278,77 @@ describe('webdataset source', () => {
     expect(skips.map((s) => [s.key, s.reason])).toEqual([['cut.tar', 'corrupt']]);
   });
 
+  it('a shard cut at a member boundary (no end-of-archive marker) is reported as truncated, not read as complete', async () => {
+    const full = path.join(dir, 'full2.tar');
+    await makeTar(full, [
+      { name: 'a.jpg', data: await img(1) },
+      { name: 'a.txt', data: 'first' },
+      { name: 'b.jpg', data: await img(2) },
+      { name: 'b.txt', data: 'second' },
+    ]);
+    const { readFile } = await import('node:fs/promises');
+    const bytes = await readFile(full);
+    // Cut right after a.txt's data block: every member read so far is whole, the rest is gone.
+    const aJpg = 512 + Math.ceil((await img(1)).length / 512) * 512;
+    const cut = path.join(dir, 'cut2.tar');
+    await writeFile(cut, bytes.subarray(0, aJpg + 1024));
+    const { samples, skips } = await read(await webDatasetSource(cut));
+    expect(samples.map((s) => s.key)).toEqual(['a']);
+    expect(skips.map((s) => [s.key, s.reason])).toEqual([['cut2.tar', 'truncated']]);
+    expect(skips[0]!.detail).toMatch(/ends without its end-of-archive marker/);
+    const whole = await read(await webDatasetSource(full));
+    expect(whole.skips).toEqual([]);
+  });
+
+  it('a sparse tar announcing a 300 MB member: skipped as tooLarge without being buffered, the rest read', async () => {
+    const { open } = await import('node:fs/promises');
+    const header = (name: string, size: number) => {
+      const h = Buffer.alloc(512);
+      h.write(name, 0, 'utf8');
+      h.write('0000644\0', 100);
+      h.write('0000000\0', 108);
+      h.write('0000000\0', 116);
+      h.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
+      h.write('00000000000\0', 136);
+      h.write('        ', 148);
+      h.write('0', 156);
+      h.write('ustar\0', 257);
+      h.write('00', 263);
+      let sum = 0;
+      for (const b of h) sum += b;
+      h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+      return h;
+    };
+    const big = 300 * 2 ** 20;
+    const shard = path.join(dir, 'sparse.tar');
+    const fh = await open(shard, 'w');
+    const jpg = await img(5);
+    let pos = 0;
+    const put = async (b: Buffer) => {
+      await fh.write(b, 0, b.length, pos);
+      pos += b.length;
+    };
+    await put(header('big.jpg', big));
+    pos += big; // a hole: nothing written, nothing stored
+    await put(header('big.txt', 3));
+    await put(Buffer.concat([Buffer.from('big'), Buffer.alloc(509)]));
+    await put(header('ok.jpg', jpg.length));
+    await put(Buffer.concat([jpg, Buffer.alloc(Math.ceil(jpg.length / 512) * 512 - jpg.length)]));
+    await put(header('ok.txt', 2));
+    await put(Buffer.concat([Buffer.from('ok'), Buffer.alloc(510)]));
+    await put(Buffer.alloc(1024));
+    await fh.close();
+    const rss0 = process.memoryUsage().rss;
+    const { samples, skips } = await read(await webDatasetSource(shard));
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(150 * 2 ** 20);
+    expect(samples.map((s) => s.key)).toEqual(['ok']);
+    expect(skips.map((s) => [s.key, s.reason])).toEqual([
+      ['big.jpg', 'tooLarge'],
+      ['big', 'missingImage'],
+    ]);
+    expect(skips[0]!.detail).toMatch(/member is 314572800 bytes, over the limit of 268435456 bytes/);
+  });
+
   it('splits entry names like WebDataset and names a missing shard', async () => {
     expect(splitEntryName('dir/abc.seg.png')).toEqual({ key: 'dir/abc', ext: 'seg.png' });
     expect(splitEntryName('dir.x/file')).toBeNull();

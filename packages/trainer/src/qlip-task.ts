@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Rng } from '@qlip/core';
+import { type Rng, SkipTally } from '@qlip/core';
 import { type Batch, createDataset, type DataPosition } from '@qlip/data';
 import { type FeatureNetwork, PatchGanDiscriminator, PerceptualLoss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
@@ -97,6 +97,8 @@ async function perceptualNetwork(
 export class QlipTask implements TrainingTask<Batch> {
   readonly parameters: Map<string, tf.Variable>;
   readonly batches: AsyncIterator<Batch>;
+  /** Samples the data pipeline left out (corrupt, truncated shard, member too large...), by reason. */
+  readonly skips = new SkipTally();
   private position: DataPosition;
   private readonly balancer: GuardedBalancer | null;
   private readonly tokenizer: ClipTokenizer | null;
@@ -122,6 +124,9 @@ export class QlipTask implements TrainingTask<Batch> {
     const position = start.resumed?.state.data ?? { epoch: 0, index: 0 };
     const dataset = await createDataset(cfg.data);
     const task = new QlipTask(cfg, start, dataset.batches(position)[Symbol.asyncIterator]());
+    dataset.onSkip((e) =>
+      task.skips.add({ path: `${e.source}: ${e.key}`, reason: e.reason, detail: e.detail }),
+    );
     try {
       if (cfg.stage === 2) await task.createStage2Parts();
     } catch (err) {

@@ -1,4 +1,4 @@
-import { type ProgressListener, silentProgress } from '@qlip/core';
+import { type ProgressListener, type SkipSummary, silentProgress } from '@qlip/core';
 import type { TrainConfig } from './config.js';
 import { type InitReport, initModel } from './init.js';
 import { type LoopResume, runTrainingLoop, type TrainingLoopOptions } from './loop.js';
@@ -47,6 +47,8 @@ export interface TrainResult {
   /** Averages over this invocation's steps after the first (compilation/warm-up excluded when possible). */
   stepsPerSecond: number;
   imagesPerSecond: number;
+  /** Samples the data pipeline left out, counted by reason, the first few listed (nothing is dropped silently). */
+  skipped: SkipSummary;
 }
 
 /** The learning-rate schedule of a config (and the cosine tail of an extended run). */
@@ -204,5 +206,6 @@ async function trainWith(
     last: outcome.last as unknown as StepMetrics | null,
     stepsPerSecond: outcome.stepsPerSecond,
     imagesPerSecond: outcome.examplesPerSecond,
+    skipped: task.skips.summary(),
   };
 }

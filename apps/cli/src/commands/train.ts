@@ -124,6 +124,7 @@ export default class Train extends QlipCommand {
       progress.stop();
       this.note(`${r.stopped} at step ${r.step}/${r.steps}; last checkpoint ${r.checkpoint ?? '(none)'}`);
       this.note(`${r.stepsPerSecond.toFixed(3)} steps/s, ${r.imagesPerSecond.toFixed(1)} images/s`);
+      this.reportSkips(r.skipped);
       return r;
     } finally {
       progress.stop();

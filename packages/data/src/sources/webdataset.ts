@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
+import { DEFAULT_MAX_FILE_BYTES } from '@qlip/core';
 import braces from 'braces';
 import tar from 'tar-stream';
 import type { Sample, SampleSource, SourceContext } from '../types.js';
@@ -80,19 +81,29 @@ function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | nu
   return sample;
 }
 
+/** Largest archive member read into memory; larger ones are skipped (`tooLarge`) without being buffered. */
+const MAX_MEMBER_BYTES = DEFAULT_MAX_FILE_BYTES;
+
 /**
  * Read one shard as a stream of samples. Entries are grouped by key while streaming (WebDataset keeps a
  * sample's files adjacent). Entry names that are absolute or contain `..`, and link entries, are
- * rejected and reported as `unsafePath`; nothing is ever written to disk. A truncated or corrupt shard
- * ends early with a `corrupt` report for the shard, never an exception.
+ * rejected and reported as `unsafePath`; nothing is ever written to disk. A member over the byte cap is
+ * skipped (`tooLarge`) without being read into memory. A corrupt shard ends early with a `corrupt` report,
+ * one that ends without the end-of-archive marker gets a `truncated` report; never an exception.
  */
 export async function* readShard(shard: string, ctx: SourceContext): AsyncGenerator<Sample> {
   const extract = tar.extract();
   let input: Readable | undefined;
   let streamError: Error | null = null;
   let group: Group | null = null;
+  // The last 1024 bytes read: a complete tar ends with two zero blocks, a cut one does not.
+  let tail = Buffer.alloc(0);
+  let samples = 0;
   try {
     input = await openShard(shard);
+    input.on('data', (chunk: Buffer) => {
+      tail = Buffer.concat([tail, chunk]).subarray(-1024);
+    });
     pipeline(input, extract, (err) => {
       if (err) streamError = err;
     });
@@ -133,8 +144,21 @@ export async function* readShard(shard: string, ctx: SourceContext): AsyncGenera
         group = null;
         if (s) yield s;
       }
+      if (entry.header.size !== undefined && entry.header.size > MAX_MEMBER_BYTES) {
+        // Never buffered: drained without keeping a byte (a sparse tar can announce gigabytes).
+        entry.resume();
+        ctx.seen();
+        ctx.skip({
+          key: name,
+          reason: 'tooLarge',
+          source: shard,
+          detail: `member is ${entry.header.size} bytes, over the limit of ${MAX_MEMBER_BYTES} bytes per file`,
+        });
+        continue;
+      }
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk as Buffer);
+      samples++;
       group ??= { key: parts.key, files: new Map() };
       group.files.set(parts.ext, Buffer.concat(chunks));
     }
@@ -143,6 +167,13 @@ export async function* readShard(shard: string, ctx: SourceContext): AsyncGenera
       group = null;
       if (s) yield s;
     }
+    if (streamError === null && (tail.length < 1024 || tail.some((b) => b !== 0)))
+      ctx.skip({
+        key: path.basename(shard),
+        reason: 'truncated',
+        source: shard,
+        detail: `archive ends without its end-of-archive marker (cut short?): ${samples} member(s) read before the end`,
+      });
   } catch (e) {
     const err = streamError ?? (e as Error);
     ctx.skip({
