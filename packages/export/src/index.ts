@@ -47,6 +47,7 @@ export {
   OnnxQLIP,
   type OnnxQLIPOptions,
   type OnnxTokenIndices,
+  TOKENIZE_SESSION_OPTIONS,
 } from './runtime/onnx-qlip.js';
 export { OnnxUnified } from './runtime/onnx-unified.js';
 export {

@@ -8,6 +8,7 @@ import { nativeTranspose } from './transpose.js';
 /** The parts of tfjs-backend-wasm's BackendWasm this module touches. */
 interface WasmBackendLike {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  incRef(dataId: object): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   wasm: { HEAPF32: Float32Array };
 }
@@ -137,6 +138,27 @@ interface Installed {
   stockMatMul: tf.KernelConfig;
   stockFused: tf.KernelConfig;
   stockTranspose: tf.KernelConfig;
+  /** The stock (copying) Identity, when the zero-copy one replaced it. */
+  stockIdentity?: tf.KernelConfig;
+}
+
+/**
+ * Zero-copy `Identity` (what `tf.clone`, `tf.identity`, every pass-through gradient and the optimizers' copies
+ * run): the output shares the input's wasm buffer with one more reference, as the stock `Reshape` does,
+ * instead of copying it. tfjs tensors are immutable, so sharing is safe; strings keep the stock kernel.
+ */
+function zeroCopyIdentity(stock: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: tf.Identity,
+    backendName: 'wasm',
+    setupFunc: stock.setupFunc,
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype === 'string') return stock.kernelFunc(args);
+      (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    },
+  };
 }
 
 let installed: Installed | undefined;
@@ -166,7 +188,8 @@ export interface NativeKernelsInfo {
 
 /**
  * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, and the native
- * `Transpose` (float32 and int32; other dtypes go to the stock kernel).
+ * `Transpose` (float32 and int32; other dtypes go to the stock kernel), and a zero-copy `Identity`
+ * (`QLIP_NATIVE_IDENTITY=0` keeps the stock copying one).
  *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
  * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native
@@ -188,6 +211,11 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
       );
     }
     installed = { addon, stockMatMul, stockFused, stockTranspose };
+    const stockIdentity = tf.getKernel(tf.Identity, 'wasm');
+    if (stockIdentity && process.env.QLIP_NATIVE_IDENTITY !== '0') {
+      installed.stockIdentity = stockIdentity;
+      register(zeroCopyIdentity(stockIdentity));
+    }
     register({
       kernelName: tf.BatchMatMul,
       backendName: 'wasm',
@@ -262,6 +290,7 @@ export function uninstallNativeKernels(): boolean {
   register(installed.stockMatMul);
   register(installed.stockFused);
   register(installed.stockTranspose);
+  if (installed.stockIdentity) register(installed.stockIdentity);
   installed = undefined;
   return true;
 }

@@ -8,7 +8,23 @@ import { ONNX_MANIFEST, type OnnxGraphName, type OnnxManifest } from '../onnx/ex
 export interface OnnxQLIPOptions {
   /** Threads of ONNX Runtime's native CPU kernels (intraOpNumThreads); default: every core. */
   threads?: number;
+  /** Session options over `TOKENIZE_SESSION_OPTIONS` (for measuring alternatives). */
+  session?: ort.InferenceSession.SessionOptions;
 }
+
+/**
+ * ONNX Runtime session options of every qlip graph (see bench/onnx-session-options.ts for the measurement):
+ * every graph optimisation (constant folding, LayerNorm/GELU/BiasGelu/MatMul+Add fusions, NCHWc layouts),
+ * one graph in sequence (inter-op parallelism has nothing to overlap in a ViT), the CPU arena and memory
+ * pattern (buffers planned once per input shape and reused between batches).
+ */
+export const TOKENIZE_SESSION_OPTIONS: Readonly<ort.InferenceSession.SessionOptions> = {
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  enableCpuMemArena: true,
+  enableMemPattern: true,
+};
 
 /** Token indices of a batch, as `QLIPModel.encodeToIndices` returns them. */
 export interface OnnxTokenIndices {
@@ -36,6 +52,7 @@ export class OnnxQLIP {
     readonly dir: string,
     readonly manifest: OnnxManifest,
     readonly threads: number,
+    private readonly sessionOptions: ort.InferenceSession.SessionOptions = {},
   ) {}
 
   /** Open an export folder (reads `qlip-onnx.json`; the graphs load lazily). */
@@ -57,7 +74,7 @@ export class OnnxQLIP {
     const threads = opts.threads ?? os.availableParallelism();
     if (!Number.isInteger(threads) || threads < 1)
       throw new Error(`OnnxQLIP: threads must be a positive integer (got ${threads})`);
-    return new OnnxQLIP(dir, manifest, threads);
+    return new OnnxQLIP(dir, manifest, threads, opts.session);
   }
 
   get imageSize(): number {
@@ -79,10 +96,9 @@ export class OnnxQLIP {
           new Error(`${join(this.dir, ONNX_MANIFEST)}: this export has no ${name} graph`),
         );
       s = ort.InferenceSession.create(join(this.dir, file), {
+        ...TOKENIZE_SESSION_OPTIONS,
         intraOpNumThreads: this.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
+        ...this.sessionOptions,
       });
       this.sessions.set(name, s);
     }
