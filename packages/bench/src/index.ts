@@ -22,6 +22,9 @@ export {
   timeIt,
 } from './measure.js';
 export { type OnnxEntry, onnxTokenize } from './onnx.js';
+// Kernel profile of the train step
+// The PyTorch peer, run in the same run
+export { type PeerEntry, type PeerFigures, parsePeerOutput, runTorchPeer } from './peer.js';
 export {
   BENCH_S,
   BENCH_S_EXPECTED_PARAMS,
@@ -30,10 +33,8 @@ export {
   BENCH_TINY,
   type BenchShape,
   benchConfig,
-  PYTORCH_PEER,
   paramGroup,
 } from './preset.js';
-// Kernel profile of the train step
 export { type KernelProfile, profileTrainStep } from './profile.js';
 export {
   type BenchOptions,

@@ -90,18 +90,6 @@ export const BENCH_S_EXPECTED_PARAMS = {
 } as const;
 
 /**
- * The PyTorch peer on this machine, one thread (torch_peer.py with bench-s, figures given with the issue).
- * Throughputs per second; the train step is a range over runs.
- */
-export const PYTORCH_PEER = {
-  threads: 1,
-  tokenizeImagesPerSec: 104,
-  reconstructImagesPerSec: 37,
-  textPromptsPerSec: 227,
-  trainStepMs: { low: 2700, high: 3300, mid: 3000 },
-} as const;
-
-/**
  * The official-layout QLIP config closest to `shape`. The one structural difference from bench-s: the
  * official `quantizer_embed_type: "mlp"` bottleneck is two Linear layers with a GELU each way
  * (`quant_embed` = Linear(D->D), GELU, Linear(D->L); `quant_embed_post` = Linear(L->D), GELU, Linear(D->D)),

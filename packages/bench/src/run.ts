@@ -5,14 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parseQLIPConfig, qlipSpecs } from '@qlip/model';
 import { type WorkloadFlops, workloadFlops } from './flops.js';
 import { type OnnxEntry, onnxTokenize } from './onnx.js';
-import {
-  BENCH_S,
-  BENCH_S_EXPECTED_PARAMS,
-  type BenchShape,
-  benchConfig,
-  PYTORCH_PEER,
-  paramGroup,
-} from './preset.js';
+import { type PeerEntry, runTorchPeer } from './peer.js';
+import { BENCH_S, BENCH_S_EXPECTED_PARAMS, type BenchShape, benchConfig, paramGroup } from './preset.js';
 import { measureVariant, type VariantResult } from './variant-run.js';
 import { settingsFor, VARIANTS, type VariantId, variantsFor } from './variants.js';
 
@@ -33,6 +27,8 @@ export interface BenchOptions {
   isolate?: boolean;
   /** Also run the ONNX Runtime tokenize benchmark of @qlip/export when it exists (default true). */
   onnx?: boolean;
+  /** Run the PyTorch peer (torch_peer.py) in this run (default true; ratios need it). */
+  peer?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -41,11 +37,8 @@ export interface PyTorchRatios {
   tokenizeSpeed: number;
   reconstructSpeed: number;
   textSpeed: number;
-  /** Our train step time / PyTorch's (middle of its 2.7-3.3 s range); the issue's target is <= 2. */
+  /** Our train step time / PyTorch's at the same batch, both measured in this run (lower is better). */
   trainStepTimeRatio: number | null;
-  /** The same ratio against both ends of PyTorch's range, [vs 3.3 s, vs 2.7 s]. */
-  trainStepTimeRatioRange: [number, number] | null;
-  trainTargetMet: boolean | null;
   note?: string;
 }
 
@@ -68,7 +61,8 @@ export interface BenchResult {
     bottleneck: string;
   };
   flops: { convention: string; benchS: WorkloadFlops; executed: WorkloadFlops };
-  pytorch: typeof PYTORCH_PEER & { source: string };
+  /** The PyTorch peer, run on this machine in this run; without it no ratio is reported. */
+  pytorch: PeerEntry;
   backends: (VariantResult & { vsPyTorch?: PyTorchRatios })[];
   onnx: OnnxEntry;
   /** The equal-thread-count headline: the wasm + native 1-thread variant's ratios, when it ran. */
@@ -79,24 +73,20 @@ export interface BenchResult {
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Ratios of one variant's figures to the PyTorch peer's. */
-export function pytorchRatios(r: VariantResult): PyTorchRatios | undefined {
-  if (!r.available) return undefined;
+export function pytorchRatios(r: VariantResult, peer: PeerEntry): PyTorchRatios | undefined {
+  if (!r.available || !peer.measured) return undefined;
   const m = r.measurement;
   const { batch: _batch, ...rest } = r.settings.shape;
   const { batch: _b, ...benchS } = BENCH_S;
   if (JSON.stringify(rest) !== JSON.stringify(benchS)) return undefined; // not the bench-s model
-  const fullBatch = m.train.batch === BENCH_S.batch;
-  const step = m.train.stepMs;
-  const tr = PYTORCH_PEER.trainStepMs;
+  const fullBatch = m.train.batch === peer.trainBatch;
   const out: PyTorchRatios = {
-    tokenizeSpeed: round(m.tokenize.perSec / PYTORCH_PEER.tokenizeImagesPerSec),
-    reconstructSpeed: round(m.reconstruct.perSec / PYTORCH_PEER.reconstructImagesPerSec),
-    textSpeed: round(m.text.perSec / PYTORCH_PEER.textPromptsPerSec),
-    trainStepTimeRatio: fullBatch ? round(step / tr.mid) : null,
-    trainStepTimeRatioRange: fullBatch ? [round(step / tr.high), round(step / tr.low)] : null,
-    trainTargetMet: fullBatch ? step / tr.mid <= 2 : null,
+    tokenizeSpeed: round(m.tokenize.perSec / peer.tokenizeImagesPerSec),
+    reconstructSpeed: round(m.reconstruct.perSec / peer.reconstructImagesPerSec),
+    textSpeed: round(m.text.perSec / peer.textPromptsPerSec),
+    trainStepTimeRatio: fullBatch ? round(m.train.stepMs / peer.trainStepMs) : null,
   };
-  if (!fullBatch) out.note = 'not bench-s at batch 32: the train step is not comparable';
+  if (!fullBatch) out.note = `train batch ${m.train.batch} vs the peer's ${peer.trainBatch}: not comparable`;
   if (r.matmulThreads !== 1) {
     out.note = `${out.note ? `${out.note}; ` : ''}matmuls on ${r.matmulThreads ?? 'TensorFlow\u2019s'} threads vs PyTorch's 1`;
   }
@@ -186,7 +176,16 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       }
     }),
   );
-  const backends: BenchResult['backends'] = results.map((r) => ({ ...r, vsPyTorch: pytorchRatios(r) }));
+  // The peer runs in the same run, after our variants (one heavy process at a time); a quick run is not bench-s.
+  const pytorch: PeerEntry = opts.quick
+    ? { measured: false, reason: 'quick run (tiny model, not bench-s)' }
+    : opts.peer === false
+      ? { measured: false, reason: 'skipped (peer: false)' }
+      : await runTorchPeer(say);
+  const backends: BenchResult['backends'] = results.map((r) => ({
+    ...r,
+    vsPyTorch: pytorchRatios(r, pytorch),
+  }));
   const shape = opts.quick ? settingsFor('wasm', { quick: true }).settings.shape : BENCH_S;
   const params = countParams(shape);
   const headline =
@@ -229,11 +228,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       benchS: workloadFlops(shape, 'bench-s'),
       executed: workloadFlops(shape, 'official-mlp'),
     },
-    pytorch: {
-      ...PYTORCH_PEER,
-      source:
-        'torch_peer.py with bench-s on this machine, 1 thread (figures given with the issue, not re-measured here)',
-    },
+    pytorch,
     backends,
     onnx,
     summary: { variant: headline?.id ?? null, vsPyTorch: headline?.vsPyTorch ?? null },

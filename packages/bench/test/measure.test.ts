@@ -2,7 +2,8 @@ import { selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { median, timeIt } from '../src/measure.js';
-import { BENCH_S, PYTORCH_PEER } from '../src/preset.js';
+import { type PeerEntry, parsePeerOutput } from '../src/peer.js';
+import { BENCH_S } from '../src/preset.js';
 import { profileTrainStep } from '../src/profile.js';
 import { pytorchRatios, runBench } from '../src/run.js';
 import type { VariantResult } from '../src/variant-run.js';
@@ -86,16 +87,33 @@ describe('variants', () => {
         matmulCeiling: { size: 8, gflops: 1, timing: t },
       },
     };
-    const q = pytorchRatios(r)!;
+    // The peer's figures as torch_peer.py prints them (measured in the same run by runBench).
+    const peer: PeerEntry = {
+      measured: true,
+      python: 'python3',
+      script: 'torch_peer.py',
+      wallSec: 1,
+      ...parsePeerOutput(
+        {
+          tokenize: { images_per_s: 104 },
+          reconstruct: { images_per_s: 37 },
+          text_embed: { prompts_per_s: 227 },
+          train_step: { ms_median: 3000, batch: BENCH_S.batch },
+          peak_rss_mib: { after_train: 1365 },
+        },
+        1,
+      ),
+    };
+    const q = pytorchRatios(r, peer)!;
     expect(q.tokenizeSpeed).toBe(2);
     expect(q.reconstructSpeed).toBe(0.5);
     expect(q.textSpeed).toBe(1);
-    expect(q.trainStepTimeRatio).toBe(4500 / PYTORCH_PEER.trainStepMs.mid);
-    expect(q.trainStepTimeRatioRange![0]).toBeCloseTo(4500 / 3300, 3);
-    expect(q.trainStepTimeRatioRange![1]).toBeCloseTo(4500 / 2700, 3);
-    expect(q.trainTargetMet).toBe(true);
+    expect(q.trainStepTimeRatio).toBe(1.5);
+    // No peer measured in this run: no ratio at all (never a constant typed in).
+    expect(pytorchRatios(r, { measured: false, reason: 'no torch' })).toBeUndefined();
     const quick = { ...r, settings: settingsFor('wasm-native-1t', { quick: true }).settings };
-    expect(pytorchRatios(quick)).toBeUndefined();
+    expect(pytorchRatios(quick, peer)).toBeUndefined();
+    expect(() => parsePeerOutput({ tokenize: {} }, 1)).toThrow(/no number at tokenize.images_per_s/);
   });
 });
 
@@ -124,6 +142,7 @@ describe('runBench in-process on cpu (tiny model)', () => {
     expect(cpu.peakRssMB).toBeGreaterThan(0);
     expect(cpu.vsPyTorch).toBeUndefined(); // tiny model: no comparison
     expect(r.onnx.available).toBe(false);
+    expect(r.pytorch).toEqual({ measured: false, reason: 'quick run (tiny model, not bench-s)' });
     expect(r.flops.executed.train).toBeGreaterThan(r.flops.benchS.train);
   });
 

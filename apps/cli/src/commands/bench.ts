@@ -46,12 +46,23 @@ export default class Bench extends QlipCommand {
           `matMul ${m.matmulCeiling.gflops} GFLOP/s, peak RSS ${b.peakRssMB} MB`,
       );
     }
+    const p = result.pytorch;
     const s = result.summary.vsPyTorch;
-    if (s?.trainStepTimeRatio != null) {
+    if (!p.measured) this.log(`vs PyTorch: not measured (${p.reason})`);
+    else {
       this.log(
-        `vs PyTorch (1 thread, ${result.summary.variant}): tokenize x${s.tokenizeSpeed}, reconstruct x${s.reconstructSpeed}, ` +
-          `text x${s.textSpeed}; train step takes ${s.trainStepTimeRatio}x PyTorch's time (target <= 2)`,
+        `pytorch peer (${p.threads} thread, this run): tokenize ${p.tokenizeImagesPerSec} img/s, reconstruct ` +
+          `${p.reconstructImagesPerSec} img/s, text ${p.textPromptsPerSec} prompts/s, train step ${p.trainStepMs} ms ` +
+          `(batch ${p.trainBatch})`,
       );
+      if (s) {
+        const train =
+          s.trainStepTimeRatio == null ? s.note : `train step takes ${s.trainStepTimeRatio}x PyTorch's time`;
+        this.log(
+          `vs PyTorch (${result.summary.variant}): tokenize x${s.tokenizeSpeed}, reconstruct x${s.reconstructSpeed}, ` +
+            `text x${s.textSpeed}; ${train}`,
+        );
+      } else this.log('vs PyTorch: no variant of ours ran bench-s');
     }
     return result;
   }

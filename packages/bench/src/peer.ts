@@ -1,0 +1,106 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The PyTorch peer's figures, measured in this run (one thread, the bench-s model). */
+export interface PeerFigures {
+  threads: number;
+  tokenizeImagesPerSec: number;
+  reconstructImagesPerSec: number;
+  textPromptsPerSec: number;
+  trainStepMs: number;
+  trainBatch: number;
+  /** Peak RSS after the train step (MiB, includes the torch/OpenBLAS libraries). */
+  peakRssMiB: number | null;
+}
+
+/** The peer's entry in a bench result: measured in this run, or why not (then no ratio is printed). */
+export type PeerEntry =
+  | ({ measured: true; python: string; script: string; wallSec: number } & PeerFigures)
+  | { measured: false; reason: string };
+
+/** `../shared/bench/torch_peer.py` beside the repository (from src/ or dist/ of this package). */
+export const DEFAULT_PEER_SCRIPT = fileURLToPath(
+  new URL('../../../../shared/bench/torch_peer.py', import.meta.url),
+);
+
+function num(o: unknown, path: string[]): number {
+  let v: unknown = o;
+  for (const k of path) v = (v as Record<string, unknown> | undefined)?.[k];
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new Error(`the peer's JSON has no number at ${path.join('.')}`);
+  return v;
+}
+
+/** The figures this bench compares, from the one JSON object torch_peer.py prints. */
+export function parsePeerOutput(json: unknown, threads: number): PeerFigures {
+  let rss: number | null = null;
+  try {
+    rss = num(json, ['peak_rss_mib', 'after_train']);
+  } catch {}
+  return {
+    threads,
+    tokenizeImagesPerSec: num(json, ['tokenize', 'images_per_s']),
+    reconstructImagesPerSec: num(json, ['reconstruct', 'images_per_s']),
+    textPromptsPerSec: num(json, ['text_embed', 'prompts_per_s']),
+    trainStepMs: num(json, ['train_step', 'ms_median']),
+    trainBatch: num(json, ['train_step', 'batch']),
+    peakRssMiB: rss,
+  };
+}
+
+export interface PeerOptions {
+  /** torch_peer.py (default `$QLIP_TORCH_PEER`, else `DEFAULT_PEER_SCRIPT`). */
+  script?: string;
+  /** A Python with torch (default `$QLIP_PYTHON`, else `/usr/bin/python3`, else `python3`). */
+  python?: string;
+  threads?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs the PyTorch peer in a child process on this machine, now, and returns its figures; without the
+ * script or a Python that has torch, says why (`measured: false`), and the bench prints no ratio.
+ */
+export async function runTorchPeer(onProgress: (m: string) => void, o: PeerOptions = {}): Promise<PeerEntry> {
+  const script = o.script ?? process.env.QLIP_TORCH_PEER ?? DEFAULT_PEER_SCRIPT;
+  if (!existsSync(script))
+    return { measured: false, reason: `${script} does not exist (set QLIP_TORCH_PEER)` };
+  const python =
+    o.python ?? process.env.QLIP_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
+  if (probe.error || probe.status !== 0) {
+    return {
+      measured: false,
+      reason: `${python} cannot import torch (Debian: apt-get install python3-torch; or set QLIP_PYTHON)`,
+    };
+  }
+  const threads = o.threads ?? 1;
+  onProgress(`pytorch peer: ${python} ${script} --threads ${threads}`);
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(python, [script, '--threads', String(threads)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: o.timeoutMs ?? 1_800_000,
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('error', (e) => resolve({ measured: false, reason: `${python} ${script}: ${e.message}` }));
+    child.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit code ${code}: ${err.trim().split('\n').at(-1) ?? ''}`);
+        const figures = parsePeerOutput(JSON.parse(out), threads);
+        const wallSec = Math.round((performance.now() - t0) / 100) / 10;
+        resolve({ measured: true, python, script, wallSec, ...figures });
+      } catch (e) {
+        resolve({ measured: false, reason: `${script}: ${(e as Error).message}` });
+      }
+    });
+  });
+}
