@@ -28,7 +28,7 @@ const t0 = performance.now();
 const log = (m) => process.stderr.write(`${m}\n`);
 
 /** Sampling without a KV cache: every step runs the whole sequence so far (the reference). */
-async function sampleNoCache(model, text, b, guidance, rng) {
+async function sampleNoCache(model, text, b) {
   const c = model.config;
   const n = c.image_grid[0] * c.image_grid[1];
   const rows = [...Array(b).fill([1, ...text, 3]), ...Array(b).fill([1, ...text.map(() => 0), 3])].map((r) =>
@@ -52,7 +52,6 @@ async function sampleNoCache(model, text, b, guidance, rng) {
       rows[b + r].push({ code, n: i });
     }
   }
-  void rng;
 }
 
 async function timeIt(f, reps) {
@@ -87,7 +86,7 @@ const unguided = await timeIt(async () => {
     d.dispose();
   }
 }, 5);
-const nocache = await timeIt(() => sampleNoCache(p.model, text, 32, g, new Rng(0)), 3);
+const nocache = await timeIt(() => sampleNoCache(p.model, text, 32), 3);
 log(
   `KV cache ${(32 / cached).toFixed(1)} images/s (guidance ${g}), unguided ${(32 / unguided).toFixed(1)}, no cache ${(32 / nocache).toFixed(1)}`,
 );
