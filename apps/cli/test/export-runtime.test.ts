@@ -86,8 +86,8 @@ describe('--runtime onnx after qlip export onnx', () => {
     }
     expect(runs.onnx).toMatchObject({ runtime: 'onnx', tokenized: 4 });
     expect(runs.tfjs).toMatchObject({ runtime: 'tfjs', tokenized: 4 });
-    const a = await readFile(join(tmp, 'tok-onnx', 'tokens-00000.npy'));
-    const b = await readFile(join(tmp, 'tok-tfjs', 'tokens-00000.npy'));
+    const a = await readFile(join(tmp, 'tok-onnx', 'parts', '00000', 'tokens.npy'));
+    const b = await readFile(join(tmp, 'tok-tfjs', 'parts', '00000', 'tokens.npy'));
     expect(a.length).toBeGreaterThan(4 * 16 * 4); // 4 images x 16 uint32 tokens + header
     expect(a.equals(b)).toBe(true);
   });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,9 +56,9 @@ beforeAll(async () => {
   }
 });
 
-/** True once the dataset at `out` has at least one index line (the run is under way). */
+/** True once the dataset at `out` has at least one finished part (the run is under way). */
 const started = (out: string) => () =>
-  existsSync(join(out, 'index.jsonl')) && readFileSync(join(out, 'index.jsonl'), 'utf8').length > 0;
+  existsSync(join(out, 'parts')) && readdirSync(join(out, 'parts')).some((p) => !p.startsWith('.'));
 
 describe('signals and exit statuses', () => {
   it('tokenize stopped by SIGTERM / SIGHUP / SIGINT: says so, saves, exits 143 / 129 / 130 (--json result still printed); the rerun resumes', async () => {

@@ -47,8 +47,16 @@ describe('qlip tokenize / reconstruct', () => {
     );
     expect(error).toBeUndefined();
     const r = JSON.parse(stdout);
-    expect(r).toMatchObject({ found: 3, tokenized: 3, total: 3, bits: 8, grid: [4, 4], runtime: 'tfjs' });
-    expect(existsSync(join(out, 'tokens-00000.npy'))).toBe(true);
+    expect(r).toMatchObject({
+      shards: { total: 1, written: 1 },
+      tokenized: 3,
+      total: 3,
+      bits: 8,
+      grid: [4, 4],
+      runtime: 'tfjs',
+    });
+    expect(existsSync(join(out, 'parts', '00000', 'tokens.npy'))).toBe(true);
+    expect(existsSync(join(out, 'parts', '00000', 'done.json'))).toBe(true);
 
     const rec = join(mkdtempSync(join(tmpdir(), 'qlip-cli-')), 'png');
     const res = await runCommand(
@@ -72,7 +80,7 @@ describe('qlip tokenize / reconstruct', () => {
       { root },
     );
     expect(error?.message).toMatch(/1 file\(s\) could not be read \(--strict\)/);
-    expect(existsSync(join(out, 'index.jsonl'))).toBe(true);
+    expect(existsSync(join(out, 'parts', '00000', 'index.jsonl'))).toBe(true);
   });
 
   it('uses the shipped qlip-tiny-mnist checkpoint when --model is absent', async () => {

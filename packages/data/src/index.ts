@@ -77,7 +77,14 @@ export {
   parseIdxLabels,
 } from './sources/mnist.js';
 export { captionFor, DEFAULT_CLASS_TEMPLATES, fillTemplate, readTemplateFile } from './sources/templates.js';
-export { expandShards, readShard, splitEntryName, webDatasetSource } from './sources/webdataset.js';
+export {
+  expandShards,
+  isShardUrl,
+  type ReadShardOptions,
+  readShard,
+  splitEntryName,
+  webDatasetSource,
+} from './sources/webdataset.js';
 export type {
   Batch,
   DataPosition,

@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type NpyInfo, npyInfo, readNpy, writeFileAtomic, writeNpy } from '@qlip/core';
+import { PARTS_DIR, type PartIndexRow, scanParts } from './parts.js';
 
 /**
  * The tokenized dataset format (documented in docs/formats.md):
@@ -16,11 +17,12 @@ import { type NpyInfo, npyInfo, readNpy, writeFileAtomic, writeNpy } from '@qlip
  * so nothing is duplicated and nothing is lost.
  */
 export const FORMAT = 'qlip-tokens';
-export const FORMAT_VERSION = 1;
+/** Version 1: one index.jsonl + tokens-NNNNN.npy (read only); version 2: one part per input shard (parts.ts). */
+export const FORMAT_VERSION = 2;
 
 export interface TokenDatasetMeta {
   format: typeof FORMAT;
-  version: typeof FORMAT_VERSION;
+  version: 1 | typeof FORMAT_VERSION;
   /** Where the model came from and a fingerprint of its config + weights file. */
   model: { path: string; fingerprint: string };
   bits: number;
@@ -37,14 +39,19 @@ export interface TokenDatasetMeta {
 }
 
 export interface IndexEntry {
-  /** Image path relative to the input directory, with forward slashes. */
+  /** Image path relative to the input directory, with forward slashes (a WebDataset sample: its key). */
   path: string;
+  /** Which tokens file holds the row: a version-1 shard number, or a version-2 part's position. */
   shard: number;
   row: number;
   /** SHA-256 of the image file's bytes. */
   sha256: string;
-  /** The image's caption when the source has one (a sidecar `a.txt` beside `a.png`). */
+  /** The image's caption when the source has one (a sidecar `a.txt`, a tar's `.txt`/`.json`, a manifest column). */
   caption?: string;
+  /** Version 2: the sample key, its input shard, its part. */
+  key?: string;
+  source?: string;
+  part?: string;
 }
 
 /** One tokenized image handed to the writer. */
@@ -359,11 +366,40 @@ export interface TokenDataset {
   dir: string;
   meta: TokenDatasetMeta;
   entries: IndexEntry[];
+  /** Version 2: the finished parts in dataset order (`entries[i].shard` indexes this list). */
+  parts: string[];
   /** Tokens of one shard: `[n, h, w]` uint32. */
   loadTokens(shard: number): Promise<Uint32Array>;
 }
 
-/** Open a dataset written by `TokenDatasetWriter`; errors name the file and the fault. */
+/** Entries of a version-2 dataset: every finished part's index rows, parts in dataset order. */
+async function readPartEntries(dir: string): Promise<{ entries: IndexEntry[]; parts: string[] }> {
+  const { done } = await scanParts(dir);
+  const entries: IndexEntry[] = [];
+  for (const [shard, p] of done.entries()) {
+    const file = join(dir, PARTS_DIR, p.part, 'index.jsonl');
+    const rows = (await readFile(file, 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as PartIndexRow;
+        } catch (err) {
+          throw new Error(`${file}: line ${i + 1} is not valid JSON (${(err as Error).message})`);
+        }
+      });
+    if (rows.length !== p.images)
+      throw new Error(`${file}: ${rows.length} rows, but done.json records ${p.images} images`);
+    for (const r of rows) entries.push({ ...r, path: r.path ?? r.key, shard, part: p.part });
+  }
+  return { entries, parts: done.map((p) => p.part) };
+}
+
+/**
+ * Open a tokenized dataset, either layout: version 2 reads every finished part (a part counts once its
+ * done.json is there) as one dataset, in input order; version 1 reads the single index. Errors name the
+ * file and the fault.
+ */
 export async function readTokenDataset(dir: string): Promise<TokenDataset> {
   const metaPath = join(dir, 'meta.json');
   let meta: TokenDatasetMeta;
@@ -376,13 +412,22 @@ export async function readTokenDataset(dir: string): Promise<TokenDataset> {
   }
   if (meta.format !== FORMAT)
     throw new Error(`${metaPath}: format is "${meta.format}", expected "${FORMAT}"`);
-  const { entries } = await readIndex(join(dir, 'index.jsonl'));
+  const { entries, parts } =
+    meta.version === 1
+      ? { ...(await readIndex(join(dir, 'index.jsonl'))), parts: [] }
+      : await readPartEntries(dir);
   return {
     dir,
     meta,
     entries,
+    parts,
     async loadTokens(shard) {
-      const file = join(dir, shardName('tokens', shard));
+      const part = parts[shard];
+      if (meta.version !== 1 && part === undefined) throw new Error(`${dir}: no part #${shard}`);
+      const file =
+        meta.version === 1
+          ? join(dir, shardName('tokens', shard))
+          : join(dir, PARTS_DIR, part!, 'tokens.npy');
       const arr = await readNpy(file);
       const [h, w] = meta.grid;
       if (arr.dtype !== 'uint32' || arr.shape.length !== 3 || arr.shape[1] !== h || arr.shape[2] !== w) {

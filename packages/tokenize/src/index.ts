@@ -11,6 +11,17 @@ export {
   type TokenizedItem,
 } from './dataset.js';
 export { modelFingerprint, sha256 } from './fingerprint.js';
+export { type InputShard, planInputs, resolveShare, type Share, selectShards } from './inputs.js';
+// Parts layout (format version 2): one atomic part per input shard
+export {
+  chunkSizeFor,
+  DONE_FILE,
+  ensureDatasetMeta,
+  PARTS_DIR,
+  type PartDone,
+  type PartsScan,
+  scanParts,
+} from './parts.js';
 export {
   type ReconstructOptions,
   type ReconstructResult,
@@ -19,5 +30,14 @@ export {
 } from './reconstruct.js';
 // Runtimes
 export { type TokenizerRuntime, tfjsRuntime } from './runtime.js';
+export {
+  datasetMeta,
+  type ShardOutcome,
+  type ShardSettings,
+  type TokenizeDatasetOptions,
+  type TokenizeDatasetResult,
+  tokenizeDataset,
+  tokenizeShard,
+} from './shards.js';
 // Jobs
 export { type TokenizeOptions, type TokenizeResult, tokenizeDirectory } from './tokenize.js';

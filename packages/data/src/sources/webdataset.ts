@@ -15,15 +15,28 @@ import { epochOrder } from './folder.js';
 export function expandShards(patterns: string | string[], baseDir = process.cwd()): string[] {
   const list = Array.isArray(patterns) ? patterns : [patterns];
   const out: string[] = [];
-  for (const p of list) for (const s of braces.expand(p)) out.push(isUrl(s) ? s : path.resolve(baseDir, s));
+  for (const p of list)
+    for (const s of braces.expand(p)) out.push(isShardUrl(s) ? s : path.resolve(baseDir, s));
   return out;
 }
 
-const isUrl = (s: string) => /^https?:\/\//i.test(s);
+/** Whether a shard location is an `http://` or `https://` URL rather than a local path. */
+export const isShardUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/** How {@link readShard} treats captions and unreadable shards. */
+export interface ReadShardOptions {
+  /**
+   * Throw when the shard cannot be read to its end (truncated, dropped connection, HTTP error) instead of
+   * reporting it as `corrupt` and ending early: a job that must retry the whole shard needs the error.
+   */
+  strict?: boolean;
+  /** Yield samples that have no caption (caption `''`) instead of skipping them (tokenizing needs none). */
+  captionOptional?: boolean;
+}
 
 /** A shard's bytes as a stream: a local file, or an http(s) URL (an error status names the URL). */
 async function openShard(shard: string): Promise<Readable> {
-  if (!isUrl(shard)) return createReadStream(shard);
+  if (!isShardUrl(shard)) return createReadStream(shard);
   const res = await fetch(shard);
   if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
   return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
@@ -41,7 +54,7 @@ interface Group {
 }
 
 /** Turn one key's files into a sample, or report why not. */
-function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | null {
+function groupToSample(g: Group, shard: string, ctx: SourceContext, o: ReadShardOptions): Sample | null {
   ctx.seen();
   const skip = (reason: 'missingImage' | 'missingCaption' | 'badEntry', detail: string) => {
     ctx.skip({ key: g.key, reason, source: shard, detail });
@@ -61,7 +74,8 @@ function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | nu
     try {
       meta = JSON.parse(json.toString('utf8'));
     } catch (e) {
-      if (caption === '') return skip('badEntry', `invalid ${g.key}.json: ${(e as Error).message}`);
+      if (caption === '' && !o.captionOptional)
+        return skip('badEntry', `invalid ${g.key}.json: ${(e as Error).message}`);
     }
     if (meta && typeof meta === 'object') {
       const m = meta as Record<string, unknown>;
@@ -74,7 +88,8 @@ function groupToSample(g: Group, shard: string, ctx: SourceContext): Sample | nu
     const n = Number(cls.toString('utf8').trim());
     if (Number.isInteger(n)) label = n;
   }
-  if (caption === '') return skip('missingCaption', 'no .txt and no "caption" in .json');
+  if (caption === '' && !o.captionOptional)
+    return skip('missingCaption', 'no .txt and no "caption" in .json');
   const bytes = g.files.get(imageExt)!;
   const sample: Sample = { key: g.key, caption, source: shard, image: async () => bytes };
   if (label !== undefined) sample.label = label;
@@ -89,9 +104,14 @@ const MAX_MEMBER_BYTES = DEFAULT_MAX_FILE_BYTES;
  * sample's files adjacent). Entry names that are absolute or contain `..`, and link entries, are
  * rejected and reported as `unsafePath`; nothing is ever written to disk. A member over the byte cap is
  * skipped (`tooLarge`) without being read into memory. A corrupt shard ends early with a `corrupt` report,
- * one that ends without the end-of-archive marker gets a `truncated` report; never an exception.
+ * one that ends without the end-of-archive marker gets a `truncated` report; never an exception, unless
+ * `options.strict` asks for it (a job that must retry the whole shard needs the error).
  */
-export async function* readShard(shard: string, ctx: SourceContext): AsyncGenerator<Sample> {
+export async function* readShard(
+  shard: string,
+  ctx: SourceContext,
+  options: ReadShardOptions = {},
+): AsyncGenerator<Sample> {
   const extract = tar.extract();
   let input: Readable | undefined;
   let streamError: Error | null = null;
@@ -140,7 +160,7 @@ export async function* readShard(shard: string, ctx: SourceContext): AsyncGenera
         continue;
       }
       if (group !== null && group.key !== parts.key) {
-        const s = groupToSample(group, shard, ctx);
+        const s = groupToSample(group, shard, ctx, options);
         group = null;
         if (s) yield s;
       }
@@ -163,19 +183,28 @@ export async function* readShard(shard: string, ctx: SourceContext): AsyncGenera
       group.files.set(parts.ext, Buffer.concat(chunks));
     }
     if (group !== null) {
-      const s = groupToSample(group, shard, ctx);
+      const s = groupToSample(group, shard, ctx, options);
       group = null;
       if (s) yield s;
     }
-    if (streamError === null && (tail.length < 1024 || tail.some((b) => b !== 0)))
+    if (streamError === null && (tail.length < 1024 || tail.some((b) => b !== 0))) {
+      if (options.strict)
+        throw new Error(
+          `${shard}: archive ends without its end-of-archive marker (cut short?) after ${samples} member(s)`,
+        );
       ctx.skip({
         key: path.basename(shard),
         reason: 'truncated',
         source: shard,
         detail: `archive ends without its end-of-archive marker (cut short?): ${samples} member(s) read before the end`,
       });
+    }
   } catch (e) {
     const err = streamError ?? (e as Error);
+    if (options.strict)
+      throw err.message.startsWith(`${shard}: `)
+        ? err
+        : new Error(`${shard}: shard unreadable: ${err.message}`, { cause: err });
     ctx.skip({
       key: path.basename(shard),
       reason: 'corrupt',
@@ -196,7 +225,7 @@ export async function webDatasetSource(shards: string | string[], baseDir?: stri
   const files = expandShards(shards, baseDir);
   if (files.length === 0)
     throw new Error('webdataset source: no shards given (expected a list of .tar files or a brace pattern)');
-  for (const f of files) if (!isUrl(f)) await requireFile(f, 'webdataset shard');
+  for (const f of files) if (!isShardUrl(f)) await requireFile(f, 'webdataset shard');
   return {
     name:
       files.length === 1 ? `webdataset:${files[0]}` : `webdataset:${files[0]} (+${files.length - 1} shards)`,
