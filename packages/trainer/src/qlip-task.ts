@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { type Rng, SkipTally } from '@qlip/core';
 import { type Batch, createDataset, type DataPosition } from '@qlip/data';
-import { type FeatureNetwork, PatchGanDiscriminator, PerceptualLoss } from '@qlip/losses';
+import { defaultFeatureNetwork, PatchGanDiscriminator, PerceptualLoss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -73,23 +73,6 @@ export function adamOptions(cfg: TrainConfig): AdamWOptions {
 }
 
 /**
- * The frozen CNN of the perceptual term, from @qlip/feature-nets (a dependency of this package; imported
- * lazily so stage 1 never loads TensorFlow.js layers or the weights).
- */
-async function perceptualNetwork(
-  name: 'mobilenet_v2' | 'inception_v3',
-): Promise<FeatureNetwork & { dispose(): void }> {
-  const specifier = '@qlip/feature-nets';
-  const mod = (await import(specifier)) as {
-    loadFeatureNet(
-      n: string,
-    ): Promise<{ stages: readonly string[]; layers(x: tf.Tensor4D): tf.Tensor[]; dispose(): void }>;
-  };
-  const net = await mod.loadFeatureNet(name);
-  return { layers: (x) => net.layers(x) as tf.Tensor4D[], dispose: () => net.dispose() };
-}
-
-/**
  * QLIP stage 1 or 2 as a `TrainingTask`: the trained parameters (all of them in stage 1; quant_embed_post
  * and the decoder in stage 2), the data stream, the balancer (stage 1), the perceptual network and the
  * PatchGAN discriminator with its own AdamW (stage 2), and what a checkpoint holds besides the loop's.
@@ -148,7 +131,8 @@ export class QlipTask implements TrainingTask<Batch> {
       this.stage2.discriminatorGradients = new GradientAccumulator();
     }
     if (settings.perceptualWeight > 0) {
-      const net = await perceptualNetwork(settings.perceptualNetwork);
+      // @qlip/losses loads @qlip/feature-nets on first use: stage 1 never loads tfjs-layers or the weights.
+      const net = await defaultFeatureNetwork(settings.perceptualNetwork);
       this.stage2.perceptualNet = net;
       this.stage2.perceptual = new SubsetPerceptual(new PerceptualLoss(net), settings.perceptualImages);
     }
