@@ -44,7 +44,7 @@ async function tokenize(out: string, extra: string[], env: Record<string, string
       },
     );
     expect(r.error).toBeUndefined();
-    return { ...r, tokens: await readFile(join(tmp, out, 'tokens-00000.npy')) };
+    return { ...r, tokens: await readFile(join(tmp, out, 'parts', '00000', 'tokens.npy')) };
   } finally {
     process.env = saved;
   }
