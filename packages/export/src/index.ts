@@ -58,8 +58,6 @@ export {
 } from './runtime/tokenizer-runtime.js';
 // Hugging Face safetensors layout
 export {
-  CLIP_IMAGE_MEAN,
-  CLIP_IMAGE_STD,
   exportSafetensors,
   HF_FILES,
   hfConfig,

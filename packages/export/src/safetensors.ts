@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CLIP_MEAN, CLIP_STD } from '@qlip/core';
 import { type QLIPConfig, QLIPModel } from '@qlip/model';
 import { writeHfTokenizerFiles } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,8 +9,6 @@ import { type WrittenFile, writeStaged } from './staging.js';
 import { readTrainingSummary, type TrainingSummary, trainingSection } from './training-card.js';
 
 /** CLIP's image normalisation, as in the released QLIP checkpoints' preprocessor_config.json. */
-export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
-export const CLIP_IMAGE_STD = [0.26862954, 0.26130258, 0.27577711];
 
 /** PIL.Image.BICUBIC, the `resample` value HF writes for bicubic. */
 const PIL_BICUBIC = 3;
@@ -49,9 +48,9 @@ export function preprocessorConfig(imageSize: number): Record<string, unknown> {
     do_normalize: true,
     do_rescale: true,
     do_resize: true,
-    image_mean: CLIP_IMAGE_MEAN,
+    image_mean: [...CLIP_MEAN],
     image_processor_type: 'CLIPImageProcessor',
-    image_std: CLIP_IMAGE_STD,
+    image_std: [...CLIP_STD],
     resample: PIL_BICUBIC,
     rescale_factor: 1 / 255,
     size: { shortest_edge: imageSize },

@@ -1,12 +1,12 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsReader, selectBackend } from '@qlip/core';
+import { CLIP_MEAN, SafetensorsReader, selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import { ClipTokenizer } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIP_IMAGE_MEAN, exportSafetensors, HF_FILES, verifySafetensorsExport } from '../src/index.js';
+import { exportSafetensors, HF_FILES, verifySafetensorsExport } from '../src/index.js';
 import { FIXTURE, tinyConfig } from './helpers.js';
 
 const dirs: string[] = [];
@@ -68,7 +68,7 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
       resample: 3, // bicubic
       do_center_crop: true,
       crop_size: { height: 32, width: 32 },
-      image_mean: CLIP_IMAGE_MEAN,
+      image_mean: [...CLIP_MEAN],
       image_std: [0.26862954, 0.26130258, 0.27577711],
     });
     expect(pre.rescale_factor).toBeCloseTo(1 / 255, 12);

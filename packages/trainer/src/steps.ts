@@ -1,3 +1,4 @@
+import { CLIP_MEAN, CLIP_STD } from '@qlip/core';
 import type { Batch } from '@qlip/data';
 import {
   adaptiveGanWeight,
@@ -23,15 +24,12 @@ import type { MicroBatch, MicroContext } from './loop.js';
  * disposed by the returned `dispose`.
  */
 
-/** CLIP pixel statistics (the data pipeline normalises with them; stage 2 maps back to [0, 1]). */
-const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
-const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
-
 /** `[B, 3, H, W]` CLIP-normalised -> `[B, H, W, 3]` in [0, 1] (unclamped) for perceptual and GAN terms. */
 export function toUnitNhwc(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const nhwc = tf.transpose(x, [0, 2, 3, 1]); // [B, H, W, 3]
-    return tf.add(tf.mul(nhwc, tf.tensor1d(CLIP_STD)), tf.tensor1d(CLIP_MEAN)) as tf.Tensor4D;
+    // The data pipeline normalised with core's CLIP statistics; stage 2 maps back to [0, 1].
+    return tf.add(tf.mul(nhwc, tf.tensor1d([...CLIP_STD])), tf.tensor1d([...CLIP_MEAN])) as tf.Tensor4D;
   });
 }
 
