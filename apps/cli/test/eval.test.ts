@@ -25,7 +25,7 @@ describe('qlip eval and qlip demo (shipped checkpoint)', () => {
       'README.md',
       'zero-shot/confusion.png',
       'reconstruction/grid.png',
-      'tokens/tokens-00000.npy',
+      'tokens/parts/00000/tokens.npy',
     ]) {
       expect(existsSync(join(out, f))).toBe(true);
     }

@@ -15,9 +15,9 @@ import {
   modelFingerprint,
   type ReconstructResult,
   reconstructImages,
-  type TokenizeResult,
+  type TokenizeDatasetResult,
   tfjsRuntime,
-  tokenizeDirectory,
+  tokenizeDataset,
 } from '@qlip/tokenize';
 import { writeMnistFolder } from './images.js';
 import { type UnifiedDemo, unifiedDemo, unifiedSummary } from './unified.js';
@@ -40,7 +40,7 @@ export interface DemoResult {
   out: string;
   model: string;
   images: number;
-  tokenize: TokenizeResult;
+  tokenize: TokenizeDatasetResult;
   reconstruct: ReconstructResult;
   zeroShot: ZeroShotJobResult;
   reconstruction: ReconstructionJobResult;
@@ -68,7 +68,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const rt = tfjsRuntime(model);
   try {
     const common = { onProgress, signal: o.signal };
-    const tokenize = await tokenizeDirectory(rt, {
+    const tokenize = await tokenizeDataset(rt, {
       input: images,
       out: join(o.out, 'tokens'),
       model: { path: modelDir, fingerprint: await modelFingerprint(modelDir) },
@@ -126,14 +126,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 function summary(
   out: string,
   modelDir: string,
-  tok: TokenizeResult,
+  tok: TokenizeDatasetResult,
   zs: ZeroShotJobResult,
   rec: ReconstructionJobResult,
 ): string {
   const rel = (p: string) => relative(out, p) || '.';
   return `# qlip demo
 
-Model: \`${modelDir}\` (${tok.bits}-bit tokens on a ${tok.grid.join('x')} grid). Data: ${tok.found} MNIST test
+Model: \`${modelDir}\` (${tok.bits}-bit tokens on a ${tok.grid.join('x')} grid). Data: ${tok.total} MNIST test
 digits written as a class-folder tree in \`images/\`.
 
 ${markdownTable(
@@ -166,8 +166,8 @@ Read the tokens in Python:
 
 \`\`\`python
 import json, numpy as np
-rows = [json.loads(l) for l in open("tokens/index.jsonl")]
-tokens = np.load("tokens/tokens-00000.npy")   # uint32 (n, ${tok.grid.join(', ')})
+rows = [json.loads(l) for l in open("tokens/parts/00000/index.jsonl")]   # the digits fit one part
+tokens = np.load("tokens/parts/00000/tokens.npy")   # uint32 (n, ${tok.grid.join(', ')}); row i <-> rows[i]
 \`\`\`
 `;
 }

@@ -14,7 +14,7 @@ describe('runDemo', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'qlip-demo-')), 'demo-out');
     const r = await runDemo({ out, images: 30 });
     expect(r.tokenize.total).toBe(30);
-    expect((await readNpy(join(out, 'tokens', 'tokens-00000.npy'))).shape).toEqual([30, 4, 4]);
+    expect((await readNpy(join(out, 'tokens', 'parts', '00000', 'tokens.npy'))).shape).toEqual([30, 4, 4]);
     expect(r.reconstruct.written).toBe(30);
     expect(r.zeroShot.images).toBe(30);
     expect(r.reconstruction.images).toBe(30);
