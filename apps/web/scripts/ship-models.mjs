@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MNIST_CLASS_NAMES, MNIST_TEMPLATES } from '@qlip/data';
-import { defaultModelDir } from '@qlip/pretrained';
+import { defaultModelDir, defaultUnifiedModelDir } from '@qlip/pretrained';
 import { addSiteModels, writeClipMerges } from '@qlip/serve';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -19,6 +19,8 @@ const models = await addSiteModels(
         templates: MNIST_TEMPLATES.map((t) => t.replace('{c}', '{}')),
       },
     },
+    // The shipped unified model (its tokenizer is the model above): caption and generate panels.
+    { dir: defaultUnifiedModelDir(), kind: 'unified' },
   ],
   {
     cacheDir: join(root, 'node_modules', '.cache', 'qlip'),

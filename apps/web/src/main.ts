@@ -14,6 +14,7 @@ import {
 import { decodeImageFile, rgbToDataUrl } from './image.js';
 import { chooseProvider, type ModelFiles, type Provider, pickedFiles, urlFiles, WebQlip } from './model.js';
 import { el, renderBars, renderGrid, renderThumbs } from './render.js';
+import { WebUnified } from './unified.js';
 import { zeroShot } from './zeroshot.js';
 
 /** One entry of the site's models.json (written by the build and by `qlip serve`). */
@@ -22,6 +23,8 @@ interface ModelEntry {
   path: string;
   files?: string[];
   zeroShot?: { labels: string[]; templates: string[] };
+  /** `unified`: a unified model (caption and generate panels), else a tokenizer. */
+  kind?: 'unified';
 }
 
 /** One tokenized image. */
@@ -40,9 +43,16 @@ const DEFAULT_ZERO_SHOT = {
 const BATCH = 16;
 
 const params = new URLSearchParams(location.search);
-const state: { provider: Provider | null; model: WebQlip | null; results: Result[]; selected: number } = {
+const state: {
+  provider: Provider | null;
+  model: WebQlip | null;
+  unified: WebUnified | null;
+  results: Result[];
+  selected: number;
+} = {
   provider: null,
   model: null,
+  unified: null,
   results: [],
   selected: 0,
 };
@@ -168,6 +178,82 @@ async function show(i: number): Promise<void> {
     el<HTMLImageElement>('reconstruction').src = rgbToDataUrl(recon!);
   }
   await classify();
+  await caption();
+}
+
+/** The unified model, usable with the loaded tokenizer (same grid and bits), or an error saying why not. */
+function requireUnified(): WebUnified {
+  const u = state.unified;
+  if (!u) throw new Error('no unified model is loaded: start the page with "qlip serve --unified <model>"');
+  const why = u.mismatch(requireModel().manifest);
+  if (why) throw new Error(why);
+  return u;
+}
+
+/** Greedy caption of the shown image's tokens. */
+async function caption(): Promise<void> {
+  const r = state.results[state.selected];
+  const out = el('caption');
+  out.textContent = '';
+  if (!r || !state.unified) return;
+  if (r.indices.length !== state.unified.tokens) return; // group indices: not the unified model's tokenizer
+  [out.textContent] = await requireUnified().caption(r.indices);
+}
+
+/** Sample images for the prompt (seeded as `qlip generate`), decode each with the tokenizer as it comes. */
+async function generateImages(): Promise<void> {
+  const model = requireModel();
+  const u = requireUnified();
+  const num = (id: string) => Number(el<HTMLInputElement>(id).value);
+  const o = {
+    guidance: num('guidance'),
+    temperature: num('temperature'),
+    topK: Math.max(0, Math.floor(num('top-k'))),
+    seed: Math.max(0, Math.floor(num('seed'))),
+    n: Math.max(1, Math.floor(num('count'))),
+  };
+  if (!(o.temperature > 0) || !Number.isFinite(o.guidance))
+    throw new Error('guidance must be a number and temperature a number > 0');
+  const prompt = el<HTMLInputElement>('prompt').value;
+  const box = el('generated');
+  box.replaceChildren();
+  delete box.dataset.tokens;
+  const s = model.imageSize;
+  const [rows, cols] = u.config.image_grid;
+  const g = await u.generate(prompt, o, async (codes, start) => {
+    const b = codes.length / u.tokens;
+    for (let i = 0; i < b; i++) {
+      setStatus(`busy: decoding image ${start + i + 1}/${o.n}`);
+      const px = await model.decode(codes.subarray(i * u.tokens, (i + 1) * u.tokens), 1, 1); // [1, 3, S, S]
+      const img = document.createElement('img');
+      img.src = rgbToDataUrl(denormalizeImages(px, [1, 3, s, s])[0]!);
+      img.alt = `${prompt} (${start + i})`;
+      box.append(img);
+    }
+  });
+  // [n][rows][cols], as `qlip generate` writes sample-tokens.npy.
+  const grids = Array.from({ length: o.n }, (_, i) =>
+    Array.from({ length: rows }, (_, r) =>
+      Array.from(g.codes.subarray(i * u.tokens + r * cols, i * u.tokens + (r + 1) * cols)),
+    ),
+  );
+  box.dataset.tokens = JSON.stringify(grids);
+  const rate = (o.n * u.tokens) / g.samplingSeconds;
+  const speed = el('generate-speed');
+  speed.dataset.tokensPerSecond = String(rate);
+  speed.textContent =
+    `${o.n} image${o.n > 1 ? 's' : ''}: ${rate.toFixed(0)} image tokens/s sampled (${state.provider?.name})` +
+    (g.unknownTokens ? `; ${g.unknownTokens} prompt token(s) outside the vocabulary read as <unk>` : '');
+}
+
+async function loadUnified(entry: ModelEntry | undefined): Promise<void> {
+  if (!entry || !state.provider) return;
+  await state.unified?.release();
+  state.unified = null;
+  state.unified = await WebUnified.open(urlFiles(entry.path, entry.files), state.provider);
+  const c = state.unified.config;
+  el('unified-info').textContent =
+    `${entry.name}: ${c.num_hidden_layers} layers, ${c.hidden_size} wide, ${c.clip_ids.length} words`;
 }
 
 async function classify(): Promise<void> {
@@ -245,6 +331,7 @@ function wire(models: ModelEntry[]): void {
   });
   el('download-npy').addEventListener('click', downloadNpy);
   el('classify').addEventListener('click', () => void run('classifying', classify));
+  el('generate').addEventListener('click', () => void run('generating', generateImages));
   el('open-model').addEventListener('click', pickModelFolder);
   const select = el<HTMLSelectElement>('model-select');
   select.addEventListener('change', () => {
@@ -254,7 +341,9 @@ function wire(models: ModelEntry[]): void {
 }
 
 async function start(): Promise<void> {
-  const models = await readModelList();
+  const all = await readModelList();
+  const models = all.filter((m) => m.kind !== 'unified');
+  const unified = all.find((m) => m.kind === 'unified');
   wire(models);
   const select = el<HTMLSelectElement>('model-select');
   select.replaceChildren(...models.map((m, i) => new Option(m.name, String(i))));
@@ -279,7 +368,11 @@ async function start(): Promise<void> {
     return;
   }
   select.value = String(index);
-  await run(`loading ${entry.name}`, () => loadModel(urlFiles(entry.path, entry.files), entry));
+  // One action, so the status reads "ready" only once both models are loaded.
+  await run(`loading ${entry.name}`, async () => {
+    await loadModel(urlFiles(entry.path, entry.files), entry);
+    await loadUnified(unified);
+  });
 }
 
 void start().catch((err) => setStatus(`error: ${(err as Error).message}`, true));

@@ -10,7 +10,7 @@ import type { WebQlip } from './model.js';
 let tokenizer: Promise<ClipBpeTokenizer> | null = null;
 
 /** The CLIP BPE merges, fetched once (written next to the page by its build). */
-function clipTokenizer(): Promise<ClipBpeTokenizer> {
+export function clipTokenizer(): Promise<ClipBpeTokenizer> {
   tokenizer ??= (async () => {
     const url = new URL('clip-merges.txt', document.baseURI).href;
     const res = await fetch(url);

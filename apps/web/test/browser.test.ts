@@ -35,6 +35,12 @@ if (missing) console.warn(`skipping the browser tests: ${missing}`);
 
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
 const TEMPLATE = 'a photo of the number {}.';
+/** One seeded generation, run by `qlip generate` and by the page (non-default guidance, top-k, seed). */
+const GEN = {
+  prompt: 'a photo of the number four.',
+  flags: ['--n', '3', '--seed', '7', '--guidance', '2.5', '--top-k', '40', '--temperature', '0.9'],
+  fields: { seed: '7', guidance: '2.5', 'top-k': '40', temperature: '0.9', count: '3' },
+};
 
 let work: string;
 let images: string[]; // every image both the page and the CLI see, sorted as the CLI lists them
@@ -72,18 +78,23 @@ async function makeImages(dir: string): Promise<string[]> {
 describe.skipIf(missing !== null)('the qlip page in Chromium', () => {
   let cliTokens: Map<string, number[][]>;
   let cliRecon: string;
+  let cliCaptions: { path: string; caption: string }[];
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'qlip-web-test-'));
     images = await makeImages(join(work, 'images'));
     // The CLI's answers, and the server, while the browser starts.
-    const [tok, , srv, br] = await Promise.all([
+    const digits = images.filter((f) => basename(f).startsWith('digit-'));
+    const [tok, , caps, , srv, br] = await Promise.all([
       qlipJson<{ tokenized: number }>(['tokenize', join(work, 'images'), '--out', join(work, 'tokens')]),
       qlipJson(['reconstruct', join(work, 'images'), '--out', join(work, 'recon')]),
+      qlipJson<{ captions: { path: string; caption: string }[] }>(['caption', ...digits]),
+      qlipJson(['generate', GEN.prompt, ...GEN.flags, '--out', join(work, 'generated')]),
       startServe(),
       launchBrowser(),
     ]);
     expect(tok.tokenized).toBe(images.length);
+    cliCaptions = caps.captions;
     served = srv;
     browser = br;
     const index = (await readFile(join(work, 'tokens/index.jsonl'), 'utf8'))
@@ -208,6 +219,36 @@ describe.skipIf(missing !== null)('the qlip page in Chromium', () => {
       }
     }
     expect(confusion).toEqual(cli.confusion);
+  });
+
+  it("captions each digit as qlip caption does (greedy, the unified model's ONNX graphs)", async () => {
+    expect(cliCaptions.length).toBeGreaterThanOrEqual(4);
+    for (const { path, caption } of cliCaptions) {
+      expect(await pickImages(page, [path])).toBe('ready');
+      expect(caption).toMatch(/number/);
+      expect(await page.textContent('[data-testid=caption]'), basename(path)).toBe(caption);
+    }
+  });
+
+  it("generates qlip generate's token grids for the same seed, decoded as images", async () => {
+    await page.fill('[data-testid=prompt]', GEN.prompt);
+    for (const [id, v] of Object.entries(GEN.fields)) await page.fill(`[data-testid=${id}]`, v);
+    await page.evaluate(() => {
+      document.querySelector('[data-testid=status]')!.textContent = 'busy: clicking';
+    });
+    await page.click('[data-testid=generate]');
+    expect(await settled(page)).toBe('ready');
+    const grids = JSON.parse((await page.getAttribute('[data-testid=generated]', 'data-tokens'))!);
+    const cli = await readNpy(join(work, 'generated/sample-tokens.npy')); // [3, 4, 4] uint32
+    const [n, h, w] = cli.shape as [number, number, number];
+    const expected = Array.from({ length: n }, (_, i) =>
+      Array.from({ length: h }, (_, r) =>
+        Array.from(cli.data.slice(i * h * w + r * w, i * h * w + (r + 1) * w), Number),
+      ),
+    );
+    expect(grids).toEqual(expected);
+    expect(await page.locator('[data-testid=generated] img').count()).toBe(n);
+    expect(await page.getAttribute('[data-testid=generate-speed]', 'data-tokens-per-second')).toMatch(/^\d/);
   });
 
   it('says what is wrong with a text file and with a huge image', async () => {

@@ -12,3 +12,4 @@ export {
   toRgb8,
 } from './image/pixels.js';
 export { npyBytes } from './npy-bytes.js';
+export { Rng } from './rng.js';

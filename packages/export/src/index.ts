@@ -38,8 +38,10 @@ export { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-u
 export {
   defaultCacheDir,
   type PreparedOnnx,
+  type PreparedUnifiedOnnx,
   type PrepareOnnxOptions,
   prepareOnnx,
+  prepareUnifiedOnnx,
 } from './runtime/onnx-cache.js';
 // ONNX Runtime inference
 export {

@@ -13,13 +13,16 @@ export interface WebModelEntry {
   /** The export's files (so the page asks for nothing else). */
   files?: string[];
   zeroShot?: { labels: string[]; templates: string[] };
+  /** `unified`: a unified model's graphs (unified-onnx.json; captioning and generation), else a tokenizer. */
+  kind?: 'unified';
 }
 
 /** A model served from disk under `models/<id>/`. */
 export interface ServedModel {
   id: string;
   name: string;
-  onnx: PreparedOnnx;
+  onnx: Pick<PreparedOnnx, 'dir' | 'files' | 'origin'>;
+  kind?: 'unified';
 }
 
 const TYPES: Record<string, string> = {
@@ -74,7 +77,12 @@ function inside(root: string, rel: string): string | null {
 
 /** models.json: the models served from disk first, then those the site was built with. */
 async function modelList(siteDir: string, served: readonly ServedModel[]): Promise<WebModelEntry[]> {
-  const own = served.map((m) => ({ name: m.name, path: `models/${m.id}/`, files: m.onnx.files }));
+  const own = served.map((m) => ({
+    name: m.name,
+    path: `models/${m.id}/`,
+    files: m.onnx.files,
+    ...(m.kind ? { kind: m.kind } : {}),
+  }));
   const builtPath = join(siteDir, 'models.json');
   const built = existsSync(builtPath)
     ? ((JSON.parse(await readFile(builtPath, 'utf8')) as { models?: WebModelEntry[] }).models ?? [])

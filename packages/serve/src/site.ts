@@ -3,7 +3,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ProgressListener, silentProgress } from '@qlip/core';
-import { type PreparedOnnx, prepareOnnx } from '@qlip/export';
+import { type PreparedOnnx, prepareOnnx, prepareUnifiedOnnx } from '@qlip/export';
 import { bundledVocab } from '@qlip/text-encoder';
 import { type ServedModel, startServer, type WebModelEntry } from './server.js';
 
@@ -25,13 +25,14 @@ export async function writeClipMerges(path: string): Promise<void> {
  */
 export async function addSiteModels(
   siteDir: string,
-  models: { dir: string; name?: string; zeroShot?: WebModelEntry['zeroShot'] }[],
+  models: { dir: string; name?: string; zeroShot?: WebModelEntry['zeroShot']; kind?: 'unified' }[],
   opts: { cacheDir?: string; onProgress?: ProgressListener } = {},
 ): Promise<WebModelEntry[]> {
   const entries: WebModelEntry[] = [];
   for (const m of models) {
     const name = m.name ?? basename(resolve(m.dir));
-    const onnx = await prepareOnnx(m.dir, opts);
+    const onnx =
+      m.kind === 'unified' ? await prepareUnifiedOnnx(m.dir, opts) : await prepareOnnx(m.dir, opts);
     const out = join(siteDir, 'models', name);
     await mkdir(out, { recursive: true });
     for (const f of onnx.files) await copyFile(join(onnx.dir, f), join(out, f));
@@ -40,6 +41,7 @@ export async function addSiteModels(
       path: `models/${name}/`,
       files: onnx.files,
       ...(m.zeroShot ? { zeroShot: m.zeroShot } : {}),
+      ...(m.kind ? { kind: m.kind } : {}),
     });
   }
   await writeFile(join(siteDir, 'models.json'), `${JSON.stringify({ models: entries }, null, 2)}\n`);
@@ -49,6 +51,8 @@ export async function addSiteModels(
 export interface ServeOptions {
   /** Model folders (QLIP checkpoints or ONNX exports) to serve before the site's own models. */
   models: string[];
+  /** Unified model folders (or unified ONNX exports) for the caption and generate panels. */
+  unified?: string[];
   host: string;
   port: number;
   siteDir?: string;
@@ -59,7 +63,7 @@ export interface ServeOptions {
 export interface ServeResult {
   url: string;
   siteDir: string;
-  models: { name: string; dir: string; origin: PreparedOnnx['origin'] }[];
+  models: { name: string; dir: string; origin: PreparedOnnx['origin']; kind?: 'unified' }[];
   close(): Promise<void>;
 }
 
@@ -82,11 +86,22 @@ export async function serveWeb(opts: ServeOptions): Promise<ServeResult> {
     const name = basename(resolve(dir)) === 'onnx' ? basename(resolve(dir, '..')) : basename(resolve(dir));
     served.push({ id: `m${i}-${name.replace(/[^\w.-]/g, '_')}`, name, onnx });
   }
+  for (const [i, dir] of (opts.unified ?? []).entries()) {
+    if (!existsSync(dir)) throw new Error(`${dir}: no such unified model folder`);
+    const onnx = await prepareUnifiedOnnx(dir, { cacheDir: opts.cacheDir, onProgress: progress });
+    const name = basename(resolve(dir)) === 'onnx' ? basename(resolve(dir, '..')) : basename(resolve(dir));
+    served.push({ id: `u${i}-${name.replace(/[^\w.-]/g, '_')}`, name, onnx, kind: 'unified' });
+  }
   const server = await startServer({ siteDir, models: served, host: opts.host, port: opts.port });
   return {
     url: server.url,
     siteDir,
-    models: served.map((m) => ({ name: m.name, dir: m.onnx.dir, origin: m.onnx.origin })),
+    models: served.map((m) => ({
+      name: m.name,
+      dir: m.onnx.dir,
+      origin: m.onnx.origin,
+      ...(m.kind ? { kind: m.kind } : {}),
+    })),
     close: () => server.close(),
   };
 }

@@ -33,18 +33,18 @@ export {
 } from './infer.js';
 export { bleu, captionWords, ciderD } from './metrics.js';
 export { CONFIG_FILE, type LayerCache, type StepInputs, UnifiedModel, unifiedSpecs } from './model.js';
+export { onnxStepDecoder } from './onnx-decoder.js';
 // Sampling
+export { DecodeSession, tfjsDecoder } from './sample.js';
 export {
   captionPrefixes,
-  DecodeSession,
   greedyText,
   type SamplingOptions,
   type StepDecoder,
   sampleImages,
   sampleLogits,
   stepInputs,
-  tfjsDecoder,
-} from './sample.js';
+} from './sampling.js';
 export {
   buildSequence,
   type Element,

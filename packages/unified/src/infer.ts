@@ -14,14 +14,14 @@ import { QLIPModel } from '@qlip/model';
 import { defaultUnifiedModelDir } from '@qlip/pretrained';
 import * as tf from '@tensorflow/tfjs-core';
 import { UnifiedModel } from './model.js';
+import { tfjsDecoder } from './sample.js';
 import {
   captionPrefixes,
   greedyText,
   type SamplingOptions,
   type StepDecoder,
   sampleImages,
-  tfjsDecoder,
-} from './sample.js';
+} from './sampling.js';
 import { resolveTokenizerDir } from './train.js';
 import { BOS, UnifiedVocab } from './vocab.js';
 

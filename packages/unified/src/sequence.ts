@@ -1,5 +1,5 @@
 import type { Rng } from '@qlip/core';
-import { BOI, BOS, EOI, EOS, PAD } from './vocab.js';
+import { BOI, BOS, EOI, EOS, PAD } from './text-vocab.js';
 
 /**
  * Sequence formats (docs/unified.md):

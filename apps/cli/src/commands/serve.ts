@@ -6,7 +6,7 @@ import { createProgressRenderer } from '../lib/progress.js';
 
 export interface ServeCommandResult {
   url: string;
-  models: { name: string; dir: string; origin: 'model' | 'cache' | 'exported' }[];
+  models: { name: string; dir: string; origin: 'model' | 'cache' | 'exported'; kind?: 'unified' }[];
 }
 
 export default class Serve extends QlipCommand {
@@ -16,13 +16,15 @@ export default class Serve extends QlipCommand {
     "Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the cross-origin " +
     'isolation headers (COOP/COEP) that let onnxruntime-web use threads. Inference runs in the browser: the ' +
     'server only sends files. Each --model (a QLIP checkpoint folder, a Hugging Face id, or an ONNX export) is ' +
-    'listed before the models the page was built with; a checkpoint without an ONNX export (<model>/onnx) is ' +
+    'listed before the models the page was built with, each --unified (a unified model: caption and ' +
+    'generate panels) likewise; a checkpoint without an ONNX export (<model>/onnx) is ' +
     'exported first into the cache (--cache-dir), never into the model folder, and reused on the next start. ' +
     'Prints the URL (--json: one line {"url", "models"} on stdout once listening) and serves until Ctrl-C ' +
     '(exit 130) or SIGTERM (143).';
   static override examples = [
     '<%= config.bin %> serve',
     '<%= config.bin %> serve --model runs/tiny-mnist/step-003000 --port 0 --json',
+    '<%= config.bin %> serve --unified runs/um/step-002000',
   ];
   static override flags = {
     model: Flags.string({
@@ -30,6 +32,12 @@ export default class Serve extends QlipCommand {
       multiple: true,
       description:
         'QLIP model folder, Hugging Face id (org/name) or ONNX export folder to serve (repeatable); default: the shipped model(s)',
+    }),
+    unified: Flags.string({
+      char: 'u',
+      multiple: true,
+      description:
+        'unified model folder (or its ONNX export) for the caption and generate panels (repeatable); default: the shipped um-tiny-mnist',
     }),
     port: Flags.integer({
       char: 'p',
@@ -47,10 +55,12 @@ export default class Serve extends QlipCommand {
   async run(): Promise<ServeCommandResult> {
     const { flags } = await this.parse(Serve);
     const models = await Promise.all((flags.model ?? []).map((m) => resolveModelDir(m)));
-    if (models.length) await this.initBackend(flags.backend); // only an export needs tfjs
+    const unified = await Promise.all((flags.unified ?? []).map((m) => resolveModelDir(m)));
+    if (models.length || unified.length) await this.initBackend(flags.backend); // only an export needs tfjs
     const progress = createProgressRenderer();
     const served = await serveWeb({
       models,
+      unified,
       host: flags.host,
       port: flags.port,
       cacheDir: flags['cache-dir'],

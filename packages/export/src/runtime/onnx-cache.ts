@@ -5,7 +5,14 @@ import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { describeLockHolder, OutputLockedError, type ProgressListener, silentProgress } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
+import { UnifiedModel } from '@qlip/unified';
 import { exportOnnx, ONNX_GRAPHS, ONNX_MANIFEST, type OnnxManifest } from '../onnx/export.js';
+import {
+  exportUnifiedOnnx,
+  UNIFIED_ONNX_GRAPHS,
+  UNIFIED_ONNX_MANIFEST,
+  type UnifiedOnnxManifest,
+} from '../onnx/unified.js';
 import { resolveOnnxDir } from './tokenizer-runtime.js';
 
 /**
@@ -47,7 +54,7 @@ async function exportFiles(dir: string): Promise<{ files: string[]; manifest: On
  * and modification time (hashing gigabytes of weights on every start would be slow), plus the export
  * format (graph names, opset), so a different model or a newer exporter never reuses a stale export.
  */
-async function cacheKey(modelDir: string): Promise<string> {
+async function cacheKey(modelDir: string, graphs: object = ONNX_GRAPHS): Promise<string> {
   const h = createHash('sha256');
   h.update(await readFile(join(modelDir, 'config.json')));
   for (const name of (await readdir(modelDir)).sort()) {
@@ -55,7 +62,7 @@ async function cacheKey(modelDir: string): Promise<string> {
     const s = await stat(join(modelDir, name));
     h.update(`${name}\0${s.size}\0${s.mtimeMs}\0`);
   }
-  h.update(JSON.stringify(ONNX_GRAPHS));
+  h.update(JSON.stringify(graphs));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -108,15 +115,16 @@ async function exportOnce(
   dir: string,
   progress: ProgressListener,
   beforeExport?: () => Promise<void>,
+  kind: ExportKind = TOKENIZER_EXPORT,
 ): Promise<boolean> {
   let told = false;
   let prepared = false;
   for (;;) {
-    if (existsSync(join(dir, ONNX_MANIFEST))) return true;
+    if (existsSync(join(dir, kind.manifest))) return true;
     try {
       if (!prepared) await beforeExport?.();
       prepared = true;
-      await exportInto(modelDir, dir, progress);
+      await exportInto(modelDir, dir, progress, kind);
       return false;
     } catch (err) {
       if (!(err instanceof OutputLockedError) || !err.holder) throw err;
@@ -135,11 +143,80 @@ async function exportOnce(
   }
 }
 
+/** What differs between exporting a tokenizer and a unified model into the cache. */
+interface ExportKind {
+  manifest: string;
+  load(modelDir: string): Promise<{ write(dir: string): Promise<unknown>; dispose(): void }>;
+}
+
+const TOKENIZER_EXPORT: ExportKind = {
+  manifest: ONNX_MANIFEST,
+  async load(modelDir) {
+    const model = await QLIPModel.load(modelDir);
+    return {
+      write: (dir) => exportOnnx(model, dir, { overwrite: true, sourceDir: modelDir }),
+      dispose: () => model.dispose(),
+    };
+  },
+};
+
+const UNIFIED_EXPORT: ExportKind = {
+  manifest: UNIFIED_ONNX_MANIFEST,
+  async load(modelDir) {
+    const model = await UnifiedModel.load(modelDir);
+    return {
+      write: (dir) => exportUnifiedOnnx(model, dir, { overwrite: true }),
+      dispose: () => model.dispose(),
+    };
+  },
+};
+
+/** A unified model's ONNX export, ready to serve. */
+export interface PreparedUnifiedOnnx {
+  dir: string;
+  files: string[];
+  manifest: UnifiedOnnxManifest;
+  origin: PreparedOnnx['origin'];
+}
+
+/**
+ * The unified ONNX graphs of `modelDir` (a unified model folder or a folder holding unified-onnx.json):
+ * exported once into `<cacheDir>/onnx/<name>-<key>/` like `prepareOnnx`, never into the model folder.
+ */
+export async function prepareUnifiedOnnx(
+  modelDir: string,
+  opts: PrepareOnnxOptions = {},
+): Promise<PreparedUnifiedOnnx> {
+  const files = async (dir: string) => {
+    const manifest = JSON.parse(
+      await readFile(join(dir, UNIFIED_ONNX_MANIFEST), 'utf8'),
+    ) as UnifiedOnnxManifest;
+    return { files: [UNIFIED_ONNX_MANIFEST, ...Object.values(manifest.graphs)], manifest };
+  };
+  for (const own of [modelDir, join(modelDir, 'onnx')])
+    if (existsSync(join(own, UNIFIED_ONNX_MANIFEST)))
+      return { dir: own, ...(await files(own)), origin: 'model' };
+  if (!existsSync(join(modelDir, 'config.json')))
+    throw new Error(
+      `${modelDir}: neither a unified ONNX export (no ${UNIFIED_ONNX_MANIFEST}) nor a unified model folder (no config.json)`,
+    );
+  const key = await cacheKey(modelDir, UNIFIED_ONNX_GRAPHS);
+  const dir = join(opts.cacheDir ?? defaultCacheDir(), 'onnx', `${basename(resolve(modelDir))}-${key}`);
+  const progress = opts.onProgress ?? silentProgress;
+  const cached = await exportOnce(modelDir, dir, progress, opts.beforeExport, UNIFIED_EXPORT);
+  return { dir, ...(await files(dir)), origin: cached ? 'cache' : 'exported' };
+}
+
 /** Load the model and write its ONNX graphs into `dir` (staged and renamed: an interrupted export leaves nothing). */
-async function exportInto(modelDir: string, dir: string, progress: ProgressListener): Promise<void> {
+async function exportInto(
+  modelDir: string,
+  dir: string,
+  progress: ProgressListener,
+  kind: ExportKind,
+): Promise<void> {
   const steps = 2;
   progress({ task: 'export', done: 0, total: steps, unit: 'steps', message: `loading ${modelDir}` });
-  const model = await QLIPModel.load(modelDir);
+  const done = await kind.load(modelDir);
   try {
     progress({
       task: 'export',
@@ -148,9 +225,9 @@ async function exportInto(modelDir: string, dir: string, progress: ProgressListe
       unit: 'steps',
       message: `exporting ONNX graphs to ${dir}`,
     });
-    await exportOnnx(model, dir, { overwrite: true, sourceDir: modelDir });
+    await done.write(dir);
   } finally {
-    model.dispose();
+    done.dispose();
   }
   progress({ task: 'export', done: steps, total: steps, unit: 'steps', message: `exported ${dir}` });
 }
