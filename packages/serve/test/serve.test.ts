@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@qlip/core';
 import { prepareOnnx } from '@qlip/export';
-import { defaultModelDir } from '@qlip/pretrained';
+import { defaultModelDir, defaultUnifiedModelDir } from '@qlip/pretrained';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveWeb, startServer } from '../src/index.js';
 
@@ -106,6 +106,45 @@ describe('serveWeb', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('serves a unified model (--unified) exported into the cache, never into its folder', async () => {
+    const um = join(work, 'my-um');
+    await cp(defaultUnifiedModelDir(), um, { recursive: true });
+    const before = (await readdir(um)).sort();
+    const s = await serveWeb({
+      models: [],
+      unified: [um],
+      host: '127.0.0.1',
+      port: 0,
+      siteDir: site,
+      cacheDir: cache,
+    });
+    try {
+      expect(s.models).toEqual([
+        expect.objectContaining({ name: 'my-um', origin: 'exported', kind: 'unified' }),
+      ]);
+      expect(s.models[0]!.dir.startsWith(join(cache, 'onnx'))).toBe(true);
+      expect((await readdir(um)).sort()).toEqual(before);
+      const list = JSON.parse((await get(s.url, '/models.json')).body) as { models: unknown[] };
+      expect(list.models[0]).toMatchObject({ name: 'my-um', path: 'models/u0-my-um/', kind: 'unified' });
+      const manifest = JSON.parse((await get(s.url, '/models/u0-my-um/unified-onnx.json')).body);
+      expect(manifest).toMatchObject({ format: 'qlip-unified-onnx', layers: 4 });
+      expect((await get(s.url, '/models/u0-my-um/unified_decoder.onnx')).status).toBe(200);
+      expect((await get(s.url, '/models/u0-my-um/model.safetensors')).status).toBe(404);
+    } finally {
+      await s.close();
+    }
+    const again = await serveWeb({
+      models: [],
+      unified: [um],
+      host: '127.0.0.1',
+      port: 0,
+      siteDir: site,
+      cacheDir: cache,
+    });
+    await again.close();
+    expect(again.models[0]!.origin).toBe('cache');
   });
 
   it('says when the page is not built and when the port is taken', async () => {

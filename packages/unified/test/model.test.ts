@@ -5,14 +5,8 @@ import { Rng, selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UnifiedModel } from '../src/model.js';
-import {
-  captionPrefixes,
-  DecodeSession,
-  greedyText,
-  sampleImages,
-  stepInputs,
-  tfjsDecoder,
-} from '../src/sample.js';
+import { DecodeSession, tfjsDecoder } from '../src/sample.js';
+import { captionPrefixes, greedyText, sampleImages, stepInputs } from '../src/sampling.js';
 import { buildSequence, type Element, packSequences } from '../src/sequence.js';
 import { tinyUnified } from './helpers.js';
 

@@ -11,7 +11,7 @@ export interface ServeCommandResult {
 
 export default class Serve extends QlipCommand {
   static override summary =
-    'Serve the qlip web page: tokenize, reconstruct and classify images in your browser';
+    'Serve the qlip web page: tokenize, reconstruct, classify, caption and generate images in your browser';
   static override description =
     "Serves the built page (apps/web/dist) and the models' ONNX graphs on HOST:PORT with the cross-origin " +
     'isolation headers (COOP/COEP) that let onnxruntime-web use threads. Inference runs in the browser: the ' +
