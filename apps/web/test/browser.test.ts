@@ -97,11 +97,11 @@ describe.skipIf(missing !== null)('the qlip page in Chromium', () => {
     cliCaptions = caps.captions;
     served = srv;
     browser = br;
-    const index = (await readFile(join(work, 'tokens/index.jsonl'), 'utf8'))
+    const index = (await readFile(join(work, 'tokens/parts/00000/index.jsonl'), 'utf8'))
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { path: string; shard: number; row: number });
-    const shard = await readNpy(join(work, 'tokens/tokens-00000.npy')); // [n, 4, 4] uint32
+    const shard = await readNpy(join(work, 'tokens/parts/00000/tokens.npy')); // [n, 4, 4] uint32
     const [, h, w] = shard.shape as [number, number, number];
     cliTokens = new Map(
       index.map((e) => [
@@ -156,7 +156,7 @@ describe.skipIf(missing !== null)('the qlip page in Chromium', () => {
       page.click('[data-testid=download-npy]'),
     ]);
     const bytes = await readFile((await download.path())!);
-    expect(bytes.equals(await readFile(join(work, 'tokens/tokens-00000.npy')))).toBe(true);
+    expect(bytes.equals(await readFile(join(work, 'tokens/parts/00000/tokens.npy')))).toBe(true);
   });
 
   it("ranks the labels as the library's zero-shot does", async () => {
