@@ -5,10 +5,13 @@
 //   token sampling speed at batch 32 with the KV cache, beside the same sampling without a cache (the peer,
 //   measured in the same run: every step re-runs the whole prefix).
 // Usage: node packages/unified/bench/bar.mjs [--model DIR] [--n 50] [--out DIR] [--fd mobilenet_v2|none]
+//          [--sampling-only]
+// The backend is the one `qlip generate` runs on: wasm with the native SGEMM kernels when they load.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Rng, selectBackend } from '@qlip/core';
+import { Rng, registerBackendAccelerator, selectBackend } from '@qlip/core';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { evaluateCaptioning, evaluateGeneration, loadUnified, sampleImages, stepInputs } from '@qlip/unified';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -20,8 +23,10 @@ const { values: a } = parseArgs({
     fd: { type: 'string', default: 'mobilenet_v2' },
     'caption-limit': { type: 'string' },
     guidance: { type: 'string', default: '3' },
+    'sampling-only': { type: 'boolean', default: false },
   },
 });
+registerBackendAccelerator(nativeKernelsAccelerator);
 const backend = await selectBackend('auto');
 const p = await loadUnified(a.model);
 const t0 = performance.now();
@@ -91,6 +96,22 @@ log(
   `KV cache ${(32 / cached).toFixed(1)} images/s (guidance ${g}), unguided ${(32 / unguided).toFixed(1)}, no cache ${(32 / nocache).toFixed(1)}`,
 );
 
+const sampling = {
+  batch: 32,
+  guidance: g,
+  kvCacheImagesPerSecond: 32 / cached,
+  unguidedImagesPerSecond: 32 / unguided,
+  noCacheImagesPerSecond: 32 / nocache,
+  speedupOverNoCache: nocache / cached,
+};
+if (a['sampling-only']) {
+  console.log(
+    JSON.stringify({ model: p.dir, backend: `${backend.name} (${backend.detail})`, sampling }, null, 2),
+  );
+  p.dispose();
+  process.exit(0);
+}
+
 log('eval generation...');
 const gen = await evaluateGeneration(p, {
   data: 'mnist',
@@ -122,14 +143,7 @@ const result = {
     guidance: g,
   },
   captioning: { images: cap.images, exactMatch: cap.exactMatch, bleu4: cap.bleu4, ciderD: cap.ciderD },
-  sampling: {
-    batch: 32,
-    guidance: g,
-    kvCacheImagesPerSecond: 32 / cached,
-    unguidedImagesPerSecond: 32 / unguided,
-    noCacheImagesPerSecond: 32 / nocache,
-    speedupOverNoCache: nocache / cached,
-  },
+  sampling,
   seconds: (performance.now() - t0) / 1000,
 };
 await mkdir(a.out, { recursive: true });

@@ -231,7 +231,11 @@ export class UnifiedModel {
     const h = this.config.num_attention_heads;
     const hd = d / h;
     const pre = `layers.${i}.self_attn`;
-    const heads = (y: tf.Tensor) => tf.transpose(tf.reshape(y, [b, t, h, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+    // [B, T, D] -> [B, H, T, hd]; with one new position (a decoding step) the transpose moves nothing: a reshape.
+    const heads = (y: tf.Tensor) =>
+      (t === 1
+        ? tf.reshape(y, [b, h, 1, hd])
+        : tf.transpose(tf.reshape(y, [b, t, h, hd]), [0, 2, 1, 3])) as tf.Tensor4D;
     const q = heads(tf.mul(linear(this.params, `${pre}.q_proj`, x), hd ** -0.5));
     let k = heads(linear(this.params, `${pre}.k_proj`, x));
     let v = heads(linear(this.params, `${pre}.v_proj`, x));
@@ -240,18 +244,15 @@ export class UnifiedModel {
       v = tf.concat([past.v, v], 2) as tf.Tensor4D;
     }
     const s = k.shape[2];
-    let scores: tf.Tensor = tf.matMul(q, tf.transpose(k, [0, 1, 3, 2]) as tf.Tensor4D); // [B, H, T, S]
+    let scores: tf.Tensor = tf.matMul(q, k, false, true); // [B, H, T, S]
     if (t > 1) {
       // Query j (absolute s - t + j) sees keys 0 .. s - t + j: the causal mask shifted by the past.
       const mask = causalMask(t);
       scores = tf.add(scores, s > t ? tf.concat([tf.zeros([t, s - t]), mask], 1) : mask);
     }
     const ctx = tf.matMul(tf.softmax(scores, -1) as tf.Tensor4D, v); // [B, H, T, hd]
-    const out = linear(
-      this.params,
-      `${pre}.out_proj`,
-      tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [b, t, d]),
-    );
+    const merged = t === 1 ? ctx : tf.transpose(ctx, [0, 2, 1, 3]); // [B, T, H, hd]
+    const out = linear(this.params, `${pre}.out_proj`, tf.reshape(merged, [b, t, d]));
     return { out, k, v };
   }
 
