@@ -32,7 +32,14 @@ export {
   writeGenerated,
 } from './infer.js';
 export { bleu, captionWords, ciderD } from './metrics.js';
-export { CONFIG_FILE, type LayerCache, type StepInputs, UnifiedModel, unifiedSpecs } from './model.js';
+export {
+  blockConfig,
+  CONFIG_FILE,
+  type LayerCache,
+  type StepInputs,
+  UnifiedModel,
+  unifiedSpecs,
+} from './model.js';
 export { onnxStepDecoder } from './onnx-decoder.js';
 // Sampling
 export { DecodeSession, tfjsDecoder } from './sample.js';

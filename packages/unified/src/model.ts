@@ -25,8 +25,8 @@ import { SPECIALS } from './vocab.js';
 
 export const CONFIG_FILE = 'config.json';
 
-/** The nn block config of the unified transformer (pre-LN, biases everywhere, plain MLP). */
-function blockConfig(c: UnifiedConfig): BlockConfig {
+/** The nn block config of the unified transformer (pre-LN, biases everywhere, plain MLP); the ONNX export builds the same blocks. */
+export function blockConfig(c: UnifiedConfig): BlockConfig {
   return {
     hidden_size: c.hidden_size,
     num_attention_heads: c.num_attention_heads,

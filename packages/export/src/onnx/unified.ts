@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlockConfig } from '@qlip/nn';
 import { FLOAT32_MIN } from '@qlip/nn';
-import { headShape, type UnifiedConfig, type UnifiedModel } from '@qlip/unified';
+import { blockConfig, headShape, type UnifiedConfig, type UnifiedModel } from '@qlip/unified';
 import { type WrittenFile, writeStaged } from '../staging.js';
 import { FLOAT, GraphBuilder, INT64, OPSET } from './graph.js';
 import { layerNorm, linear, mlp, scalar, weight } from './layers.js';
@@ -37,22 +36,6 @@ export interface UnifiedOnnxManifest {
   heads: number;
   headDim: number;
   layers: number;
-}
-
-function blockConfig(c: UnifiedConfig): BlockConfig {
-  return {
-    hidden_size: c.hidden_size,
-    num_attention_heads: c.num_attention_heads,
-    num_hidden_layers: c.num_hidden_layers,
-    intermediate_size: c.intermediate_size,
-    hidden_act: c.hidden_act,
-    layer_norm_eps: c.layer_norm_eps,
-    q_bias: true,
-    k_bias: true,
-    v_bias: true,
-    subln: false,
-    swiglu: false,
-  };
 }
 
 /** Input embeddings, the same operations in the same order as `UnifiedModel.embed`. */
