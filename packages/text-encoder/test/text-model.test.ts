@@ -35,16 +35,19 @@ describe('poolPositions', () => {
 });
 
 describe.each(['cpu', 'wasm'])('text transformer on %s', (backend) => {
+  // Parameters are made after the backend is selected: at collection time the highest-priority backend
+  // (wasm) is registered but not yet initialised.
+  let params: ReturnType<typeof initParams>;
   beforeAll(async () => {
     await selectBackend(backend);
+    params = initParams(
+      textSpecs(cfg).map((s) => ({
+        ...s,
+        init: { kind: 'normal' as const, std: s.shape.length === 1 ? 0.2 : 0.3 },
+      })),
+      new Rng(9),
+    );
   });
-  const params = initParams(
-    textSpecs(cfg).map((s) => ({
-      ...s,
-      init: { kind: 'normal' as const, std: s.shape.length === 1 ? 0.2 : 0.3 },
-    })),
-    new Rng(9),
-  );
 
   it('official parameter names and shapes', () => {
     const names = textSpecs(cfg).map((s) => s.name);
