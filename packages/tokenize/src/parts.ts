@@ -315,3 +315,43 @@ function pidAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Why a finished part made from local files no longer matches its input, or `null` when it does: a rerun
+ * must not keep tokens of an image that changed since (its SHA-256 is recorded), nor a part whose chunk
+ * gained or lost images (a folder chunk is "images i*size .. (i+1)*size of the sorted listing", so an
+ * added or removed file shifts the chunks after it). Costs one read of each image, as the first run did.
+ */
+export async function partStaleness(
+  out: string,
+  done: PartDone,
+  planned: { root: string; files: string[] },
+): Promise<string | null> {
+  const index = join(out, PARTS_DIR, done.part, 'index.jsonl');
+  const rows = (await readFile(index, 'utf8'))
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as PartIndexRow);
+  const recorded = new Map(rows.map((r) => [r.key, r.sha256]));
+  const failed = new Set(done.failed.map((f) => f.key));
+  const before = recorded.size + failed.size;
+  if (planned.files.length !== before || planned.files.some((f) => !recorded.has(f) && !failed.has(f)))
+    return `its input changed (${before} images then, ${planned.files.length} now, or other files)`;
+  for (const file of planned.files) {
+    const want = recorded.get(file);
+    if (want === undefined) continue; // failed last time: tried again only when the part is redone
+    const bytes = await readFile(join(planned.root, file)).catch(() => null);
+    if (bytes === null || sha256Of(bytes) !== want) return `${file} changed since it was tokenized`;
+  }
+  return null;
+}
+
+/** Move a finished part out of the dataset so it is written again (the caller holds the output lock). */
+export async function retirePart(out: string, part: string): Promise<void> {
+  const root = join(out, PARTS_DIR);
+  // Named like a writer's temp folder, so removeDeadTemps clears it if this process dies before the rm.
+  const away = join(root, `.tmp+${hostname()}+${process.pid}+${randomBytes(4).toString('hex')}+${part}`);
+  await rename(join(root, checkPartName(part)), away);
+  await fsyncDir(root);
+  await rm(away, { recursive: true, force: true });
+}

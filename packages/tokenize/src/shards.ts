@@ -17,8 +17,11 @@ import { type InputShard, planInputs, readInputShard, selectShards, shardSource 
 import {
   chunkSizeFor,
   ensureDatasetMeta,
+  type PartDone,
   type PartItem,
+  partStaleness,
   removeDeadTemps,
+  retirePart,
   scanParts,
   writePart,
 } from './parts.js';
@@ -208,6 +211,29 @@ export interface TokenizeDatasetResult {
 }
 
 /**
+ * Finished parts of local files whose images changed, or whose chunk gained or lost images since, are
+ * removed from `finished` and retired, so this run writes them again (and says so).
+ */
+async function retireStaleParts(
+  out: string,
+  mine: InputShard[],
+  done: PartDone[],
+  finished: Map<string, number>,
+  note: (message: string) => void,
+): Promise<void> {
+  const byName = new Map(done.map((d) => [d.part, d]));
+  for (const shard of mine) {
+    const part = byName.get(shard.name);
+    if (shard.kind !== 'files' || part === undefined) continue;
+    const why = await partStaleness(out, part, shard);
+    if (why === null) continue;
+    note(`part ${shard.name} is tokenized again: ${why}`);
+    await retirePart(out, shard.name);
+    finished.delete(shard.name);
+  }
+}
+
+/**
  * Tokenize `input` into the parts dataset `out` (see docs/formats.md): plan the input shards, keep this
  * process's share (`shardIndex`/`shardCount`), skip shards whose part is finished, and write one part per
  * remaining shard. A single process takes the output lock (a second `qlip tokenize` into the same folder
@@ -241,6 +267,9 @@ export async function tokenizeDataset(
     for (const d of before.damaged)
       onProgress({ task: 'tokenize', done: 0, message: `redoing part ${d.part}: ${d.fault}` });
     const finished = new Map(before.done.map((p) => [p.part, p.images]));
+    await retireStaleParts(o.out, mine, before.done, finished, (message) =>
+      onProgress({ task: 'tokenize', done: 0, message }),
+    );
     const pending = mine.filter((s) => !finished.has(s.name));
     const run = await runShards(rt, pending, o, t0);
     for (const f of run.failed)

@@ -298,4 +298,33 @@ describe('tokenizeDataset (parts)', () => {
     ]);
     expect((await readTokenDataset(join(root, 'out-404'))).parts).toEqual(['00002']);
   });
+
+  it('a rerun tokenizes again a finished part whose images changed, or whose chunk gained an image, and says so', async () => {
+    const dir = join(root, 'rerun-in');
+    mkdirSync(dir);
+    for (let i = 0; i < 5; i++) writeFileSync(join(dir, `b${i}.png`), await png(40 + i));
+    const out = join(root, 'rerun-out');
+    await tokenizeDataset(rt(), { input: dir, out, model: model_, shardSize: 2 });
+    const fresh = async () => {
+      const clean = mkdtempSync(join(root, 'rerun-clean-'));
+      await tokenizeDataset(rt(), { input: dir, out: clean, model: model_, shardSize: 2 });
+      return tokensOf(await readTokenDataset(clean));
+    };
+
+    writeFileSync(join(dir, 'b3.png'), await png(77)); // changed in place: part 00001
+    writeFileSync(join(dir, 'a.png'), await png(78)); // sorts first: every chunk shifts
+    const notes: string[] = [];
+    const r = await tokenizeDataset(rt(), {
+      input: dir,
+      out,
+      model: model_,
+      onProgress: (e) => e.message && notes.push(e.message),
+    });
+    expect(notes.join('\n')).toMatch(/part 00000 is tokenized again: its input changed/);
+    expect(r.total).toBe(6);
+    expect(await tokensOf(await readTokenDataset(out))).toEqual(await fresh());
+
+    const again = await tokenizeDataset(rt(), { input: dir, out, model: model_ });
+    expect(again).toMatchObject({ tokenized: 0, total: 6 });
+  });
 });
