@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['../../packages/test-utils/src/cache-setup.ts'],
+    // What the entry points register, and an initialised backend for tensors a test makes itself.
+    setupFiles: ['../../packages/test-utils/src/setup.ts'],
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
