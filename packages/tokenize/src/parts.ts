@@ -3,7 +3,7 @@ import { link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, writeFileSynced, writeNpy } from '@qlip/core';
-import type { TokenDatasetMeta } from './dataset.js';
+import { checkSameDataset, type TokenDatasetMeta } from './dataset.js';
 
 /**
  * The parts layout (format version 2, documented in docs/formats.md): one part per input shard.
@@ -79,20 +79,6 @@ const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 /** Create `path` (it must not exist) with every byte and the size checked, then fsync (core's durable write). */
 const writeSynced = (path: string, data: string) => writeFileSynced(path, [data], 'wx');
 
-/** Fields of meta.json that must agree for a writer to add parts to an existing dataset. */
-const MATCH_KEYS = [
-  'format',
-  'version',
-  'model',
-  'bits',
-  'grid',
-  'imageSize',
-  'patchSize',
-  'preprocessing',
-  'shardSize',
-  'features',
-] as const;
-
 /** Images per folder/manifest chunk: the flag, else what the existing dataset was made with, else 4096. */
 export async function chunkSizeFor(out: string, flag: number | undefined): Promise<number> {
   if (flag !== undefined) return flag;
@@ -140,16 +126,8 @@ export async function ensureDatasetMeta(out: string, meta: TokenDatasetMeta): Pr
       `${metaPath}: this dataset was written by an older qlip (one index.jsonl, tokens-NNNNN.npy); it can still be ` +
         'read, but new images go into parts: tokenize into a new --out folder',
     );
-  for (const key of MATCH_KEYS) {
-    // The model is the same when its fingerprint is: `./m`, `m/` and `/abs/m` spell one model.
-    const a = key === 'model' ? existing.model?.fingerprint : existing[key];
-    const b = key === 'model' ? meta.model.fingerprint : meta[key];
-    if (JSON.stringify(a) !== JSON.stringify(b))
-      throw new Error(
-        `${metaPath}: existing dataset was made with a different ${key} (${JSON.stringify(existing[key])} vs ` +
-          `${JSON.stringify(meta[key])}); use a new --out folder`,
-      );
-  }
+  // A folder's chunks must be cut alike for its parts to be one dataset.
+  checkSameDataset(metaPath, existing, meta, ['shardSize']);
 }
 
 /** Why a part folder does not count as finished, or `null` when its done marker and files check out. */
