@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type NpyInfo, npyInfo, readNpy, writeFileAtomic, writeNpy } from '@qlip/core';
-import { PARTS_DIR, type PartIndexRow, scanParts } from './parts.js';
+import { checkSameDataset, PARTS_DIR, type PartIndexRow, scanParts } from './parts.js';
 
 /**
  * The tokenized dataset format (documented in docs/formats.md):
@@ -68,41 +68,6 @@ export interface TokenizedItem {
 
 export const shardName = (kind: 'tokens' | 'features', shard: number) =>
   `${kind}-${String(shard).padStart(5, '0')}.npy`;
-
-/** Fields of meta.json that must agree for a run to add images to an existing dataset. */
-const MATCHING_KEYS = [
-  'format',
-  'version',
-  'model',
-  'bits',
-  'grid',
-  'imageSize',
-  'patchSize',
-  'preprocessing',
-  'features',
-] as const;
-
-/**
- * Refuse to add to an existing dataset made with another model or other token-shaping settings (plus
- * `extra` keys the caller also needs equal), naming the field and meta.json.
- */
-export function checkSameDataset(
-  metaPath: string,
-  existing: TokenDatasetMeta,
-  meta: TokenDatasetMeta,
-  extra: readonly (keyof TokenDatasetMeta)[] = [],
-): void {
-  for (const key of [...MATCHING_KEYS, ...extra]) {
-    // The model is the same when its fingerprint is: `./m`, `m/` and `/abs/m` spell one model.
-    const a = key === 'model' ? existing.model?.fingerprint : existing[key];
-    const b = key === 'model' ? meta.model.fingerprint : meta[key];
-    if (JSON.stringify(a) !== JSON.stringify(b))
-      throw new Error(
-        `${metaPath}: existing dataset was made with a different ${key} (${JSON.stringify(existing[key])} vs ` +
-          `${JSON.stringify(meta[key])}); use a new --out folder`,
-      );
-  }
-}
 
 /** Read and parse index.jsonl, dropping a torn final line (a crash mid-append). */
 async function readIndex(

@@ -3,7 +3,7 @@ import { link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, writeFileSynced, writeNpy } from '@qlip/core';
-import { checkSameDataset, type TokenDatasetMeta } from './dataset.js';
+import type { TokenDatasetMeta } from './dataset.js';
 
 /**
  * The parts layout (format version 2, documented in docs/formats.md): one part per input shard.
@@ -78,6 +78,41 @@ const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** Create `path` (it must not exist) with every byte and the size checked, then fsync (core's durable write). */
 const writeSynced = (path: string, data: string) => writeFileSynced(path, [data], 'wx');
+
+/** Fields of meta.json that must agree for a run to add images to an existing dataset. */
+const MATCHING_KEYS = [
+  'format',
+  'version',
+  'model',
+  'bits',
+  'grid',
+  'imageSize',
+  'patchSize',
+  'preprocessing',
+  'features',
+] as const;
+
+/**
+ * Refuse to add to an existing dataset made with another model or other token-shaping settings (plus
+ * `extra` keys the caller also needs equal), naming the field and meta.json.
+ */
+export function checkSameDataset(
+  metaPath: string,
+  existing: TokenDatasetMeta,
+  meta: TokenDatasetMeta,
+  extra: readonly (keyof TokenDatasetMeta)[] = [],
+): void {
+  for (const key of [...MATCHING_KEYS, ...extra]) {
+    // The model is the same when its fingerprint is: `./m`, `m/` and `/abs/m` spell one model.
+    const a = key === 'model' ? existing.model?.fingerprint : existing[key];
+    const b = key === 'model' ? meta.model.fingerprint : meta[key];
+    if (JSON.stringify(a) !== JSON.stringify(b))
+      throw new Error(
+        `${metaPath}: existing dataset was made with a different ${key} (${JSON.stringify(existing[key])} vs ` +
+          `${JSON.stringify(meta[key])}); use a new --out folder`,
+      );
+  }
+}
 
 /** Images per folder/manifest chunk: the flag, else what the existing dataset was made with, else 4096. */
 export async function chunkSizeFor(out: string, flag: number | undefined): Promise<number> {
