@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { segmentSumInto, segmentSumLayout } from './segment-sum.js';
 
 /**
  * The cpu backend's `UnsortedSegmentSum` (the gradient of `gather`, i.e. of every token-embedding lookup)
@@ -25,19 +26,11 @@ export function registerCpuTrainingKernels(): void {
       const { numSegments } = attrs as unknown as { numSegments: number };
       const b = backend as unknown as CpuBackendLike;
       const xs = b.readSync(x.dataId);
-      const ids = b.readSync(segmentIds.dataId);
-      const n = segmentIds.shape.reduce((a, c) => a * c, 1);
-      const inner = n === 0 ? 0 : xs.length / n;
+      const { n, inner, outShape } = segmentSumLayout(x.shape, xs.length, segmentIds.shape, numSegments);
       const o =
         x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
-      for (let i = 0; i < n; i++) {
-        const s = ids[i]!;
-        if (s < 0 || s >= numSegments) continue;
-        const src = i * inner;
-        const dst = s * inner;
-        for (let j = 0; j < inner; j++) o[dst + j]! += xs[src + j]!;
-      }
-      return b.makeTensorInfo([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype, o);
+      segmentSumInto(o, xs, b.readSync(segmentIds.dataId), n, inner, numSegments);
+      return b.makeTensorInfo(outShape, x.dtype, o);
     },
   });
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { segmentSumInto, segmentSumLayout } from './segment-sum.js';
 import { registerWasmConv2DBackpropFilter } from './wasm-conv-backprop.js';
 
 /**
@@ -46,19 +47,11 @@ function unsortedSegmentSumHost(
 ): tf.TensorInfo {
   const xs = b.readSync(x.dataId);
   const ids = b.readSync(segmentIds.dataId);
-  const n = segmentIds.shape.reduce((a, c) => a * c, 1);
-  const inner = n === 0 ? 0 : xs.length / n;
-  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  const { n, inner, outShape } = segmentSumLayout(x.shape, xs.length, segmentIds.shape, numSegments);
   const out = b.makeOutput(outShape, x.dtype);
   // Allocate first, then take the heap view: a later allocation could grow (and detach) the heap.
   const o = b.typedArrayFromHeap(out);
   o.fill(0);
-  for (let i = 0; i < n; i++) {
-    const s = ids[i];
-    if (s < 0 || s >= numSegments) continue;
-    const src = i * inner;
-    const dst = s * inner;
-    for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j];
-  }
+  segmentSumInto(o, xs, ids, n, inner, numSegments);
   return out;
 }
