@@ -117,6 +117,7 @@ export {
   toFloat64,
   toInt32,
 } from './safetensors/convert.js';
+export { specMismatch, type TensorSpec } from './safetensors/fits.js';
 export { MAX_HEADER_BYTES } from './safetensors/header.js';
 // Safetensors
 export { SafetensorsReader } from './safetensors/reader.js';

@@ -1,4 +1,11 @@
-import { type HostTensor, type Rng, SafetensorsReader, toFloat32, writeSafetensors } from '@qlip/core';
+import {
+  type HostTensor,
+  type Rng,
+  SafetensorsReader,
+  specMismatch,
+  toFloat32,
+  writeSafetensors,
+} from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -129,7 +136,7 @@ export function patchGanFromHost(
     for (const [name, shape] of paramShapes(cfg)) {
       const h = tensors.get(name);
       if (!h) throw new Error(`${source}: missing tensor "${name}" (expected shape [${shape}])`);
-      if (h.shape.join(',') !== shape.join(',')) {
+      if (specMismatch(h, { shape })) {
         throw new Error(`${source}: tensor "${name}" has shape [${h.shape}], expected [${shape}]`);
       }
       const t = tf.tensor(toFloat32(h), shape);

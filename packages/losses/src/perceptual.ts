@@ -1,4 +1,4 @@
-import { optionalImport, SafetensorsReader, toFloat32 } from '@qlip/core';
+import { optionalImport, SafetensorsReader, specMismatch, toFloat32 } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -109,9 +109,7 @@ export async function loadLpipsWeights(
       }
       const h = await reader.read(name);
       const c = channels[l]!;
-      const ok =
-        h.shape.length === 4 && h.shape[0] === 1 && h.shape[1] === c && h.shape[2] === 1 && h.shape[3] === 1;
-      if (!ok)
+      if (specMismatch(h, { shape: [1, c, 1, 1] }))
         throw new Error(`${path}: "${name}" has shape [${h.shape}], expected [1, ${c}, 1, 1] for layer ${l}`);
       const data = toFloat32(h);
       if (data.some((v) => !Number.isFinite(v)))

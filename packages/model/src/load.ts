@@ -1,4 +1,4 @@
-import { type TensorReader, toFloat32 } from '@qlip/core';
+import { specMismatch, type TensorReader, toFloat32 } from '@qlip/core';
 import { disposeParams, type ParamSpec, type Params, storageShape, toStorage } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { isIgnoredBuffer } from './specs.js';
@@ -15,11 +15,12 @@ export function checkCheckpoint(ckpt: TensorReader, specs: ParamSpec[]): void {
   for (const s of specs) {
     expected.add(s.name);
     const e = ckpt.entries.get(s.name);
+    const mismatch = e && specMismatch(e, { shape: s.shape, float: true });
     if (!e) {
       problems.push(`${ckpt.path}: missing tensor "${s.name}" (expected shape [${s.shape}])`);
-    } else if (e.shape.length !== s.shape.length || e.shape.some((d, i) => d !== s.shape[i])) {
+    } else if (mismatch === 'shape') {
       problems.push(`${e.file}: tensor "${s.name}" has shape [${e.shape}], the config expects [${s.shape}]`);
-    } else if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') {
+    } else if (mismatch === 'dtype') {
       problems.push(
         `${e.file}: tensor "${s.name}" has dtype ${e.dtype}, expected a float type (F32, F16 or BF16)`,
       );

@@ -15,6 +15,7 @@ import {
   openCheckpoint,
   Rng,
   SINGLE_FILE,
+  specMismatch,
   toFloat32,
   writeFileAtomic,
   writeSafetensors,
@@ -113,7 +114,7 @@ export class QLIPModel {
       const v = params.get(s.name);
       const want = storageShape(s);
       if (!v) problems.push(`missing parameter "${s.name}" (storage shape [${want}])`);
-      else if (v.shape.length !== want.length || v.shape.some((d, i) => d !== want[i])) {
+      else if (specMismatch(v, { shape: want })) {
         problems.push(`parameter "${s.name}" has shape [${v.shape}], expected [${want}] (storage layout)`);
       }
     }
@@ -153,12 +154,7 @@ export class QLIPModel {
     try {
       for (const spec of qlipSpecs(this.config)) {
         const entry = ckpt.entries.get(spec.name);
-        const fits =
-          entry !== undefined &&
-          (entry.dtype === 'F32' || entry.dtype === 'F16' || entry.dtype === 'BF16') &&
-          entry.shape.length === spec.shape.length &&
-          entry.shape.every((d, i) => d === spec.shape[i]);
-        if (!fits) {
+        if (!entry || specMismatch(entry, { shape: spec.shape, float: true })) {
           report.missing.push(spec.name);
           continue;
         }
