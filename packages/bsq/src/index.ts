@@ -21,10 +21,4 @@ export {
 export { bsqQuantize, codeScale, hardCodes, l2Normalize } from './quantize.js';
 
 // Configured quantizer
-export {
-  BinarySphericalQuantizer,
-  type BsqConfig,
-  type BsqOutput,
-  fromOfficialQuantizerCfg,
-  type OfficialQuantizerCfg,
-} from './quantizer.js';
+export { type BsqConfig, fromOfficialQuantizerCfg, type OfficialQuantizerCfg } from './quantizer.js';

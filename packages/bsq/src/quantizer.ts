@@ -1,7 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { codesToGroupIndices, codesToIndices, indicesToCodes, MAX_INDEX_BITS } from './codes.js';
-import { type BsqLossOptions, type BsqLossTerms, bsqLoss, type EntropyMode } from './loss.js';
-import { bsqQuantize, codeScale } from './quantize.js';
+import type { BsqLossOptions, EntropyMode } from './loss.js';
 
 /** BSQ settings in qlip's own names. `fromOfficialQuantizerCfg` maps the HF `quantizer_cfg`. */
 export interface BsqConfig extends BsqLossOptions {
@@ -57,61 +54,4 @@ export function fromOfficialQuantizerCfg(cfg: OfficialQuantizerCfg): BsqConfig {
     l2Norm: cfg.l2_norm ?? true,
     mode: mode as EntropyMode,
   };
-}
-
-/** Result of a quantizer forward pass. */
-export interface BsqOutput {
-  /** `[..., L]` straight-through codes (+-scale). */
-  zq: tf.Tensor;
-  /** Loss terms (training only). */
-  terms?: BsqLossTerms;
-}
-
-/**
- * Thin stateful wrapper over the pure functions: a configured quantizer with no parameters.
- */
-export class BinarySphericalQuantizer {
-  constructor(readonly config: BsqConfig) {}
-
-  get scale(): number {
-    return codeScale(this.config.bits, this.config.l2Norm);
-  }
-
-  /** @param z `[..., L]` -> zq and, when `training`, the loss terms. */
-  forward(z: tf.Tensor, training = false): BsqOutput {
-    this.checkShape(z);
-    const zq = bsqQuantize(z, this.config);
-    return training ? { zq, terms: bsqLoss(z, this.config) } : { zq };
-  }
-
-  /** `[..., L]` tensor -> `[n]` uint32 indices (L <= 32). */
-  async indices(z: tf.Tensor): Promise<Uint32Array> {
-    this.checkShape(z);
-    return codesToIndices(await z.data(), this.config.bits);
-  }
-
-  /** `[..., L]` tensor -> `[n, L/groupSize]` uint32 group indices. */
-  async groupIndices(z: tf.Tensor): Promise<Uint32Array> {
-    this.checkShape(z);
-    return codesToGroupIndices(await z.data(), this.config.bits, this.config.groupSize);
-  }
-
-  /** `[n]` indices -> `[n, L]` codes tensor (the reference's `get_codebook_entry`). */
-  codebookEntry(indices: ArrayLike<number>): tf.Tensor2D {
-    if (this.config.bits > MAX_INDEX_BITS)
-      throw new RangeError(`codebookEntry: ${this.config.bits} bits exceed uint32 indices`);
-    return tf.tensor2d(indicesToCodes(indices, this.config.bits, this.scale), [
-      indices.length,
-      this.config.bits,
-    ]);
-  }
-
-  private checkShape(z: tf.Tensor): void {
-    const last = z.shape[z.shape.length - 1];
-    if (last !== this.config.bits) {
-      throw new RangeError(
-        `BSQ input has ${last} channels in its last axis; the quantizer expects ${this.config.bits}`,
-      );
-    }
-  }
 }

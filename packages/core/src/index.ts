@@ -49,7 +49,6 @@ export {
   type GridOptions,
   imageGrid,
   sideBySide,
-  tensorToImages,
   writePng,
 } from './image/encode.js';
 export {
@@ -125,9 +124,7 @@ export {
   INDEX_FILE,
   openCheckpoint,
   ShardedReader,
-  type ShardedWriteOptions,
   SINGLE_FILE,
-  writeShardedSafetensors,
 } from './safetensors/sharded.js';
 export {
   DTYPE_SIZE,

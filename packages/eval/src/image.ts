@@ -1,5 +1,3 @@
-import type * as tf from '@tensorflow/tfjs-core';
-
 /**
  * One image as interleaved samples in row-major HWC order, values on the 0..255 scale
  * (`Uint8Array` for decoded 8-bit images, or any float array holding 0..255 values).
@@ -39,48 +37,4 @@ export function checkPair(a: Image, b: Image, what: string): void {
       `${what}: shapes differ, ${a.height}x${a.width}x${a.channels} vs ${b.height}x${b.width}x${b.channels}`,
     );
   }
-}
-
-export interface FromTensorOptions {
-  /** Axis order of the batch: `NHWC` ([B, H, W, C], default) or `NCHW` ([B, C, H, W]). */
-  layout?: 'NHWC' | 'NCHW';
-  /** Value range of the tensor: `unit` for [0, 1] (default) or `byte` for [0, 255]. */
-  range?: 'unit' | 'byte';
-  /**
-   * Clamp and round to 8-bit integers, as when reconstructions are saved to PNG before scoring
-   * (the usual protocol for reported PSNR/SSIM). Default true.
-   */
-  quantize?: boolean;
-}
-
-/**
- * Read a 4-D image batch from a tfjs tensor into host images on the 0..255 scale.
- * @param batch `[B, H, W, C]` (NHWC) or `[B, C, H, W]` (NCHW)
- */
-export async function imagesFromTensor(batch: tf.Tensor, opts: FromTensorOptions = {}): Promise<Image[]> {
-  const layout = opts.layout ?? 'NHWC';
-  if (batch.rank !== 4)
-    throw new Error(`imagesFromTensor: expected a 4-D ${layout} batch, got shape [${batch.shape}]`);
-  const [b, d1, d2, d3] = batch.shape as [number, number, number, number];
-  const [h, w, c] = layout === 'NHWC' ? [d1, d2, d3] : [d2, d3, d1];
-  const src = await batch.data();
-  const scale = (opts.range ?? 'unit') === 'unit' ? 255 : 1;
-  const quantize = opts.quantize ?? true;
-  const out: Image[] = [];
-  const per = h * w * c;
-  for (let i = 0; i < b; i++) {
-    const data = quantize ? new Uint8Array(per) : new Float32Array(per);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        for (let k = 0; k < c; k++) {
-          // NCHW sample (i, k, y, x) lands at HWC position (y, x, k).
-          const s = layout === 'NHWC' ? i * per + (y * w + x) * c + k : i * per + (k * h + y) * w + x;
-          const v = src[s] * scale;
-          data[(y * w + x) * c + k] = quantize ? Math.min(255, Math.max(0, Math.round(v))) : v;
-        }
-      }
-    }
-    out.push({ data, height: h, width: w, channels: c });
-  }
-  return out;
 }

@@ -12,7 +12,7 @@ export {
   frechetDistanceFromStats,
   traceSqrtProduct,
 } from './frechet.js';
-export { checkImage, checkPair, type FromTensorOptions, type Image, imagesFromTensor } from './image.js';
+export { checkImage, checkPair, type Image } from './image.js';
 // Evaluation jobs (a model runtime + a dataset -> results and reports)
 export * from './jobs/index.js';
 // Reconstruction metrics

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, test } from 'vitest';
 import {
@@ -7,7 +6,6 @@ import {
   frechetDistance,
   gaussianTaps,
   type Image,
-  imagesFromTensor,
   psnr,
   psnrSet,
   ssim,
@@ -104,18 +102,5 @@ describe('Frechet distance', () => {
     ).toThrow(/dims differ/);
     expect(() => featureStats({ data: [1], n: 1, dim: 1 })).toThrow(/at least 2 rows/);
     expect(() => new FeatureStatsAccumulator(2).add([1, 2, 3])).toThrow(/whole number of 2-d rows/);
-  });
-});
-
-describe('imagesFromTensor', () => {
-  test('NCHW [0,1] batch becomes rounded 0..255 HWC images; NHWC agrees', async () => {
-    await tf.setBackend('cpu');
-    const nchw = tf.tensor4d([0, 0.5, 1, 0.2, /**/ 1, 1, 0, 0], [1, 2, 2, 2]); // [B=1, C=2, H=2, W=2]
-    const [a] = await imagesFromTensor(nchw, { layout: 'NCHW' });
-    expect([a.height, a.width, a.channels]).toEqual([2, 2, 2]);
-    expect(Array.from(a.data)).toEqual([0, 255, 128, 255, 255, 0, 51, 0]);
-    const [b] = await imagesFromTensor(tf.transpose(nchw, [0, 2, 3, 1]));
-    expect(Array.from(b.data)).toEqual(Array.from(a.data));
-    await expect(imagesFromTensor(tf.zeros([2, 2]))).rejects.toThrow(/4-D NHWC batch/);
   });
 });

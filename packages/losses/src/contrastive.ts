@@ -130,26 +130,3 @@ export function infoNce(
     return { loss, imageToText, textToImage, scale };
   });
 }
-
-/** A learnable logit scale plus the InfoNCE options, for a training loop that owns the scale here. */
-export class ContrastiveLoss {
-  readonly logitScale: tf.Variable<tf.Rank.R0>;
-
-  constructor(
-    readonly options: { multiPositive: boolean } = { multiPositive: true },
-    initLogitScale = LOGIT_SCALE_INIT,
-  ) {
-    const init = tf.scalar(initLogitScale);
-    this.logitScale = tf.variable(init, true);
-    init.dispose();
-  }
-
-  /** @param image `[B, D]` @param text `[B, D]` @param captions per item (required when multiPositive) */
-  compute(image: tf.Tensor2D, text: tf.Tensor2D, captions?: readonly string[]): InfoNceTerms {
-    return infoNce(image, text, this.logitScale, { multiPositive: this.options.multiPositive, captions });
-  }
-
-  dispose(): void {
-    this.logitScale.dispose();
-  }
-}

@@ -25,7 +25,6 @@ export {
 } from './balancer.js';
 // Contrastive
 export {
-  ContrastiveLoss,
   captionGroups,
   clampedLogitScale,
   type InfoNceOptions,

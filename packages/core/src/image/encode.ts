@@ -1,15 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../durable.js';
 import type { RgbImage } from './pixels.js';
-import { denormalizeImages, type Norm } from './pixels.js';
-
-/** {@link denormalizeImages} for a tfjs tensor `[3, H, W]` or `[B, 3, H, W]` (not disposed). */
-export async function tensorToImages(t: tf.Tensor, norm?: Norm): Promise<RgbImage[]> {
-  return denormalizeImages(await t.data(), t.shape, norm);
-}
 
 /** Encode `[H, W, 3]` uint8 as a lossless PNG. */
 export async function encodePng(img: RgbImage): Promise<Buffer> {

@@ -1,10 +1,8 @@
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { writeFileAtomic } from '../durable.js';
 import { MAX_HEADER_BYTES } from './header.js';
 import { SafetensorsReader } from './reader.js';
-import type { HostTensor, TensorEntry, TensorReader, TensorSet } from './types.js';
-import { commitTemp, planLayout, tensorBytes, tensorPairs, writeTemp } from './writer.js';
+import type { HostTensor, TensorEntry, TensorReader } from './types.js';
 
 /** Hugging Face names: `model.safetensors`, or shards listed in `model.safetensors.index.json`. */
 export const SINGLE_FILE = 'model.safetensors';
@@ -155,73 +153,4 @@ async function readIndex(
   }
   if (weightMap.size === 0) fail('"weight_map" lists no tensors');
   return { metadata, weightMap };
-}
-
-export interface ShardedWriteOptions {
-  /** Largest data size of one shard in bytes; a single tensor larger than this gets a shard of its own. */
-  maxShardBytes: number;
-  /** Written as each shard's `__metadata__` and merged into the index's `metadata` (beside `total_size`). */
-  metadata?: Record<string, string>;
-  /** File name prefix: `<prefix>-00001-of-00003.safetensors`, `<prefix>.safetensors.index.json`. Default "model". */
-  prefix?: string;
-}
-
-/**
- * Write a sharded checkpoint into `dir`: tensors (in the caller's order) are packed greedily into shards
- * of at most `maxShardBytes`, then the index `<prefix>.safetensors.index.json` (HF layout, `total_size`
- * in its metadata). Every shard is first streamed to a temp file; only when all succeeded are they
- * renamed into place, the index last, so a failure leaves the directory as it was.
- */
-export async function writeShardedSafetensors(
-  dir: string,
-  tensors: TensorSet,
-  options: ShardedWriteOptions,
-): Promise<{ index: string; shards: string[] }> {
-  const { maxShardBytes, metadata, prefix = 'model' } = options;
-  if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes <= 0) {
-    throw new Error(`${dir}: maxShardBytes must be a positive integer, got ${maxShardBytes}`);
-  }
-  const pairs = tensorPairs(tensors);
-  const groups: (typeof pairs)[] = [];
-  let used = 0;
-  let total = 0;
-  for (const pair of pairs) {
-    const bytes = tensorBytes(dir, pair[0], pair[1]);
-    if (groups.length === 0 || (used > 0 && used + bytes > maxShardBytes)) {
-      groups.push([]);
-      used = 0;
-    }
-    groups.at(-1)!.push(pair);
-    used += bytes;
-    total += bytes;
-  }
-  if (groups.length === 0) throw new Error(`${dir}: no tensors to write`);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw new Error(`${dir}: cannot create checkpoint directory: ${(err as Error).message}`);
-  }
-  const n = String(groups.length).padStart(5, '0');
-  const files = groups.map((_, i) => `${prefix}-${String(i + 1).padStart(5, '0')}-of-${n}.safetensors`);
-  const plans = groups.map((g, i) => planLayout(join(dir, files[i]!), g));
-  const temps: string[] = [];
-  try {
-    for (let i = 0; i < plans.length; i++)
-      temps.push(await writeTemp(join(dir, files[i]!), plans[i]!, metadata));
-  } catch (err) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })));
-    throw err;
-  }
-  for (let i = 0; i < temps.length; i++) await commitTemp(temps[i]!, join(dir, files[i]!));
-
-  const names = plans.flatMap((plan, i) => plan.map((t) => [t.name, files[i]!] as const));
-  const weightMap = Object.fromEntries(names.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
-  const index = join(dir, `${prefix}.safetensors.index.json`);
-  const body = `${JSON.stringify({ metadata: { ...metadata, total_size: total }, weight_map: weightMap }, null, 2)}\n`;
-  try {
-    await writeFileAtomic(index, [body]);
-  } catch (err) {
-    throw new Error(`${index}: cannot write checkpoint index: ${(err as Error).message}`);
-  }
-  return { index, shards: files.map((f) => join(dir, f)) };
 }

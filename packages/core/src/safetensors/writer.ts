@@ -14,17 +14,17 @@ import {
 } from './types.js';
 
 /** A tensor placed in a file: its header entry and where its bytes come from. */
-export interface PlannedTensor extends HeaderTensor {
+interface PlannedTensor extends HeaderTensor {
   source: TensorSource;
 }
 
 /** The tensors of a set as [name, source] pairs, in the caller's order. */
-export function tensorPairs(tensors: TensorSet): [string, TensorSource][] {
+function tensorPairs(tensors: TensorSet): [string, TensorSource][] {
   return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
 }
 
 /** Bytes a tensor takes in the data section. Validates its dtype and shape (errors name `file`). */
-export function tensorBytes(file: string, name: string, t: TensorSource): number {
+function tensorBytes(file: string, name: string, t: TensorSource): number {
   const at = `${file}: tensor ${JSON.stringify(name)}`;
   if (name === '__metadata__') throw new Error(`${at}: "__metadata__" is reserved for the metadata map`);
   if (!(DTYPES as readonly string[]).includes(t.dtype)) {
@@ -41,7 +41,7 @@ export function tensorBytes(file: string, name: string, t: TensorSource): number
  * item size is a power of two and each earlier tensor's size is a multiple of a larger-or-equal item
  * size, so every offset is a multiple of its own item size (and the data section starts 8-aligned).
  */
-export function planLayout(file: string, pairs: readonly [string, TensorSource][]): PlannedTensor[] {
+function planLayout(file: string, pairs: readonly [string, TensorSource][]): PlannedTensor[] {
   const seen = new Set<string>();
   const sized = pairs.map(([name, source]) => {
     if (seen.has(name)) throw new Error(`${file}: tensor ${JSON.stringify(name)} is given twice`);
@@ -99,7 +99,7 @@ function checkData(file: string, t: PlannedTensor, data: HostData): void {
  * tensors are produced just before they are written and dropped after). Returns the temp path; on any
  * failure the temp file is removed and the error names `path`.
  */
-export async function writeTemp(
+async function writeTemp(
   path: string,
   plan: readonly PlannedTensor[],
   metadata?: Record<string, string>,
@@ -146,7 +146,7 @@ export async function writeTemp(
 }
 
 /** Move a finished temp file onto its destination (removing the temp file if that fails). */
-export async function commitTemp(tmp: string, path: string): Promise<void> {
+async function commitTemp(tmp: string, path: string): Promise<void> {
   try {
     await rename(tmp, path);
   } catch (err) {
