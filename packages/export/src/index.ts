@@ -1,3 +1,12 @@
+// Export a model folder and check the files against the model (what `qlip export onnx|safetensors` run)
+export {
+  exportFailures,
+  exportOnnxChecked,
+  exportSafetensorsChecked,
+  type OnnxExportReport,
+  type SafetensorsExportReport,
+  type UnifiedOnnxExportReport,
+} from './checked.js';
 // ONNX export (graphs written with onnx-proto, opset 17, dynamic batch)
 export {
   DEFAULT_EXTERNAL_THRESHOLD,

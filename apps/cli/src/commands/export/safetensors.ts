@@ -1,15 +1,7 @@
 import { Flags } from '@oclif/core';
-import { exportSafetensors, type SafetensorsVerification, verifySafetensorsExport } from '@qlip/export';
-import { QLIPModel } from '@qlip/model';
+import { exportFailures, exportSafetensorsChecked, type SafetensorsExportReport } from '@qlip/export';
 import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
 import { noteModel, resolveModelDir } from '../../lib/model.js';
-
-export interface ExportSafetensorsResult {
-  dir: string;
-  parameters: number;
-  files: { name: string; bytes: number }[];
-  verification?: SafetensorsVerification;
-}
 
 export default class ExportSafetensors extends QlipCommand {
   static override summary =
@@ -48,43 +40,25 @@ the export and checks that its outputs are identical.`;
     }),
   };
 
-  async run(): Promise<ExportSafetensorsResult> {
+  async run(): Promise<SafetensorsExportReport> {
     const { flags } = await this.parse(ExportSafetensors);
     await this.initBackend(flags.backend);
     const modelDir = await resolveModelDir(flags.model);
-    const model = await QLIPModel.load(modelDir);
-    await noteModel(flags.model, modelDir, model);
-    try {
-      const dtype = flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
-      const r = await this.withInterrupt(
-        () =>
-          exportSafetensors(model, flags.out, {
-            name: flags.name,
-            dtype,
-            overwrite: flags.overwrite,
-            sourceDir: modelDir,
-          }),
-        QUIT_NOW,
-      );
-      const result: ExportSafetensorsResult = {
-        dir: r.dir,
-        parameters: r.parameters,
-        files: r.files.map((f) => ({ name: f.name, bytes: f.bytes })),
-      };
-      for (const f of r.files) this.log(`${f.path}  ${(f.bytes / 2 ** 20).toFixed(2)} MiB`);
-      if (flags.verify) {
-        result.verification = await verifySafetensorsExport(model, r.dir, { dtype });
-        const ok = dtype === 'F32' ? 'identical outputs' : `within ${flags.dtype} rounding`;
-        this.log(`re-load check: ${result.verification.passed ? ok : 'FAILED'}`);
-        if (!result.verification.passed) {
-          this.error(`the export does not reproduce the model:\n${result.verification.problems.join('\n')}`, {
-            exit: 3,
-          });
-        }
-      }
-      return result;
-    } finally {
-      model.dispose();
-    }
+    const result = await this.withInterrupt(
+      () =>
+        exportSafetensorsChecked(modelDir, flags.out, {
+          name: flags.name,
+          dtype: flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16',
+          overwrite: flags.overwrite,
+          verify: flags.verify,
+          onModel: (model) => noteModel(flags.model, modelDir, model),
+          onLine: (line) => this.log(line),
+        }),
+      QUIT_NOW,
+    );
+    const failed = exportFailures(result);
+    if (failed.length)
+      this.error(`the export does not reproduce the model:\n${failed.join('\n')}`, { exit: 3 });
+    return result;
   }
 }
