@@ -1,7 +1,10 @@
-import { selectBackend } from '@qlip/core';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openCheckpoint, selectBackend } from '@qlip/core';
 import { createDataset, MNIST_CLASS_NAMES } from '@qlip/data';
-import { QLIPModel } from '@qlip/model';
+import { parseQLIPConfig, QLIPModel } from '@qlip/model';
 import { ClipTokenizer } from '@qlip/text-encoder';
+import { presetLayer, resolveTrainConfig } from '@qlip/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelDir } from '../src/index.js';
@@ -14,11 +17,32 @@ beforeAll(async () => {
 });
 
 describe('the shipped qlip-tiny-mnist checkpoint', () => {
-  it('loads in the official layout with its documented geometry', () => {
-    expect(model.imageSize).toBe(32);
-    expect(model.patchSize).toBe(8);
-    expect(model.bits).toBe(16);
-    expect(model.grid).toEqual([4, 4]);
+  it('has the geometry of the preset it was trained with (tiny-mnist)', () => {
+    const preset = parseQLIPConfig(resolveTrainConfig([presetLayer('tiny-mnist')]).model);
+    const { vision_config, decoder_config, text_config, projection_dim } = model.config;
+    expect({ vision_config, decoder_config, text_config, projection_dim }).toEqual({
+      vision_config: preset.vision_config,
+      decoder_config: preset.decoder_config,
+      text_config: preset.text_config,
+      projection_dim: preset.projection_dim,
+    });
+    const v = preset.vision_config;
+    expect(model.bits).toBe(v.quantizer_cfg.embed_dim);
+    const side = v.image_size / v.patch_size;
+    expect(model.grid).toEqual([side, side]);
+  });
+
+  it('stores every tensor as float16, as its config.json and model card say', async () => {
+    const dir = defaultModelDir();
+    expect(model.config.torch_dtype).toBe('float16');
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toMatch(/float16/);
+    const r = await openCheckpoint(dir);
+    try {
+      const dtypes = new Set([...r.entries.values()].map((e) => e.dtype));
+      expect([...dtypes]).toEqual(['F16']);
+    } finally {
+      await r.close();
+    }
   });
 
   it('is trained: zero-shot on 200 MNIST test digits is far above chance (10%)', async () => {

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseQLIPConfig, qlipSpecs } from '@qlip/model';
 import { describe, expect, it } from 'vitest';
 import {
   explainTrainConfig,
+  PRESET_DIR,
   PRESETS,
   presetLayer,
   resolveTrainConfig,
@@ -33,18 +35,35 @@ describe('presets', () => {
     expect(() => parseQLIPConfig(c.model)).not.toThrow();
   });
 
-  it('tiny-mnist is tiny: 32 px, patch 8, width 64, depth 2, 16 bits, text 64 x 2, context 16', () => {
-    const m = parseQLIPConfig(resolveTrainConfig([presetLayer('tiny-mnist')]).model);
-    const v = m.vision_config;
-    expect([
-      v.image_size,
-      v.patch_size,
-      v.hidden_size,
-      v.num_hidden_layers,
-      v.quantizer_cfg.embed_dim,
-    ]).toEqual([32, 8, 64, 2, 16]);
-    const t = m.text_config;
-    expect([t.hidden_size, t.num_hidden_layers, t.max_position_embeddings]).toEqual([64, 2, 16]);
+  it.each(PRESETS)('%s resolves to exactly what its JSON file says', (name) => {
+    const { $schema: _, ...file } = JSON.parse(readFileSync(join(PRESET_DIR, `${name}.json`), 'utf8'));
+    // Defaults fill in what the file leaves out; nothing the file sets is changed.
+    expect(resolveTrainConfig([presetLayer(name)])).toMatchObject(file);
+  });
+
+  it.each(PRESETS)(
+    '%s is a consistent geometry (encoder and decoder agree, bits split in groups)',
+    (name) => {
+      const c = resolveTrainConfig([presetLayer(name)]);
+      const m = parseQLIPConfig(c.model);
+      const [v, d, t] = [m.vision_config, m.decoder_config, m.text_config];
+      expect([d.image_size, d.patch_size, c.data.imageSize]).toEqual([
+        v.image_size,
+        v.patch_size,
+        v.image_size,
+      ]);
+      expect(v.image_size % v.patch_size).toBe(0);
+      expect(v.quantizer_cfg.embed_dim % v.quantizer_cfg.group_size).toBe(0);
+      for (const s of [v, d, t]) expect(s.hidden_size % s.num_attention_heads).toBe(0);
+      expect(c.schedule.warmupSteps).toBeLessThan(c.steps);
+    },
+  );
+
+  it('the tiny presets stay small enough to train in CI minutes (under 5M parameters)', () => {
+    for (const name of ['tiny-mnist', 'tiny-emoji']) {
+      const m = parseQLIPConfig(resolveTrainConfig([presetLayer(name)]).model);
+      expect(count(qlipSpecs(m), '')).toBeLessThan(5e6);
+    }
   });
 
   it('bench-s has the fixture model: shapes and per-tower parameter counts', () => {
@@ -81,19 +100,24 @@ describe('presets', () => {
     expect(count(specs, 'vision_model.quant_embed')).toBe(e.bottleneck + 2 * (256 * 256 + 256));
   });
 
-  it('qlip-b-16-256 has the geometry of the released model (about 240M parameters)', async () => {
-    const { qlipSpecs } = await import('@qlip/model');
+  it('qlip-b-16-256 has the geometry of the released nvidia/QLIP-B-16-256 (about 240M parameters)', () => {
     const m = parseQLIPConfig(resolveTrainConfig([presetLayer('qlip-b-16-256')]).model);
-    const n = qlipSpecs(m).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    const n = count(qlipSpecs(m), '');
     expect(n).toBeGreaterThan(230e6);
     expect(n).toBeLessThan(250e6);
-    expect([m.vision_config.patch_size, m.vision_config.quantizer_cfg.embed_dim]).toEqual([16, 28]);
+    // B-16-256: ViT-B (768 wide, 12 layers), patch 16, 256 px; the release's tokens carry 28 bits.
+    const v = m.vision_config;
+    expect([v.hidden_size, v.num_hidden_layers, v.patch_size, v.image_size]).toEqual([768, 12, 16, 256]);
+    expect(v.quantizer_cfg.embed_dim).toBe(28);
   });
 
   it('rejects an unknown preset naming the valid ones', () => {
     expect(() => presetLayer('huge')).toThrow(
-      /unknown preset "huge" \(expected one of tiny-mnist, tiny-emoji, bench-s, qlip-b-16-256\)/,
+      `unknown preset "huge" (expected one of ${PRESETS.join(', ')})`,
     );
+    // every bundled preset file is listed, and nothing else
+    const files = readdirSync(PRESET_DIR).filter((f) => f.endsWith('.json'));
+    expect(files.map((f) => f.replace(/\.json$/, '')).sort()).toEqual([...PRESETS].sort());
   });
 });
 
