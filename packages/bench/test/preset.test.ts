@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseQLIPConfig, qlipSpecs } from '@qlip/model';
+import { presetLayer, resolveTrainConfig } from '@qlip/trainer';
 import { describe, expect, it } from 'vitest';
 import {
   BENCH_S,
   BENCH_S_EXPECTED_PARAMS,
-  BENCH_S_INV_TEMPERATURE,
-  BENCH_S_LOGIT_SCALE_INIT,
   BENCH_S_OPTIMIZER,
   BENCH_TINY,
   benchConfig,
@@ -38,8 +37,10 @@ describe('bench-s preset', () => {
     expect(BENCH_S.vocabSize).toBe(spec.text_encoder.vocab_size);
     expect(BENCH_S.projectionDim).toBe(spec.text_encoder.projection.out);
     expect(BENCH_S.batch).toBe(spec.benchmark.batch);
-    expect(BENCH_S_INV_TEMPERATURE).toBe(spec.bottleneck.bsq.entropy.inv_temperature);
-    expect(BENCH_S_LOGIT_SCALE_INIT).toBe(spec.logit_scale.init);
+    const c = parseQLIPConfig(benchConfig());
+    expect(c.vision_config.quantizer_cfg.inv_temperature).toBe(spec.bottleneck.bsq.entropy.inv_temperature);
+    expect(c.logit_scale_init_value).toBe(spec.logit_scale.init);
+    expect(c.vision_config.layer_norm_eps).toBe(spec.block.layernorm_eps);
     expect(BENCH_S_OPTIMIZER).toEqual({
       lr: spec.optimizer.lr,
       beta1: spec.optimizer.betas[0],
@@ -48,6 +49,20 @@ describe('bench-s preset', () => {
       weightDecay: spec.optimizer.weight_decay,
     });
     expect(BENCH_S_EXPECTED_PARAMS).toEqual(spec.expected.params);
+  });
+
+  it("is the model, optimizer and loss weights of the trainer's bench-s preset (one definition)", () => {
+    const t = resolveTrainConfig([presetLayer('bench-s')]);
+    expect(parseQLIPConfig(t.model)).toEqual(parseQLIPConfig(benchConfig()));
+    expect(t.data.imageSize).toBe(spec.image.size);
+    expect(t.optimizer).toMatchObject({
+      lr: spec.optimizer.lr,
+      betas: spec.optimizer.betas,
+      eps: spec.optimizer.eps,
+      weightDecay: spec.optimizer.weight_decay,
+    });
+    expect(t.loss.stage1.weights).toEqual(spec.stage1_loss.weights);
+    expect(t.data.batchSize * t.optimizer.gradAccum).toBe(spec.benchmark.batch);
   });
 
   it('builds a valid official config: plain GELU MLP, no rope, BSQ with the l2-normalised MLP bottleneck', () => {

@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type ConfigLayer,
+  deepMerge,
   type ResolvedConfig,
   readJsonConfig,
   resolveConfig,
@@ -10,6 +11,7 @@ import {
 import { DataConfigSchema } from '@qlip/data';
 import { qlipConfigSchema } from '@qlip/model';
 import { z } from 'zod';
+import { benchSTrainValues } from './bench-s.js';
 
 /**
  * Training configuration, one zod schema per concern. Resolved as preset < config file < flags
@@ -173,5 +175,8 @@ export function presetLayer(name: string): ConfigLayer {
   if (!(PRESETS as readonly string[]).includes(name)) {
     throw new Error(`unknown preset "${name}" (expected one of ${PRESETS.join(', ')})`);
   }
-  return { source: `preset ${name}`, values: readJsonConfig(join(PRESET_DIR, `${name}.json`)) };
+  const values = readJsonConfig(join(PRESET_DIR, `${name}.json`));
+  // bench-s's model, optimizer and loss weights are the PyTorch peer's (fixtures/bench-s.json), read here.
+  if (name === 'bench-s') return { source: `preset ${name}`, values: deepMerge(benchSTrainValues(), values) };
+  return { source: `preset ${name}`, values };
 }

@@ -1,5 +1,7 @@
 // Training entry point
 
+// bench-s (the PyTorch peer's speed model), read from fixtures/bench-s.json
+export { type BenchShape, benchConfig, benchSShape, benchSSpec } from './bench-s.js';
 // Checkpoints
 export {
   listCheckpoints,
