@@ -116,9 +116,9 @@ export function settingsFor(
       trainReps: primary ? 5 : stock ? 1 : 2,
       // Stock wasm's transposed matMuls make a batch-32 step take minutes.
       trainBatch: stock ? 4 : undefined,
-      // One batch-32 tape needs ~7 GB in tfjs (every intermediate gradient lives until the backward pass
-      // ends), over wasm's 4 GB heap; native TensorFlow has no such cap.
-      trainMicroBatches: id === 'tensorflow' || stock ? 1 : 2,
+      // One batch-32 tape: @qlip/trainer's backward frees gradients and saved tensors as it goes, so it
+      // fits the wasm heap (tfjs's own kept everything until the end: ~7 GB, then 2 x 16 micro-batches).
+      trainMicroBatches: 1,
       ceilingSize: 1024,
       skipForwardSplit: !primary,
     };
@@ -131,13 +131,6 @@ export function settingsFor(
     } else if (!primary) {
       deviations.push(
         '3 timed repetitions; train step 1 warm-up and 2 timed steps (bench-s: 2 and >= 5), no forward/backward split',
-      );
-    }
-    if (s.trainMicroBatches > 1) {
-      deviations.push(
-        'train step as 2 micro-batches of 16 with gradient accumulation and one AdamW step: tfjs keeps every ' +
-          'intermediate gradient until the backward pass ends, so one batch-32 tape (~7 GB) does not fit ' +
-          'the 4 GB wasm heap; same matmul FLOPs, but InfoNCE and the BSQ codebook entropy see 16 items',
       );
     }
   }

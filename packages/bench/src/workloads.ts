@@ -21,8 +21,8 @@ export class BenchWorkloads {
 
   /**
    * @param trainMicroBatches split the train step's batch into this many micro-batches with gradient
-   *   accumulation (one AdamW step). tfjs keeps every intermediate gradient of a tape until the backward
-   *   pass ends, so a batch-32 bench-s step needs ~7 GB, more than the 4 GB wasm heap.
+   *   accumulation (one AdamW step). bench-s runs one batch-32 tape (1); splitting lowers the peak memory
+   *   further (the backward pass of @qlip/trainer already frees gradients as it consumes them).
    */
   constructor(
     readonly shape: BenchShape,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { variableGradsFreeing } from './backward.js';
 
 /**
  * Gradients of one loss, gradient accumulation over micro-batches and the non-finite check: the pieces
@@ -24,12 +25,14 @@ export interface MicroGradients {
 
 /**
  * Gradients of `loss` w.r.t. every variable of `parameters`, keyed by parameter name (tf names variables
- * itself). Every tensor made here is disposed except the gradients, which the caller owns.
+ * itself). Every tensor made here is disposed except the gradients, which the caller owns. The backward pass
+ * frees each gradient and saved tensor once consumed (`variableGradsFreeing`, bit-identical to
+ * `tf.variableGrads`), so a batch needs the tape plus the gradients in flight, not every gradient at once.
  */
 export function gradientsOf(parameters: Map<string, tf.Variable>, loss: () => LossOutput): MicroGradients {
   let terms: Record<string, number> = {};
   let weights: Record<string, number> = {};
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = variableGradsFreeing(() => {
     const out = loss();
     terms = out.terms;
     weights = out.weights ?? {};

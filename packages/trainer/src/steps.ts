@@ -14,6 +14,7 @@ import {
 } from '@qlip/losses';
 import type { QLIPModel } from '@qlip/model';
 import * as tf from '@tensorflow/tfjs-core';
+import { variableGradsFreeing } from './backward.js';
 import type { TrainConfig } from './config.js';
 import { type GradientAccumulator, gradientsOf } from './gradients.js';
 import type { MicroBatch, MicroContext } from './loop.js';
@@ -175,7 +176,7 @@ function adaptiveWeight(
   const settings = cfg.loss.stage2;
   const last = model.params.get(LAST_DECODER_LAYER)!;
   const gradOf = (loss: (rec: tf.Tensor4D) => tf.Scalar) => {
-    const { value, grads } = tf.variableGrads(() => loss(toUnitNhwc(model.decodeCodes(codes))), [last]);
+    const { value, grads } = variableGradsFreeing(() => loss(toUnitNhwc(model.decodeCodes(codes))), [last]);
     value.dispose();
     return grads[last.name]!;
   };
