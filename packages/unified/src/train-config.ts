@@ -41,6 +41,17 @@ export const UnifiedTrainConfigSchema = z
       })
       .strict()
       .default({ t2i: 0.5, i2t: 0.4, text: 0.1 }),
+    /**
+     * Weights of the two loss terms (each a mean NLL per trained token). Captions carry one informative word
+     * among several fixed ones, so the text mean dilutes it: a text weight > 1 gives captioning its share.
+     */
+    lossWeights: z
+      .object({
+        text: z.number().nonnegative().default(1),
+        image: z.number().nonnegative().default(1),
+      })
+      .strict()
+      .default({ text: 1, image: 1 }),
     /** Probability that a t2i caption is replaced by `<pad>`s (classifier-free guidance). */
     conditionDropout: z.number().min(0).max(1).default(0.1),
     /** Bitwise self-correction: probability of flipping each input image bit (targets stay true). */

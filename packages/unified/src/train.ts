@@ -216,8 +216,14 @@ export async function trainUnified(
       loss: () => {
         const l = model.losses(batch);
         const terms = { text: l.text.dataSync()[0]!, image: l.image.dataSync()[0]! };
-        tf.dispose([l.text, l.image]);
-        return { total: l.total, terms };
+        const w = cfg.lossWeights;
+        if (w.text === 1 && w.image === 1) {
+          tf.dispose([l.text, l.image]);
+          return { total: l.total, terms };
+        }
+        const total = tf.add(tf.mul(l.text, w.text), tf.mul(l.image, w.image)) as tf.Scalar;
+        tf.dispose([l.text, l.image, l.total]);
+        return { total, terms };
       },
     }),
     checkpointState: () => ({ version: 1, kind: 'qlip-unified', config: cfg, rng: rng.state, cache }),

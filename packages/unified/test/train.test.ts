@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Rng, selectBackend } from '@qlip/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenCorpus } from '../src/data.js';
+import { UnifiedModel } from '../src/model.js';
 import { applyAliases, trainUnified } from '../src/train.js';
 import { resolveUnifiedConfig, unifiedPresetLayer } from '../src/train-config.js';
 
@@ -69,6 +70,22 @@ describe('trainUnified', () => {
     });
     expect(cfg.tokenizer.path).toBe('pretrained:qlip-tiny-mnist');
     expect(readdirSync(straight)).toContain('metrics.jsonl');
+  });
+
+  it('lossWeights scale the terms: a text weight of 0 leaves the text head bias untrained', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'um-cache-'));
+    const textBias = async (text: number) => {
+      const out = mkdtempSync(join(tmpdir(), 'um-w-'));
+      const cfg = { ...config(), steps: 1, lossWeights: { text, image: 1 } };
+      await trainUnified(cfg, { out, cache });
+      const m = await UnifiedModel.load(join(out, 'step-000001'));
+      const b = Array.from(await m.params.get('text_head.bias')!.data());
+      m.dispose();
+      return b;
+    };
+    const frozen = await textBias(0);
+    expect(frozen.every((x) => x === 0)).toBe(true); // initialised at 0, no decay on biases, no gradient
+    expect((await textBias(4)).some((x) => x !== 0)).toBe(true);
   });
 
   it('aliases rewrite whole words only, with the given probability', () => {
