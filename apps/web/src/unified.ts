@@ -16,7 +16,7 @@ import {
 } from '@qlip/unified/browser';
 import * as ort from 'onnxruntime-web';
 import type { ModelFiles, Provider } from './model.js';
-import { clipTokenizer } from './zeroshot.js';
+import { clipBpe } from './zeroshot.js';
 
 const MANIFEST = 'unified-onnx.json';
 type Graph = 'embed' | 'decoder' | 'text_head' | 'image_head';
@@ -54,12 +54,7 @@ export class WebUnified {
         graphOptimizationLevel: 'all',
       });
     }
-    return new WebUnified(
-      files.label,
-      m,
-      sessions,
-      new RestrictedVocab(m.config.clip_ids, await clipTokenizer()),
-    );
+    return new WebUnified(files.label, m, sessions, new RestrictedVocab(m.config.clip_ids, await clipBpe()));
   }
 
   get config(): UnifiedConfig {

@@ -4,23 +4,23 @@
  * cosine similarity with the image embedding; probabilities are softmax(exp(logit_scale) * cosine).
  */
 import { cosineScores, ensemblePrompts, fillTemplates } from '@qlip/eval/browser';
-import { ClipBpeTokenizer } from '@qlip/text-encoder/browser';
+import { ClipBpeCore } from '@qlip/text-encoder/browser';
 import type { WebQlip } from './model.js';
 
-let tokenizer: Promise<ClipBpeTokenizer> | null = null;
+let bpe: Promise<ClipBpeCore> | null = null;
 
 /** The CLIP BPE merges, fetched once (written next to the page by its build). */
-export function clipTokenizer(): Promise<ClipBpeTokenizer> {
-  tokenizer ??= (async () => {
+export function clipBpe(): Promise<ClipBpeCore> {
+  bpe ??= (async () => {
     const url = new URL('clip-merges.txt', document.baseURI).href;
     const res = await fetch(url);
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}: the page's CLIP vocabulary is missing`);
-    return ClipBpeTokenizer.fromMergesText(await res.text(), url);
+    return ClipBpeCore.fromMergesText(await res.text(), url);
   })();
-  tokenizer.catch(() => {
-    tokenizer = null;
+  bpe.catch(() => {
+    bpe = null;
   });
-  return tokenizer;
+  return bpe;
 }
 
 export interface ZeroShotScore {
@@ -38,7 +38,7 @@ async function classifier(model: WebQlip, labels: string[], templates: string[])
   classifiers.set(model, cache);
   const hit = cache.get(key);
   if (hit) return hit;
-  const bpe = await clipTokenizer();
+  const bpe = await clipBpe();
   const prompts = labels.flatMap((l) => fillTemplates(l, templates)); // class-major [labels * templates]
   const ids = bpe.tokenize(prompts, model.manifest.contextLength); // [prompts, context]
   const text = await model.textEmbeddings(ids); // [prompts, P]

@@ -11,7 +11,7 @@ import { MNIST_CLASS_NAMES } from '@qlip/data';
 import { cosineScores, ensemblePrompts, fillTemplates } from '@qlip/eval';
 import { QLIPModel } from '@qlip/model';
 import { defaultModelDir } from '@qlip/pretrained';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import { tfjsRuntime } from '@qlip/tokenize';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
@@ -167,7 +167,7 @@ describe.skipIf(missing !== null)('the qlip page in Chromium', () => {
     try {
       const labels = [...MNIST_CLASS_NAMES];
       const prompts = labels.flatMap((l) => fillTemplates(l, [TEMPLATE]));
-      const text = await rt.textEmbeddings(ClipTokenizer.default().tokenize(prompts, rt.contextLength));
+      const text = await rt.textEmbeddings(ClipBpe.default().tokenize(prompts, rt.contextLength));
       const dim = text.length / labels.length;
       const classes = ensemblePrompts({ data: text, rows: labels.length, cols: dim }, labels.length);
       await page.fill('[data-testid=labels]', labels.join('\n'));

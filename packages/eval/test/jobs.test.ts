@@ -5,7 +5,7 @@ import { denormalizeImages, selectBackend, writePng } from '@qlip/core';
 import { mnistSource } from '@qlip/data';
 import { QLIPModel } from '@qlip/model';
 import { defaultModelDir } from '@qlip/pretrained';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import { tfjsRuntime } from '@qlip/tokenize';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
@@ -66,7 +66,7 @@ describe('evaluateZeroShot', () => {
 
     // Direct: one template, so the class embedding is the prompt embedding itself.
     const ctx = model.config.text_config.max_position_embeddings;
-    const ids = ClipTokenizer.default().tokenize(
+    const ids = ClipBpe.default().tokenize(
       CLASSES.map((c) => `a photo of the number ${c}.`),
       ctx,
     );

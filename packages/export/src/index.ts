@@ -43,6 +43,12 @@ export {
   verifyOnnxExport,
 } from './onnx/verify.js';
 export { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-unified.js';
+export {
+  ONNX_SUBDIR,
+  type OnnxModelRuntime,
+  onnxRuntime,
+  resolveOnnxDir,
+} from './runtime/model-runtime.js';
 // ONNX exports made once per model into a cache (never into the model folder), for serving and --runtime auto
 export {
   defaultCacheDir,
@@ -61,12 +67,6 @@ export {
   TOKENIZE_SESSION_OPTIONS,
 } from './runtime/onnx-qlip.js';
 export { OnnxUnified } from './runtime/onnx-unified.js';
-export {
-  ONNX_SUBDIR,
-  type OnnxTokenizerRuntime,
-  onnxRuntime,
-  resolveOnnxDir,
-} from './runtime/tokenizer-runtime.js';
 // Hugging Face safetensors layout
 export {
   exportSafetensors,

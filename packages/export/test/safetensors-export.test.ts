@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLIP_MEAN, SafetensorsReader, selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportSafetensors, HF_FILES, verifySafetensorsExport } from '../src/index.js';
@@ -80,7 +80,7 @@ describe('exportSafetensors: the official Hugging Face QLIP layout', () => {
     const card = await readFile(join(dir, 'README.md'), 'utf8');
     expect(card).toMatch(/\| bits per token \(BSQ\) \| 12 \(groups of 6\) \|/);
     expect(card).toMatch(/\| tokens per image \| 4x4 = 16 \|/);
-    const tok = ClipTokenizer.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
+    const tok = ClipBpe.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
     expect(Array.from(tok.tokenize(['a photo of a dog'], 8))).toEqual([
       49406, 320, 1125, 539, 320, 1929, 49407, 0,
     ]);

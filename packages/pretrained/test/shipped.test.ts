@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { openCheckpoint, selectBackend } from '@qlip/core';
 import { createDataset, MNIST_CLASS_NAMES } from '@qlip/data';
 import { parseQLIPConfig, QLIPModel } from '@qlip/model';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import { presetLayer, resolveTrainConfig } from '@qlip/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -47,7 +47,7 @@ describe('the shipped qlip-tiny-mnist checkpoint', () => {
 
   it('is trained: zero-shot on 200 MNIST test digits is far above chance (10%)', async () => {
     const ctx = model.config.text_config.max_position_embeddings;
-    const ids = ClipTokenizer.default().tokenize(
+    const ids = ClipBpe.default().tokenize(
       MNIST_CLASS_NAMES.map((c) => `a photo of the number ${c}.`),
       ctx,
     );

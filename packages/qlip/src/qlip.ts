@@ -21,8 +21,8 @@ import {
 import type { DownloadOptions } from '@qlip/hub';
 import { QLIPModel } from '@qlip/model';
 import { nativeKernelsAccelerator } from '@qlip/native-kernels';
-import { ClipTokenizer } from '@qlip/text-encoder';
-import { type TokenizerRuntime, tfjsRuntime } from '@qlip/tokenize';
+import { ClipBpe } from '@qlip/text-encoder';
+import { type ModelRuntime, tfjsRuntime } from '@qlip/tokenize';
 import { alphaMode, type Background, InputWarnings } from './inputs.js';
 import { describeModel, locateModel, type ModelDescription } from './model-info.js';
 
@@ -30,7 +30,7 @@ import { describeModel, locateModel, type ModelDescription } from './model-info.
 export type RuntimeChoice = 'auto' | 'tfjs' | 'onnx';
 const RUNTIMES: readonly string[] = ['auto', 'tfjs', 'onnx'] satisfies RuntimeChoice[];
 
-type LoadedRuntime = { rt: TokenizerRuntime & { logitScale: number }; release: () => void };
+type LoadedRuntime = { rt: ModelRuntime & { logitScale: number }; release: () => void };
 
 /** ONNX Runtime over the model's own export, else the cache's (exported now, with progress, when missing). */
 /**
@@ -148,7 +148,7 @@ export class QLIP {
   /** Which model, at which size, through which runtime. */
   readonly info: ModelDescription;
   /** The runtime the qlip jobs (tokenize, reconstruct, eval) drive. */
-  readonly runtime: TokenizerRuntime;
+  readonly runtime: ModelRuntime;
   /** Preprocessing: CLIP resize + centre crop at the model's size, with the chosen alpha rule. */
   readonly preprocessing: ImagePreprocessParams;
   private readonly release: () => void;
@@ -158,7 +158,7 @@ export class QLIP {
 
   private constructor(
     info: ModelDescription,
-    runtime: TokenizerRuntime & { logitScale: number },
+    runtime: ModelRuntime & { logitScale: number },
     release: () => void,
     opts: FromPretrainedOptions,
   ) {
@@ -241,11 +241,11 @@ export class QLIP {
   /** L2-normalised text embeddings, one per text (CLIP BPE, truncated to the model's context). */
   async embedTexts(texts: string | string[]): Promise<Float32Array[]> {
     const list = typeof texts === 'string' ? [texts] : texts;
-    const tokenizer = ClipTokenizer.default();
+    const bpe = ClipBpe.default();
     const out: Float32Array[] = [];
     for (let i = 0; i < list.length; i += 256) {
       const part = list.slice(i, i + 256);
-      const ids = tokenizer.tokenize(part, this.runtime.contextLength);
+      const ids = bpe.tokenize(part, this.runtime.contextLength);
       out.push(...splitRows(await this.runtime.textEmbeddings(ids), part.length));
     }
     return out;

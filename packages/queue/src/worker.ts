@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { datasetMeta, ensureDatasetMeta, type TokenizerRuntime, tokenizeShard } from '@qlip/tokenize';
+import { datasetMeta, ensureDatasetMeta, type ModelRuntime, tokenizeShard } from '@qlip/tokenize';
 import { type Job, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
@@ -29,7 +29,7 @@ export interface WorkerOptions {
     modelRef: string,
     runtime: string,
     features: boolean,
-  ): Promise<{ runtime: TokenizerRuntime; dispose(): void }>;
+  ): Promise<{ runtime: ModelRuntime; dispose(): void }>;
   /**
    * Stop: take no new job; let the current ones finish for `graceMs`, then stop them between batches and
    * hand them back to the queue (another worker takes them at once).
@@ -71,7 +71,7 @@ export async function runTokenizeWorker(o: WorkerOptions): Promise<WorkerSummary
   const t0 = performance.now();
   const me = `${hostname()}:${process.pid}`;
   const emit = o.onEvent ?? (() => {});
-  const runtimes = new Map<string, Promise<{ runtime: TokenizerRuntime; dispose(): void }>>();
+  const runtimes = new Map<string, Promise<{ runtime: ModelRuntime; dispose(): void }>>();
   const metaReady = new Map<string, Promise<void>>();
   const stopJobs = new AbortController(); // fires when the grace period is over
   const sum = { jobs: 0, images: 0, errors: 0, returned: 0 };

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTokenDataset, type TokenizerRuntime } from '@qlip/tokenize';
+import { type ModelRuntime, readTokenDataset } from '@qlip/tokenize';
 import sharp from 'sharp';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ if (!haveRedis)
  * A stand-in tokenizer: token i of an image is a function of its pixels, so parts can be compared; `delayMs`
  * makes each batch slow enough to stop a worker in the middle of a shard.
  */
-function fakeRuntime(delayMs = 0): TokenizerRuntime {
+function fakeRuntime(delayMs = 0): ModelRuntime {
   const S = 8;
   return {
     name: 'fake',

@@ -1,3 +1,3 @@
 // The browser-safe part of @qlip/text-encoder: the exact CLIP BPE tokenizer without its Node file loaders
 // (no Node built-ins, no tfjs), built from the merges text the page fetches.
-export { ClipBpeTokenizer } from './tokenizer/bpe.js';
+export { ClipBpeCore } from './bpe/clip-bpe-core.js';

@@ -1,2 +1,2 @@
+export * from './bpe/index.js';
 export * from './model/index.js';
-export * from './tokenizer/index.js';

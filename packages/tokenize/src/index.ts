@@ -29,7 +29,7 @@ export {
   reconstructImages,
 } from './reconstruct.js';
 // Runtimes
-export { type TokenizerRuntime, tfjsRuntime } from './runtime.js';
+export { type ModelRuntime, tfjsRuntime } from './runtime.js';
 export {
   datasetMeta,
   type ShardOutcome,

@@ -14,7 +14,7 @@ import {
   writePng,
 } from '@qlip/core';
 import { readTokenDataset, type TokenDataset } from './dataset.js';
-import type { TokenizerRuntime } from './runtime.js';
+import type { ModelRuntime } from './runtime.js';
 import { prepare } from './tokenize.js';
 
 export interface ReconstructOptions {
@@ -91,10 +91,7 @@ function unsafePath(p: unknown): string | null {
 }
 
 /** Decode every image of a folder through the tokenizer and write the reconstructions as PNGs. */
-export async function reconstructImages(
-  rt: TokenizerRuntime,
-  o: ReconstructOptions,
-): Promise<ReconstructResult> {
+export async function reconstructImages(rt: ModelRuntime, o: ReconstructOptions): Promise<ReconstructResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
   const bs = o.batchSize ?? 16;
@@ -178,7 +175,7 @@ async function validateEntries(ds: TokenDataset, tokensPerImage: number): Promis
 
 /** Decode a tokenized dataset's tokens back into PNGs (one per index.jsonl line). */
 export async function reconstructDataset(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   o: ReconstructOptions,
 ): Promise<ReconstructResult> {
   const t0 = performance.now();
@@ -218,7 +215,7 @@ export async function reconstructDataset(
 
 /** Decode the (validated) entries shard by shard into PNGs named by `names`. */
 async function decodeEntries(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   ds: TokenDataset,
   names: Map<string, string>,
   o: ReconstructOptions,
@@ -247,7 +244,7 @@ async function decodeEntries(
 }
 
 function finish(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   o: ReconstructOptions,
   mode: ReconstructResult['mode'],
   written: number,

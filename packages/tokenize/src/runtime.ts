@@ -4,10 +4,12 @@ import type { QLIPModel } from '@qlip/model';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
- * What the tokenize/reconstruct jobs need from a model, independent of how it runs (tfjs here; ONNX
- * Runtime in @qlip/export provides the same shape). Pixels are CLIP-normalised NCHW float32.
+ * A loaded QLIP model (the visual tokenizer and its text tower) as the jobs drive it -- tokenize,
+ * reconstruct, eval, the queue workers, the `qlip` library API -- independent of how it runs (`tfjsRuntime`
+ * here; `onnxRuntime` of @qlip/export, over ONNX Runtime, has the same shape). Images go to tokens and back
+ * (`encode`/`decode`), and images and token ids of text to embeddings. Pixels are CLIP-normalised NCHW float32.
  */
-export interface TokenizerRuntime {
+export interface ModelRuntime {
   /** "tfjs" or "onnx", for reports. */
   readonly name: string;
   readonly imageSize: number;
@@ -44,7 +46,7 @@ async function hostData(t: tf.Tensor): Promise<Float32Array> {
 }
 
 /** The tfjs runtime over a loaded QLIPModel. */
-export function tfjsRuntime(model: QLIPModel): TokenizerRuntime {
+export function tfjsRuntime(model: QLIPModel): ModelRuntime {
   const s = model.imageSize;
   return {
     name: 'tfjs',

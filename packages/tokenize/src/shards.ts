@@ -25,7 +25,7 @@ import {
   scanParts,
   writePart,
 } from './parts.js';
-import type { TokenizerRuntime } from './runtime.js';
+import type { ModelRuntime } from './runtime.js';
 
 /** Settings every shard of one dataset shares (a queue job carries them too). */
 export interface ShardSettings {
@@ -60,7 +60,7 @@ export interface ShardOutcome {
 }
 
 /** The dataset's meta.json for a runtime and settings. */
-export function datasetMeta(rt: TokenizerRuntime, s: ShardSettings): TokenDatasetMeta {
+export function datasetMeta(rt: ModelRuntime, s: ShardSettings): TokenDatasetMeta {
   return {
     format: 'qlip-tokens',
     version: 2,
@@ -111,7 +111,7 @@ async function decodeSample(
  * every batch (progress); `signal` stops between batches without writing.
  */
 export async function tokenizeShard(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   shard: InputShard,
   s: ShardSettings,
   hooks: { onImages?: (n: number) => void; signal?: AbortSignal } = {},
@@ -241,7 +241,7 @@ async function retireStaleParts(
  * any number of them can fill one dataset at once.
  */
 export async function tokenizeDataset(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   options: TokenizeDatasetOptions,
 ): Promise<TokenizeDatasetResult> {
   const t0 = performance.now();
@@ -305,7 +305,7 @@ export async function tokenizeDataset(
 }
 
 /** Tokenize `pending` shards one after the other, reporting progress; stops between batches on abort. */
-async function runShards(rt: TokenizerRuntime, pending: InputShard[], o: TokenizeDatasetOptions, t0: number) {
+async function runShards(rt: ModelRuntime, pending: InputShard[], o: TokenizeDatasetOptions, t0: number) {
   const onProgress = o.onProgress ?? silentProgress;
   const failed: TokenizeDatasetResult['failed'] = [];
   let tokenized = 0;

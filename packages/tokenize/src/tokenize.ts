@@ -17,7 +17,7 @@ import {
 } from '@qlip/core';
 import { type IndexEntry, type TokenDatasetMeta, TokenDatasetWriter } from './dataset.js';
 import { sha256, sha256File } from './fingerprint.js';
-import type { TokenizerRuntime } from './runtime.js';
+import type { ModelRuntime } from './runtime.js';
 
 export interface TokenizeOptions {
   /** Folder of images (searched recursively). */
@@ -158,7 +158,7 @@ async function changedImages(
  * Tokenize every image under `input` into a resumable dataset at `out` (see docs/formats.md).
  * The next batch is decoded while the model runs on the current one.
  */
-export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions): Promise<TokenizeResult> {
+export async function tokenizeDirectory(rt: ModelRuntime, o: TokenizeOptions): Promise<TokenizeResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
   const params = clipPreprocessParams(rt.imageSize, o.alpha);
@@ -194,7 +194,7 @@ export async function tokenizeDirectory(rt: TokenizerRuntime, o: TokenizeOptions
 }
 
 async function tokenizeLocked(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   o: TokenizeOptions,
   files: string[],
   meta: TokenDatasetMeta,

@@ -18,11 +18,11 @@ import { tinyConfig } from '@qlip/test-utils';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ModelRuntime,
   readTokenDataset,
   reconstructDataset,
   reconstructImages,
   shardName,
-  type TokenizerRuntime,
   tfjsRuntime,
   tokenizeDirectory,
 } from '../src/index.js';
@@ -44,7 +44,7 @@ async function writeImage(path: string, seed: number, w = 20, h = 20): Promise<v
 }
 
 /** The model's runtime, slowed down so a second process can arrive mid-run. */
-function slowRuntime(ms: number): TokenizerRuntime {
+function slowRuntime(ms: number): ModelRuntime {
   const rt = tfjsRuntime(model);
   return {
     ...rt,
@@ -53,7 +53,7 @@ function slowRuntime(ms: number): TokenizerRuntime {
       await new Promise((r) => setTimeout(r, ms));
       return rt.encode(px, b, o);
     },
-  } as TokenizerRuntime;
+  } as ModelRuntime;
 }
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import { type Rng, SkipTally } from '@qlip/core';
 import { type Batch, createDataset, type DataPosition } from '@qlip/data';
 import { defaultFeatureNetwork, PatchGanDiscriminator, PerceptualLoss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import type * as tf from '@tensorflow/tfjs-core';
 import { writeOptimizerState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -84,7 +84,7 @@ export class QlipTask implements TrainingTask<Batch> {
   readonly skips = new SkipTally();
   private position: DataPosition;
   private readonly balancer: GuardedBalancer | null;
-  private readonly tokenizer: ClipTokenizer | null;
+  private readonly bpe: ClipBpe | null;
   private readonly stage2: Stage2Parts & { optimizer?: AdamW; perceptualNet?: { dispose(): void } } = {};
   private readonly runConfig: TrainConfig;
 
@@ -99,7 +99,7 @@ export class QlipTask implements TrainingTask<Batch> {
     this.position = resumed?.state.data ?? { epoch: 0, index: 0 };
     const balance = cfg.stage === 1 ? balancerConfig(cfg) : null;
     this.balancer = balance ? new GuardedBalancer(balance, resumed?.state.balancer ?? undefined) : null;
-    this.tokenizer = cfg.stage === 1 ? ClipTokenizer.default() : null;
+    this.bpe = cfg.stage === 1 ? ClipBpe.default() : null;
     this.batches = this.checkedStream(batches);
   }
 
@@ -156,7 +156,7 @@ export class QlipTask implements TrainingTask<Batch> {
     const model = this.start.model;
     let prepared: MicroBatch;
     if (this.cfg.stage === 1) {
-      const ids = this.tokenizer!.tokenize(batch.captions, model.config.text_config.max_position_embeddings);
+      const ids = this.bpe!.tokenize(batch.captions, model.config.text_config.max_position_embeddings);
       prepared = stage1MicroBatch(model, this.cfg, batch, ids, this.stage1Weighting(context.micro), context);
     } else {
       prepared = stage2MicroBatch(model, this.cfg, batch, this.stage2, context);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { selectBackend } from '@qlip/core';
 import { PerceptualLoss } from '@qlip/losses';
 import { QLIPModel } from '@qlip/model';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DISCRIMINATOR_FILE, DISCRIMINATOR_OPTIMIZER_FILE, METRICS_FILE, train } from '../src/index.js';
@@ -24,10 +24,7 @@ async function zeroShot(
 ): Promise<{ image: Float32Array; text: Float32Array; logits: Float32Array }> {
   const model = await QLIPModel.load(dir);
   const pixels = tf.randomNormal([3, 3, 16, 16], 0, 1, 'float32', 5) as tf.Tensor4D;
-  const ids = ClipTokenizer.default().tokenize(
-    ['a photo of the number one.', 'a photo of the number two.'],
-    12,
-  );
+  const ids = ClipBpe.default().tokenize(['a photo of the number one.', 'a photo of the number two.'], 12);
   const t = [model.imageEmbeddings(pixels), model.textEmbeddings(ids), model.logits(pixels, ids)];
   const [image, text, logits] = (await Promise.all(t.map((x) => x.data()))) as Float32Array[];
   tf.dispose([pixels, ...t]);

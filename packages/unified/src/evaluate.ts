@@ -25,7 +25,7 @@ import {
   type Rows,
   writeMarkdownReport,
 } from '@qlip/eval';
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import * as tf from '@tensorflow/tfjs-core';
 import { captionCodes, decodeCodes, encodePixels, generate, type UnifiedPipeline } from './infer.js';
 import { bleu, captionWords, ciderD } from './metrics.js';
@@ -44,7 +44,7 @@ function normalise(images: RgbImage[]): Float32Array {
 
 /** The tokenizer's zero-shot classifier: class embeddings from templates (prompt ensembling). */
 function classEmbeddings(p: UnifiedPipeline, classes: string[], templates: string[]): Rows {
-  const tok = ClipTokenizer.default();
+  const tok = ClipBpe.default();
   const prompts = classes.flatMap((c) => fillTemplates(c, templates));
   const ctx = p.tokenizer.config.text_config.max_position_embeddings;
   const e = p.tokenizer.textEmbeddings(tok.tokenize(prompts, ctx), { normalize: true });

@@ -1,4 +1,4 @@
-import type { ClipBpeTokenizer } from '@qlip/text-encoder/browser';
+import type { ClipBpeCore } from '@qlip/text-encoder/browser';
 
 /**
  * The unified model's text vocabulary: a handful of specials followed by the CLIP BPE ids that occur in
@@ -20,7 +20,7 @@ export class RestrictedVocab {
   /** `clip`: the CLIP BPE tokenizer (the bundled one in Node; one built from clip-merges.txt in a page). */
   constructor(
     readonly clipIds: readonly number[],
-    private readonly clip: ClipBpeTokenizer,
+    private readonly clip: ClipBpeCore,
   ) {
     clipIds.forEach((c, i) => {
       if (this.toLocal.has(c)) throw new Error(`vocabulary: CLIP id ${c} appears twice`);

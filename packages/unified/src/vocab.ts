@@ -1,4 +1,4 @@
-import { ClipTokenizer } from '@qlip/text-encoder';
+import { ClipBpe } from '@qlip/text-encoder';
 import { RestrictedVocab } from './text-vocab.js';
 
 export { BOI, BOS, EOI, EOS, PAD, SPECIALS, UNK } from './text-vocab.js';
@@ -6,12 +6,12 @@ export { BOI, BOS, EOI, EOS, PAD, SPECIALS, UNK } from './text-vocab.js';
 /** The restricted vocabulary over the bundled CLIP BPE tokenizer (Node; the page builds its own). */
 export class UnifiedVocab extends RestrictedVocab {
   constructor(clipIds: readonly number[]) {
-    super(clipIds, ClipTokenizer.default());
+    super(clipIds, ClipBpe.default());
   }
 
   /** Vocabulary of a corpus: every CLIP id its texts use, sorted. */
   static fromTexts(texts: Iterable<string>): UnifiedVocab {
-    const tok = ClipTokenizer.default();
+    const tok = ClipBpe.default();
     const ids = new Set<number>();
     const seen = new Set<string>();
     for (const t of texts) {

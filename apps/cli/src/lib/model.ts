@@ -10,7 +10,7 @@ import {
   resolveModel,
 } from '@qlip/hub';
 import { DEFAULT_MODEL_NAME, defaultModelDir } from '@qlip/pretrained';
-import { readTokenDataset, type TokenizerRuntime } from '@qlip/tokenize';
+import { type ModelRuntime, readTokenDataset } from '@qlip/tokenize';
 import { describeModel, type ModelDescription } from 'qlip';
 import { createProgressRenderer } from './progress.js';
 
@@ -65,7 +65,7 @@ export function noteLicence(r: DownloadResult): void {
 
 /** What a job run through `withRuntime` gets. */
 export interface RuntimeJob {
-  runtime: TokenizerRuntime;
+  runtime: ModelRuntime;
   modelDir: string;
   /** The loaded model (name, size, grid, bits, card). */
   model: ModelDescription;

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { denormalizeImages, optionalImport, type ProgressListener, silentProgress } from '@qlip/core';
 import type { SkipEvent } from '@qlip/data';
-import type { TokenizerRuntime } from '@qlip/tokenize';
+import type { ModelRuntime } from '@qlip/tokenize';
 import { bitsPerImage, codebookUsage, compressionRatio } from '../codebook.js';
 import { FeatureStatsAccumulator, frechetDistanceFromStats } from '../frechet.js';
 import type { Image } from '../image.js';
@@ -87,7 +87,7 @@ async function loadFrechetNet(fd: Exclude<FdNetwork, 'none'>) {
  * indices, decode), and the uint8 reconstruction is compared with the uint8 preprocessed original.
  */
 export async function evaluateReconstruction(
-  rt: TokenizerRuntime,
+  rt: ModelRuntime,
   o: ReconstructionJobOptions,
 ): Promise<ReconstructionJobResult> {
   const t0 = performance.now();

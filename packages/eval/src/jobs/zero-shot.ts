@@ -2,8 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ProgressListener, silentProgress } from '@qlip/core';
 import type { SkipEvent } from '@qlip/data';
-import { ClipTokenizer } from '@qlip/text-encoder';
-import type { TokenizerRuntime } from '@qlip/tokenize';
+import { ClipBpe } from '@qlip/text-encoder';
+import type { ModelRuntime } from '@qlip/tokenize';
 import { confusionMatrixPng } from '../report/confusion.js';
 import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { fillTemplates, OPENAI_IMAGENET_TEMPLATES } from '../templates.js';
@@ -62,10 +62,7 @@ export interface ZeroShotJobResult {
  * embeddings of a class are averaged and re-normalised (prompt ensembling), and each image goes to the
  * class with the highest cosine similarity.
  */
-export async function evaluateZeroShot(
-  rt: TokenizerRuntime,
-  o: ZeroShotJobOptions,
-): Promise<ZeroShotJobResult> {
+export async function evaluateZeroShot(rt: ModelRuntime, o: ZeroShotJobOptions): Promise<ZeroShotJobResult> {
   const t0 = performance.now();
   const onProgress = o.onProgress ?? silentProgress;
   checkPerImagePath(o.perImage);
@@ -78,12 +75,12 @@ export async function evaluateZeroShot(
     if (!t.includes('{}')) throw new Error(`template "${t}" has no {} for the class name`);
 
   // Text side: [C * T] prompts -> class embeddings [C, P].
-  const tokenizer = ClipTokenizer.default();
+  const bpe = ClipBpe.default();
   const prompts = classes.flatMap((c) => fillTemplates(c, templates)); // class-major: [C * T]
   const textRows: Float32Array[] = [];
   const chunk = 256;
   for (let i = 0; i < prompts.length; i += chunk) {
-    textRows.push(await rt.textEmbeddings(tokenizer.tokenize(prompts.slice(i, i + chunk), rt.contextLength)));
+    textRows.push(await rt.textEmbeddings(bpe.tokenize(prompts.slice(i, i + chunk), rt.contextLength)));
   }
   const dim = textRows[0]!.length / Math.min(chunk, prompts.length);
   const text: Rows = { data: concat(textRows), rows: prompts.length, cols: dim };

@@ -13,7 +13,7 @@ import {
   UNIFIED_ONNX_MANIFEST,
   type UnifiedOnnxManifest,
 } from '../onnx/unified.js';
-import { resolveOnnxDir } from './tokenizer-runtime.js';
+import { resolveOnnxDir } from './model-runtime.js';
 
 /**
  * Where qlip keeps the ONNX exports it makes for `qlip serve` and `--runtime auto|onnx`: $QLIP_CACHE, else

@@ -53,8 +53,8 @@ export interface EncodeTrace {
   ids: number[];
 }
 
-/** CLIP BPE tokenizer over a loaded vocabulary (in Node, `ClipTokenizer` adds the file loaders). */
-export class ClipBpeTokenizer {
+/** CLIP BPE tokenizer over a loaded vocabulary (in Node, `ClipBpe` adds the file loaders). */
+export class ClipBpeCore {
   static readonly SOT = SOT;
   static readonly EOT = EOT;
   static readonly VOCAB_SIZE = VOCAB_SIZE;
@@ -83,8 +83,8 @@ export class ClipBpeTokenizer {
   }
 
   /** open_clip's `bpe_simple_vocab_16e6.txt` given as text (`source` names it in errors). */
-  static fromMergesText(text: string, source: string): ClipBpeTokenizer {
-    return new ClipBpeTokenizer(vocabFromMergesText(text, source));
+  static fromMergesText(text: string, source: string): ClipBpeCore {
+    return new ClipBpeCore(vocabFromMergesText(text, source));
   }
 
   /** The BPE symbols of one pre-token (e.g. `photo` -> [`photo</w>`]). */
@@ -152,7 +152,7 @@ export class ClipBpeTokenizer {
   /** open_clip `SimpleTokenizer.encode`: the BPE ids of `text`, without SOT / EOT. */
   encode(text: string): number[] {
     if (typeof text !== 'string')
-      throw new TypeError(`ClipTokenizer.encode: expected a string, got ${describe(text)}`);
+      throw new TypeError(`ClipBpe.encode: expected a string, got ${describe(text)}`);
     const ids: number[] = [];
     for (const pretoken of pretokenize(cleanText(text))) {
       for (const symbol of this.bpe(pretoken)) ids.push(this.idOf(symbol));
@@ -166,16 +166,14 @@ export class ClipBpeTokenizer {
    */
   tokenize(texts: readonly string[], contextLength = 77): Int32Array {
     if (!Array.isArray(texts))
-      throw new TypeError(`ClipTokenizer.tokenize: expected an array of strings, got ${describe(texts)}`);
+      throw new TypeError(`ClipBpe.tokenize: expected an array of strings, got ${describe(texts)}`);
     if (!Number.isInteger(contextLength) || contextLength < 2) {
-      throw new RangeError(
-        `ClipTokenizer.tokenize: contextLength must be an integer >= 2, got ${contextLength}`,
-      );
+      throw new RangeError(`ClipBpe.tokenize: contextLength must be an integer >= 2, got ${contextLength}`);
     }
     const out = new Int32Array(texts.length * contextLength); // [P, contextLength]
     texts.forEach((text, p) => {
       if (typeof text !== 'string')
-        throw new TypeError(`ClipTokenizer.tokenize: texts[${p}] is ${describe(text)}, expected a string`);
+        throw new TypeError(`ClipBpe.tokenize: texts[${p}] is ${describe(text)}, expected a string`);
       const ids = this.encode(text);
       const row = p * contextLength;
       out[row] = SOT;
@@ -192,7 +190,7 @@ export class ClipBpeTokenizer {
     for (const id of ids) {
       const symbol = this.vocab.tokens[id];
       if (symbol === undefined)
-        throw new RangeError(`ClipTokenizer.decode: id ${id} is outside 0..${VOCAB_SIZE - 1}`);
+        throw new RangeError(`ClipBpe.decode: id ${id} is outside 0..${VOCAB_SIZE - 1}`);
       for (const ch of symbol) {
         const b = CHAR_TO_BYTE.get(ch);
         // Special tokens are plain ASCII text; their characters map to themselves.

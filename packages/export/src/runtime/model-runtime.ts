@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TokenizerRuntime } from '@qlip/tokenize';
+import type { ModelRuntime } from '@qlip/tokenize';
 import { ONNX_MANIFEST } from '../onnx/export.js';
 import { OnnxQLIP, type OnnxQLIPOptions } from './onnx-qlip.js';
 
 /** Sub-folder of a model directory where `qlip export onnx` output is looked for by `--runtime onnx`. */
 export const ONNX_SUBDIR = 'onnx';
 
-/** `TokenizerRuntime` of @qlip/tokenize (what tokenize, reconstruct and eval drive), over ONNX Runtime. */
-export interface OnnxTokenizerRuntime extends TokenizerRuntime {
+/** `ModelRuntime` of @qlip/tokenize (what tokenize, reconstruct and eval drive), over ONNX Runtime. */
+export interface OnnxModelRuntime extends ModelRuntime {
   readonly name: 'onnx';
   /** The underlying ONNX Runtime model (embeddings, group indices). */
   readonly onnx: OnnxQLIP;
@@ -30,7 +30,7 @@ export function resolveOnnxDir(dir: string): string {
  * `--runtime onnx`: tokenize and decode through ONNX Runtime's native CPU kernels (all cores unless
  * `threads` says otherwise), with indices identical to the tfjs runtime.
  */
-export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Promise<OnnxTokenizerRuntime> {
+export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Promise<OnnxModelRuntime> {
   const onnx = await OnnxQLIP.load(resolveOnnxDir(dir), opts);
   const m = onnx.manifest;
   const per = m.channels * m.imageSize ** 2;

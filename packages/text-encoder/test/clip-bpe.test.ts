@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  ClipTokenizer,
+  ClipBpe,
   cleanText,
   EOT,
   fixText,
@@ -17,7 +17,7 @@ import {
   SOT,
   VOCAB_SIZE,
   writeHfTokenizerFiles,
-} from '../src/tokenizer/index.js';
+} from '../src/bpe/index.js';
 
 interface Case {
   category: string;
@@ -37,7 +37,7 @@ const cases: Case[] = readFileSync(fixturePath, 'utf8')
   .filter((line) => line.length > 0)
   .map((line) => JSON.parse(line) as Case);
 
-const tok = ClipTokenizer.default();
+const tok = ClipBpe.default();
 const label = (c: Case, i: number): string => `${i} ${c.category} ${JSON.stringify(c.text).slice(0, 60)}`;
 
 describe('open_clip fixture cases', () => {
@@ -161,7 +161,7 @@ describe('Hugging Face files', () => {
   });
 
   it('gives identical ids on every case when loaded with fromFiles', () => {
-    const hf = ClipTokenizer.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
+    const hf = ClipBpe.fromFiles(join(dir, 'vocab.json'), join(dir, 'merges.txt'));
     expect(hf.vocab.tokens).toEqual(tok.vocab.tokens);
     for (const c of cases) expect(hf.encode(c.text)).toEqual(c.ids);
     expect(hf.tokenize(cases.map((c) => c.text))).toEqual(tok.tokenize(cases.map((c) => c.text)));
@@ -169,15 +169,15 @@ describe('Hugging Face files', () => {
 
   it('names the missing or malformed file', () => {
     const missing = join(dir, 'nope.json');
-    expect(() => ClipTokenizer.fromFiles(missing, join(dir, 'merges.txt'))).toThrow(missing);
-    expect(() => ClipTokenizer.fromFiles(join(dir, 'vocab.json'), join(dir, 'nope.txt'))).toThrow('nope.txt');
+    expect(() => ClipBpe.fromFiles(missing, join(dir, 'merges.txt'))).toThrow(missing);
+    expect(() => ClipBpe.fromFiles(join(dir, 'vocab.json'), join(dir, 'nope.txt'))).toThrow('nope.txt');
     const bad = join(dir, 'bad-vocab.json');
     writeFileSync(bad, '{"a": 0, "b": 0}');
-    expect(() => ClipTokenizer.fromFiles(bad, join(dir, 'merges.txt'))).toThrow(bad);
+    expect(() => ClipBpe.fromFiles(bad, join(dir, 'merges.txt'))).toThrow(bad);
     const badMerges = join(dir, 'bad-merges.txt');
     writeFileSync(badMerges, '#version: 0.2\ni n\nthree part line\n');
-    expect(() => ClipTokenizer.fromFiles(join(dir, 'vocab.json'), badMerges)).toThrow(badMerges);
-    expect(() => ClipTokenizer.fromMergesFile(join(dir, 'missing.txt.gz'))).toThrow('missing.txt.gz');
+    expect(() => ClipBpe.fromFiles(join(dir, 'vocab.json'), badMerges)).toThrow(badMerges);
+    expect(() => ClipBpe.fromMergesFile(join(dir, 'missing.txt.gz'))).toThrow('missing.txt.gz');
   });
 });
 
@@ -210,7 +210,7 @@ describe('throughput', () => {
       (_, i) => `class${i} ${['tench', 'goldfish', 'great white shark', 'tiger shark', 'hammerhead'][i % 5]}`,
     );
     const prompts = classes.flatMap((c) => templates.map((t) => t.replace('{}', c)));
-    const fresh = new ClipTokenizer(tok.vocab);
+    const fresh = new ClipBpe(tok.vocab);
     const t0 = performance.now();
     const rows = fresh.tokenize(prompts);
     const seconds = (performance.now() - t0) / 1000;

@@ -1,13 +1,13 @@
 /**
  * The ftfy 6.3.1 and Python `html` / `str` behaviours that CLIP's cleanup depends on.
- * tokenizer-ftfy-fuzz.jsonl holds 595 strings (mostly generated mojibake: UTF-8 text decoded with
+ * ftfy-fuzz.jsonl holds 595 strings (mostly generated mojibake: UTF-8 text decoded with
  * each codec ftfy knows, partial and double mojibake, lost bytes, CESU-8, random bytes) with
  * `ftfy.fix_text` and `ftfy.badness.is_bad` results from the real ftfy 6.3.1 on Python 3.11;
  * at most one string per distinct ftfy repair plan, plus unchanged controls.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeUtf8Variants, restoreByteA0 } from '../src/tokenizer/ftfy-codecs.js';
+import { decodeUtf8Variants, restoreByteA0 } from '../src/bpe/ftfy-codecs.js';
 import {
   fixEncoding,
   fixText,
@@ -16,7 +16,7 @@ import {
   pythonHtmlUnescape,
   pythonWhitespaceClean,
   unescapeHtml,
-} from '../src/tokenizer/index.js';
+} from '../src/bpe/index.js';
 
 interface FuzzCase {
   text: string;
@@ -24,7 +24,7 @@ interface FuzzCase {
   is_bad: boolean;
 }
 
-const fuzz: FuzzCase[] = readFileSync(new URL('./tokenizer-ftfy-fuzz.jsonl', import.meta.url), 'utf8')
+const fuzz: FuzzCase[] = readFileSync(new URL('./ftfy-fuzz.jsonl', import.meta.url), 'utf8')
   .split('\n')
   .filter((l) => l.length > 0)
   .map((l) => JSON.parse(l) as FuzzCase);
