@@ -39,6 +39,7 @@ export { type KernelProfile, profileTrainStep } from './profile.js';
 export {
   type BenchOptions,
   type BenchResult,
+  type BenchSummary,
   countParams,
   type PyTorchRatios,
   pytorchRatios,

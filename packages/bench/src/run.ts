@@ -39,7 +39,20 @@ export interface PyTorchRatios {
   textSpeed: number;
   /** Our train step time / PyTorch's at the same batch, both measured in this run (lower is better). */
   trainStepTimeRatio: number | null;
+  /** Our process's peak RSS / the peer's (both MiB, whole process, lower is better); null without the peer's. */
+  peakRssRatio: number | null;
   note?: string;
+}
+
+/** The headline figures of one run, every ratio against the peer measured in it. */
+export interface BenchSummary {
+  /** The variant quoted (wasm + native 1 thread when it ran). */
+  variant: VariantId | null;
+  vsPyTorch: PyTorchRatios | null;
+  /** ONNX Runtime tokenize at 1 intra-op thread / the peer's tokenize, both from this run. */
+  onnxTokenizeSpeed: number | null;
+  /** Peak resident set of the quoted variant's process and of the peer's (MiB). */
+  peakRssMiB: { ours: number | null; pytorch: number | null };
 }
 
 export interface BenchResult {
@@ -66,7 +79,7 @@ export interface BenchResult {
   backends: (VariantResult & { vsPyTorch?: PyTorchRatios })[];
   onnx: OnnxEntry;
   /** The equal-thread-count headline: the wasm + native 1-thread variant's ratios, when it ran. */
-  summary: { variant: VariantId | null; vsPyTorch: PyTorchRatios | null };
+  summary: BenchSummary;
   elapsedSec: number;
 }
 
@@ -85,12 +98,20 @@ export function pytorchRatios(r: VariantResult, peer: PeerEntry): PyTorchRatios 
     reconstructSpeed: round(m.reconstruct.perSec / peer.reconstructImagesPerSec),
     textSpeed: round(m.text.perSec / peer.textPromptsPerSec),
     trainStepTimeRatio: fullBatch ? round(m.train.stepMs / peer.trainStepMs) : null,
+    peakRssRatio: peer.peakRssMiB ? round(r.peakRssMB / peer.peakRssMiB) : null,
   };
   if (!fullBatch) out.note = `train batch ${m.train.batch} vs the peer's ${peer.trainBatch}: not comparable`;
   if (r.matmulThreads !== 1) {
     out.note = `${out.note ? `${out.note}; ` : ''}matmuls on ${r.matmulThreads ?? 'TensorFlow\u2019s'} threads vs PyTorch's 1`;
   }
   return out;
+}
+
+/** ONNX Runtime's 1-thread tokenize rate / the peer's, when both ran in this run. */
+export function onnxVsPeer(onnx: OnnxEntry, peer: PeerEntry): number | null {
+  if (!onnx.available || !peer.measured) return null;
+  const rate = (onnx.result as { threads_1?: { images_per_s?: unknown } } | null)?.threads_1?.images_per_s;
+  return typeof rate === 'number' && rate > 0 ? round(rate / peer.tokenizeImagesPerSec) : null;
 }
 
 /** Runs one variant in a child process (this module's worker next to it) and parses its JSON. */
@@ -231,7 +252,15 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     pytorch,
     backends,
     onnx,
-    summary: { variant: headline?.id ?? null, vsPyTorch: headline?.vsPyTorch ?? null },
+    summary: {
+      variant: headline?.id ?? null,
+      vsPyTorch: headline?.vsPyTorch ?? null,
+      onnxTokenizeSpeed: onnxVsPeer(onnx, pytorch),
+      peakRssMiB: {
+        ours: headline?.available ? headline.peakRssMB : null,
+        pytorch: pytorch.measured ? pytorch.peakRssMiB : null,
+      },
+    },
     elapsedSec: round((performance.now() - t0) / 1000, 1),
   };
 }

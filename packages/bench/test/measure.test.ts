@@ -2,10 +2,11 @@ import { selectBackend } from '@qlip/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { median, timeIt } from '../src/measure.js';
+import type { OnnxEntry } from '../src/onnx.js';
 import { type PeerEntry, parsePeerOutput } from '../src/peer.js';
 import { BENCH_S } from '../src/preset.js';
 import { profileTrainStep } from '../src/profile.js';
-import { pytorchRatios, runBench } from '../src/run.js';
+import { onnxVsPeer, pytorchRatios, runBench } from '../src/run.js';
 import type { VariantResult } from '../src/variant-run.js';
 import { settingsFor, variantsFor } from '../src/variants.js';
 
@@ -69,7 +70,7 @@ describe('variants', () => {
       matmulThreads: 1,
       settings: settingsFor('wasm-native-1t').settings,
       deviations: [],
-      peakRssMB: 1,
+      peakRssMB: 2048,
       measurement: {
         batch: 32,
         tokenize: thr(208),
@@ -111,6 +112,15 @@ describe('variants', () => {
     expect(q.reconstructSpeed).toBe(0.5);
     expect(q.textSpeed).toBe(1);
     expect(q.trainStepTimeRatio).toBe(1.5);
+    expect(q.peakRssRatio).toBe(1.5); // 2048 / 1365 MiB
+    const ort = (rate: number): OnnxEntry => ({
+      available: true,
+      script: 's',
+      result: { threads_1: { images_per_s: rate } },
+    });
+    expect(onnxVsPeer(ort(156), peer)).toBe(1.5);
+    expect(onnxVsPeer(ort(156), { measured: false, reason: 'no torch' })).toBeNull();
+    expect(onnxVsPeer({ available: false, reason: 'no script' }, peer)).toBeNull();
     // No peer measured in this run: no ratio at all (never a constant typed in).
     expect(pytorchRatios(r, { measured: false, reason: 'no torch' })).toBeUndefined();
     const quick = { ...r, settings: settingsFor('wasm-native-1t', { quick: true }).settings };
