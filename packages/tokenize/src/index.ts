@@ -27,6 +27,7 @@ export {
   type ReconstructResult,
   reconstructDataset,
   reconstructImages,
+  roundTrip,
 } from './reconstruct.js';
 // Runtimes
 export { type ModelRuntime, tfjsRuntime } from './runtime.js';

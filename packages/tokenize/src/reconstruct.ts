@@ -90,6 +90,20 @@ function unsafePath(p: unknown): string | null {
   return null;
 }
 
+/**
+ * One batch through the tokenizer and back: CLIP-normalised pixels `[n, 3, S, S]` -> token indices `[n, N]`
+ * and the uint8 reconstructions (what `qlip reconstruct` writes and `qlip eval reconstruction` scores).
+ */
+export async function roundTrip(
+  rt: ModelRuntime,
+  pixels: Float32Array,
+  n: number,
+): Promise<{ indices: Uint32Array; images: RgbImage[] }> {
+  const s = rt.imageSize;
+  const { indices } = await rt.encode(pixels, n, { features: false });
+  return { indices, images: denormalizeImages(await rt.decode(indices, n), [n, 3, s, s]) };
+}
+
 /** Decode every image of a folder through the tokenizer and write the reconstructions as PNGs. */
 export async function reconstructImages(rt: ModelRuntime, o: ReconstructOptions): Promise<ReconstructResult> {
   const t0 = performance.now();
@@ -118,8 +132,7 @@ export async function reconstructImages(rt: ModelRuntime, o: ReconstructOptions)
     const n = batch.paths.length;
     if (n) {
       const { pixels } = batch;
-      const { indices } = await rt.encode(pixels, n, { features: false });
-      const recon = denormalizeImages(await rt.decode(indices, n), [n, 3, s, s]);
+      const { images: recon } = await roundTrip(rt, pixels, n);
       const originals = o.sideBySide ? denormalizeImages(pixels, [n, 3, s, s]) : [];
       await Promise.all(
         batch.paths.map((rel, i) => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ProgressListener } from '@qlip/core';
+import { type ProgressListener, silentProgress } from '@qlip/core';
 import {
   type Batch,
   BUILTIN_DATASETS,
@@ -13,6 +13,7 @@ import {
   type SkipEvent,
   type SourceConfig,
 } from '@qlip/data';
+import { checkPerImagePath } from './per-image.js';
 
 /**
  * What `qlip eval` reads: a built-in name (`mnist`, `emoji`), a class-folder tree (a directory whose
@@ -117,4 +118,72 @@ export function headOfBatch(b: Batch, keep: number): Batch {
     classNames: b.classNames.slice(0, keep),
     keys: b.keys.slice(0, keep),
   };
+}
+
+/** What every eval job takes besides its own settings. */
+export interface EvalJobOptions {
+  /** `mnist`, `emoji`, a folder tree of images, or a manifest. */
+  data: string;
+  batchSize?: number;
+  /** Evaluate only the first N images. */
+  limit?: number;
+  /** Per-image rows file (.csv or .jsonl), checked before any work. */
+  perImage?: string;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+/** An eval job once started: its clock, its progress listener and the data source it reads. */
+export interface EvalJob {
+  t0: number;
+  onProgress: ProgressListener;
+  source: SourceConfig;
+}
+
+/** The preamble of every eval job: start the clock, check the per-image path, resolve the data. */
+export async function startEvalJob(o: EvalJobOptions, labels: boolean): Promise<EvalJob> {
+  const t0 = performance.now();
+  checkPerImagePath(o.perImage);
+  return { t0, onProgress: o.onProgress ?? silentProgress, source: await evalSource(o.data, { labels }) };
+}
+
+/**
+ * The batch loop of every eval job: one un-augmented pass at `imageSize` (a seeded order with `sample`),
+ * exactly `limit` images, progress after each batch (with the metrics `onBatch` returns), a stop signal ends
+ * the loop after the current batch. Returns the images seen and the inputs skipped; no readable image fails.
+ */
+export async function forEachEvalBatch(
+  job: EvalJob,
+  o: EvalJobOptions,
+  spec: { task: string; imageSize: number; sample?: boolean },
+  onBatch: (b: Batch) => Promise<Record<string, number> | undefined>,
+): Promise<{ images: number; skipped: SkipEvent[] }> {
+  const skipped: SkipEvent[] = [];
+  const { task, imageSize } = spec;
+  const ds = await evalDataset(
+    job.source,
+    imageSize,
+    o.batchSize ?? 32,
+    skipped,
+    job.onProgress,
+    task,
+    spec.sample,
+  );
+  let n = 0;
+  for await (const full of ds.batches()) {
+    if (o.limit !== undefined && n >= o.limit) break;
+    const b = o.limit === undefined ? full : headOfBatch(full, o.limit - n);
+    const metrics = await onBatch(b);
+    n += b.shape[0];
+    job.onProgress({
+      task,
+      done: n,
+      total: o.limit ?? ds.source.size,
+      unit: 'images',
+      ...(metrics ? { metrics } : {}),
+    });
+    if (o.signal?.aborted) break;
+  }
+  if (n === 0) throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} unreadable)`);
+  return { images: n, skipped };
 }

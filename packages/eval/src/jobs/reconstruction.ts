@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { denormalizeImages, optionalImport, type ProgressListener, silentProgress } from '@qlip/core';
+import { denormalizeImages, optionalImport } from '@qlip/core';
 import type { SkipEvent } from '@qlip/data';
-import type { ModelRuntime } from '@qlip/tokenize';
+import { type ModelRuntime, roundTrip } from '@qlip/tokenize';
 import { bitsPerImage, codebookUsage, compressionRatio } from '../codebook.js';
 import { FeatureStatsAccumulator, frechetDistanceFromStats } from '../frechet.js';
 import type { Image } from '../image.js';
@@ -10,9 +10,8 @@ import { psnr } from '../psnr.js';
 import { gridUpscale, reconstructionGridPng } from '../report/grid.js';
 import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { ssim } from '../ssim.js';
-import { evalDataset, evalSource, headOfBatch } from './data.js';
+import { type EvalJobOptions, forEachEvalBatch, startEvalJob } from './data.js';
 import {
-  checkPerImagePath,
   type FailedInput,
   failedInputs,
   legacySkipped,
@@ -26,20 +25,12 @@ const gridScale = (grid: { orig: Image[] }) =>
 /** Feature network for the Frechet distance (not the standard FID Inception: see @qlip/feature-nets). */
 export type FdNetwork = 'inception_v3' | 'mobilenet_v2' | 'none';
 
-export interface ReconstructionJobOptions {
-  /** `mnist`, `emoji`, a folder tree of images (sub-folders allowed), or a manifest. */
-  data: string;
-  batchSize?: number;
-  limit?: number;
+export interface ReconstructionJobOptions extends EvalJobOptions {
   fd?: FdNetwork;
   /** Original/reconstruction pairs in grid.png. */
   gridCount?: number;
   out?: string;
-  /** Write one row per image (key, psnr, ssim) to this .csv or .jsonl file. */
-  perImage?: string;
   modelName?: string;
-  onProgress?: ProgressListener;
-  signal?: AbortSignal;
 }
 
 export interface ReconstructionJobResult {
@@ -82,6 +73,54 @@ async function loadFrechetNet(fd: Exclude<FdNetwork, 'none'>) {
   return mod.module.loadFeatureNet(fd, { layout: 'NHWC' });
 }
 
+/** Running sums of a reconstruction evaluation, fed batch by batch. */
+class ReconstructionStats {
+  readonly indices: number[] = [];
+  psnrSum = 0;
+  ssimSum = 0;
+  n = 0;
+  readonly rows: PerImageRow[] = [];
+  readonly grid: { orig: Image[]; recon: Image[] } = { orig: [], recon: [] };
+  readonly real: FeatureStatsAccumulator | undefined;
+  readonly fake: FeatureStatsAccumulator | undefined;
+
+  constructor(
+    private readonly gridCount: number,
+    private readonly perImage: boolean,
+    private readonly net: FeatureNet | undefined,
+  ) {
+    this.real = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
+    this.fake = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
+  }
+
+  /** Score one batch: originals and reconstructions (uint8), their keys and token indices. */
+  async add(keys: string[], orig: Image[], recon: Image[], indices: Uint32Array): Promise<void> {
+    for (const v of indices) this.indices.push(v);
+    for (let i = 0; i < orig.length; i++) {
+      const p = psnr(orig[i]!, recon[i]!);
+      const q = ssim(orig[i]!, recon[i]!);
+      this.psnrSum += p;
+      this.ssimSum += q;
+      if (this.perImage) this.rows.push({ key: keys[i]!, psnr: p, ssim: q });
+      if (this.grid.orig.length < this.gridCount) {
+        this.grid.orig.push(orig[i]!);
+        this.grid.recon.push(recon[i]!);
+      }
+    }
+    if (this.net && this.real && this.fake) {
+      this.real.add(await poolFeatures(this.net, orig));
+      this.fake.add(await poolFeatures(this.net, recon));
+    }
+    this.n += orig.length;
+  }
+
+  frechetDistance(): number | null {
+    return this.real && this.fake ? frechetDistanceFromStats(this.real.stats(), this.fake.stats()) : null;
+  }
+}
+
+type FeatureNet = Awaited<ReturnType<typeof loadFrechetNet>>;
+
 /**
  * Reconstruction quality the way the field reports it: every image goes through the tokenizer (encode to
  * indices, decode), and the uint8 reconstruction is compared with the uint8 preprocessed original.
@@ -90,79 +129,47 @@ export async function evaluateReconstruction(
   rt: ModelRuntime,
   o: ReconstructionJobOptions,
 ): Promise<ReconstructionJobResult> {
-  const t0 = performance.now();
-  const onProgress = o.onProgress ?? silentProgress;
-  checkPerImagePath(o.perImage);
-  const source = await evalSource(o.data, { labels: false });
+  const job = await startEvalJob(o, false);
   const fd = o.fd ?? 'none';
   const net = fd === 'none' ? undefined : await loadFrechetNet(fd);
-  const statsReal = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
-  const statsFake = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
-  const skipped: SkipEvent[] = [];
-  const ds = await evalDataset(
-    source,
-    rt.imageSize,
-    o.batchSize ?? 32,
-    skipped,
-    onProgress,
-    'reconstruction',
-  );
+  const stats = new ReconstructionStats(o.gridCount ?? 16, o.perImage !== undefined, net);
   const s = rt.imageSize;
-  const indices: number[] = [];
-  let psnrSum = 0;
-  let ssimSum = 0;
-  let n = 0;
-  const rows: PerImageRow[] = [];
-  const grid: { orig: Image[]; recon: Image[] } = { orig: [], recon: [] };
-  const gridCount = o.gridCount ?? 16;
+  let skipped: SkipEvent[];
   try {
-    for await (const full of ds.batches()) {
-      if (o.limit !== undefined && n >= o.limit) break;
-      const b = o.limit === undefined ? full : headOfBatch(full, o.limit - n);
+    ({ skipped } = await forEachEvalBatch(job, o, { task: 'reconstruction', imageSize: s }, async (b) => {
       const bs = b.shape[0];
-      const { indices: idx } = await rt.encode(b.images, bs, { features: false });
-      for (const v of idx) indices.push(v);
-      const recon = denormalizeImages(await rt.decode(idx, bs), [bs, 3, s, s]).map(toEvalImage);
+      const { indices, images } = await roundTrip(rt, b.images, bs);
       const orig = denormalizeImages(b.images, [bs, 3, s, s]).map(toEvalImage);
-      for (let i = 0; i < bs; i++) {
-        const p = psnr(orig[i]!, recon[i]!);
-        const q = ssim(orig[i]!, recon[i]!);
-        psnrSum += p;
-        ssimSum += q;
-        if (o.perImage) rows.push({ key: b.keys[i]!, psnr: p, ssim: q });
-        if (grid.orig.length < gridCount) {
-          grid.orig.push(orig[i]!);
-          grid.recon.push(recon[i]!);
-        }
-      }
-      if (net && statsReal && statsFake) {
-        statsReal.add(await poolFeatures(net, orig));
-        statsFake.add(await poolFeatures(net, recon));
-      }
-      n += bs;
-      onProgress({
-        task: 'reconstruction',
-        done: n,
-        total: o.limit ?? ds.source.size,
-        unit: 'images',
-        metrics: { psnr: psnrSum / n },
-      });
-      if (o.signal?.aborted) break;
-    }
+      await stats.add(b.keys, orig, images.map(toEvalImage), indices);
+      return { psnr: stats.psnrSum / stats.n };
+    }));
   } finally {
     net?.dispose();
   }
-  if (n === 0) throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} unreadable)`);
-  const usage = codebookUsage(indices, rt.bits);
+  const result = reconstructionResult(rt, o, fd, stats, skipped, job.t0);
+  if (o.perImage) result.files.push(await writePerImage(o.perImage, stats.rows));
+  if (o.out) result.files.push(...(await writeReconstructionReport(o.out, result, stats.grid, o.modelName)));
+  return result;
+}
+
+function reconstructionResult(
+  rt: ModelRuntime,
+  o: ReconstructionJobOptions,
+  fd: FdNetwork,
+  stats: ReconstructionStats,
+  skipped: SkipEvent[],
+  t0: number,
+): ReconstructionJobResult {
+  const { n } = stats;
+  const usage = codebookUsage(stats.indices, rt.bits);
   const tokens = rt.grid[0] * rt.grid[1];
-  const result: ReconstructionJobResult = {
+  return {
     data: o.data,
     runtime: rt.name,
     images: n,
-    psnr: psnrSum / n,
-    ssim: ssimSum / n,
-    frechetDistance:
-      statsReal && statsFake ? frechetDistanceFromStats(statsReal.stats(), statsFake.stats()) : null,
+    psnr: stats.psnrSum / n,
+    ssim: stats.ssimSum / n,
+    frechetDistance: stats.frechetDistance(),
     fdNetwork: fd,
     codebook: {
       bits: rt.bits,
@@ -178,9 +185,6 @@ export async function evaluateReconstruction(
     files: [],
     seconds: (performance.now() - t0) / 1000,
   };
-  if (o.perImage) result.files.push(await writePerImage(o.perImage, rows));
-  if (o.out) result.files.push(...(await writeReconstructionReport(o.out, result, grid, o.modelName)));
-  return result;
 }
 
 /** uint8 HWC images -> pooled features `[B, F]` rows (the feature net resizes internally). */

@@ -1,16 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ProgressListener, silentProgress } from '@qlip/core';
-import type { SkipEvent } from '@qlip/data';
 import { ClipBpe } from '@qlip/text-encoder';
 import type { ModelRuntime } from '@qlip/tokenize';
 import { confusionMatrixPng } from '../report/confusion.js';
 import { formatNumber, writeMarkdownReport } from '../report/markdown.js';
 import { fillTemplates, OPENAI_IMAGENET_TEMPLATES } from '../templates.js';
 import { cosineScores, ensemblePrompts, type Rows, zeroShotEvaluate } from '../zeroshot.js';
-import { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
+import { type EvalJobOptions, evalClassNames, forEachEvalBatch, startEvalJob } from './data.js';
 import {
-  checkPerImagePath,
   type FailedInput,
   failedInputs,
   legacySkipped,
@@ -18,24 +15,15 @@ import {
   writePerImage,
 } from './per-image.js';
 
-export interface ZeroShotJobOptions {
-  /** `mnist`, `emoji`, a class-folder tree, or a labelled manifest. */
-  data: string;
+export interface ZeroShotJobOptions extends EvalJobOptions {
   /** Class names file (one per line, label order); required for manifests. */
   classesFile?: string;
   /** Prompt templates with `{}` (or `{c}`) for the class name; default: CLIP's 80 ImageNet templates. */
   templates?: string[];
-  batchSize?: number;
-  /** Evaluate only the first N images. */
-  limit?: number;
   /** Write report.md and confusion.png here. */
   out?: string;
-  /** Write one row per image (key, label, predicted, correct, scores) to this .csv or .jsonl file. */
-  perImage?: string;
   /** Described in the report. */
   modelName?: string;
-  onProgress?: ProgressListener;
-  signal?: AbortSignal;
 }
 
 export interface ZeroShotJobResult {
@@ -63,47 +51,21 @@ export interface ZeroShotJobResult {
  * class with the highest cosine similarity.
  */
 export async function evaluateZeroShot(rt: ModelRuntime, o: ZeroShotJobOptions): Promise<ZeroShotJobResult> {
-  const t0 = performance.now();
-  const onProgress = o.onProgress ?? silentProgress;
-  checkPerImagePath(o.perImage);
-  const source = await evalSource(o.data, { labels: true });
-  const classes = await evalClassNames(source, o.classesFile);
+  const job = await startEvalJob(o, true);
+  const classes = await evalClassNames(job.source, o.classesFile);
   if (classes.length < 2)
     throw new Error(`${o.data}: zero-shot classification needs at least 2 classes, found ${classes.length}`);
   const templates = (o.templates ?? OPENAI_IMAGENET_TEMPLATES).map((t) => t.replace('{c}', '{}'));
   for (const t of templates)
     if (!t.includes('{}')) throw new Error(`template "${t}" has no {} for the class name`);
-
-  // Text side: [C * T] prompts -> class embeddings [C, P].
-  const bpe = ClipBpe.default();
-  const prompts = classes.flatMap((c) => fillTemplates(c, templates)); // class-major: [C * T]
-  const textRows: Float32Array[] = [];
-  const chunk = 256;
-  for (let i = 0; i < prompts.length; i += chunk) {
-    textRows.push(await rt.textEmbeddings(bpe.tokenize(prompts.slice(i, i + chunk), rt.contextLength)));
-  }
-  const dim = textRows[0]!.length / Math.min(chunk, prompts.length);
-  const text: Rows = { data: concat(textRows), rows: prompts.length, cols: dim };
-  const classEmb = ensemblePrompts(text, classes.length);
+  const classEmb = await classEmbeddings(rt, classes, templates); // [C, P]
 
   // Image side.
-  const skipped: SkipEvent[] = [];
-  const ds = await evalDataset(
-    source,
-    rt.imageSize,
-    o.batchSize ?? 32,
-    skipped,
-    onProgress,
-    'zero-shot',
-    o.limit !== undefined,
-  );
   const imgRows: Float32Array[] = [];
   const labels: number[] = [];
   const keys: string[] = [];
-  const total = ds.source.size;
-  for await (const full of ds.batches()) {
-    if (o.limit !== undefined && labels.length >= o.limit) break;
-    const b = o.limit === undefined ? full : headOfBatch(full, o.limit - labels.length);
+  const spec = { task: 'zero-shot', imageSize: rt.imageSize, sample: o.limit !== undefined };
+  const { skipped } = await forEachEvalBatch(job, o, spec, async (b) => {
     for (const l of b.labels) {
       if (l < 0 || l >= classes.length) {
         throw new Error(
@@ -114,21 +76,12 @@ export async function evaluateZeroShot(rt: ModelRuntime, o: ZeroShotJobOptions):
     imgRows.push(await rt.imageEmbeddings(b.images, b.shape[0]));
     labels.push(...b.labels);
     keys.push(...b.keys);
-    onProgress({ task: 'zero-shot', done: labels.length, total: o.limit ?? total, unit: 'images' });
-    if (o.signal?.aborted) break;
-  }
-  if (labels.length === 0)
-    throw new Error(`${o.data}: no readable images to evaluate (${skipped.length} unreadable)`);
-  const images: Rows = { data: concat(imgRows), rows: labels.length, cols: dim };
+    return undefined;
+  });
+  const images: Rows = { data: concat(imgRows), rows: labels.length, cols: classEmb.cols };
   const scores = cosineScores(images, classEmb); // [N, C]
   const r = zeroShotEvaluate(scores, labels);
   const n = classes.length;
-  const confusion = Array.from({ length: n }, (_, i) => Array.from(r.confusion.slice(i * n, (i + 1) * n)));
-  const perClass = classes.map((name, i) => ({
-    name,
-    count: r.perClass.counts[i]!,
-    accuracy: r.perClass.accuracy[i]!,
-  }));
   const result: ZeroShotJobResult = {
     data: o.data,
     runtime: rt.name,
@@ -137,12 +90,16 @@ export async function evaluateZeroShot(rt: ModelRuntime, o: ZeroShotJobOptions):
     images: labels.length,
     top1: r.top1,
     top5: r.top5,
-    perClass,
-    confusion,
+    perClass: classes.map((name, i) => ({
+      name,
+      count: r.perClass.counts[i]!,
+      accuracy: r.perClass.accuracy[i]!,
+    })),
+    confusion: Array.from({ length: n }, (_, i) => Array.from(r.confusion.slice(i * n, (i + 1) * n))),
     failed: failedInputs(skipped),
     skipped: legacySkipped(skipped),
     files: [],
-    seconds: (performance.now() - t0) / 1000,
+    seconds: (performance.now() - job.t0) / 1000,
   };
   if (o.perImage)
     result.files.push(
@@ -150,6 +107,20 @@ export async function evaluateZeroShot(rt: ModelRuntime, o: ZeroShotJobOptions):
     );
   if (o.out) result.files.push(...(await writeZeroShotReport(o.out, result, o.modelName)));
   return result;
+}
+
+/** Text side: [C * T] prompts (class-major) -> L2-normalised, prompt-ensembled class embeddings [C, P]. */
+async function classEmbeddings(rt: ModelRuntime, classes: string[], templates: string[]): Promise<Rows> {
+  const bpe = ClipBpe.default();
+  const prompts = classes.flatMap((c) => fillTemplates(c, templates)); // class-major: [C * T]
+  const textRows: Float32Array[] = [];
+  const chunk = 256;
+  for (let i = 0; i < prompts.length; i += chunk) {
+    textRows.push(await rt.textEmbeddings(bpe.tokenize(prompts.slice(i, i + chunk), rt.contextLength)));
+  }
+  const dim = textRows[0]!.length / Math.min(chunk, prompts.length);
+  const text: Rows = { data: concat(textRows), rows: prompts.length, cols: dim };
+  return ensemblePrompts(text, classes.length);
 }
 
 function concat(parts: Float32Array[]): Float32Array {
