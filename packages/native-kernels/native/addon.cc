@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "elementwise.h"
 #include "sgemm.h"
 #include "transpose.h"
 
@@ -147,6 +148,102 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The Float32Array heap of an elementwise call, type-checked; `sig` names the call in error messages.
+Napi::Float32Array heapArg(const Napi::CallbackInfo& info, size_t numbers, const char* sig) {
+  bool ok = info.Length() >= numbers + 1 && info[0].IsTypedArray() &&
+            info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+  for (size_t i = 1; ok && i <= numbers; ++i) ok = info[i].IsNumber();
+  if (!ok) throw Napi::TypeError::New(info.Env(), sig);
+  return info[0].As<Napi::Float32Array>();
+}
+
+double num(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
+
+// unary(heap, op, inOff, outOff, n): out = op(in) elementwise (op codes: native/elementwise.h).
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto heap = heapArg(info, 4, "unary(heap: Float32Array, op, inOff, outOff, n)");
+  const double op = num(info, 1), inOff = num(info, 2), outOff = num(info, 3), n = num(info, 4);
+  if (op < 0 || op >= qlip::kUnaryCount || std::floor(op) != op) throw Napi::RangeError::New(env, "unary: unknown op");
+  const size_t len = heap.ElementLength();
+  if (!fits(inOff, n, len) || !fits(outOff, n, len) || std::floor(n) != n) {
+    throw Napi::RangeError::New(env, "unary: operand lies outside the heap");
+  }
+  float* base = heap.Data();
+  qlip::unary(static_cast<int>(op), base + static_cast<size_t>(inOff), base + static_cast<size_t>(outOff),
+              static_cast<int64_t>(n));
+  return env.Undefined();
+}
+
+// binary(heap, op, aOff, bOff, outOff, shape, aStrides, bStrides: Int32Array): out = a op b, broadcast by
+// strides (0 along a broadcast dimension); out is dense.
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* sig = "binary(heap: Float32Array, op, aOff, bOff, outOff, shape, aStrides, bStrides: Int32Array)";
+  auto heap = heapArg(info, 4, sig);
+  if (info.Length() < 8) throw Napi::TypeError::New(env, sig);
+  auto ints = [&](size_t i) {
+    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw Napi::TypeError::New(env, sig);
+    }
+    return info[i].As<Napi::Int32Array>();
+  };
+  auto shapeArr = ints(5), saArr = ints(6), sbArr = ints(7);
+  const int rank = static_cast<int>(shapeArr.ElementLength());
+  if (rank < 1 || rank > qlip::kMaxBinaryRank || static_cast<int>(saArr.ElementLength()) != rank ||
+      static_cast<int>(sbArr.ElementLength()) != rank) {
+    throw Napi::RangeError::New(env, "binary: rank must be 1 to 8 and the strides as long as the shape");
+  }
+  const double op = num(info, 1), aOff = num(info, 2), bOff = num(info, 3), outOff = num(info, 4);
+  if (op < 0 || op >= qlip::kBinaryCount || std::floor(op) != op) throw Napi::RangeError::New(env, "binary: unknown op");
+  int64_t shape[qlip::kMaxBinaryRank], sa[qlip::kMaxBinaryRank], sb[qlip::kMaxBinaryRank];
+  double total = 1, spanA = 1, spanB = 1;  // elements reached: 1 + sum (dim - 1) * stride
+  for (int d = 0; d < rank; ++d) {
+    if (shapeArr[d] < 0 || saArr[d] < 0 || sbArr[d] < 0) throw Napi::RangeError::New(env, "binary: negative size or stride");
+    shape[d] = shapeArr[d];
+    sa[d] = saArr[d];
+    sb[d] = sbArr[d];
+    total *= shape[d];
+    if (shape[d] > 0) {
+      spanA += static_cast<double>(shape[d] - 1) * sa[d];
+      spanB += static_cast<double>(shape[d] - 1) * sb[d];
+    }
+  }
+  if (sa[rank - 1] > 1 || sb[rank - 1] > 1) throw Napi::RangeError::New(env, "binary: innermost strides must be 0 or 1");
+  const size_t len = heap.ElementLength();
+  if (total > 0 && (!fits(aOff, spanA, len) || !fits(bOff, spanB, len) || !fits(outOff, total, len))) {
+    throw Napi::RangeError::New(env, "binary: operand lies outside the heap");
+  }
+  if (total == 0) return env.Undefined();
+  float* base = heap.Data();
+  qlip::binary(static_cast<int>(op), base + static_cast<size_t>(aOff), base + static_cast<size_t>(bOff),
+               base + static_cast<size_t>(outOff), shape, sa, sb, rank);
+  return env.Undefined();
+}
+
+// sum(heap, inOff, outOff, outer, reduce, inner): out[o, i] = sum_r in[o, r, i].
+Napi::Value Sum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto heap = heapArg(info, 5, "sum(heap: Float32Array, inOff, outOff, outer, reduce, inner)");
+  const double inOff = num(info, 1), outOff = num(info, 2), outer = num(info, 3), reduce = num(info, 4),
+               inner = num(info, 5);
+  for (double d : {outer, reduce, inner}) {
+    if (d < 0 || std::floor(d) != d) throw Napi::RangeError::New(env, "sum: sizes must be whole numbers >= 0");
+  }
+  const size_t len = heap.ElementLength();
+  const double nIn = outer * reduce * inner, nOut = outer * inner;
+  if (!fits(inOff, nIn, len) || !fits(outOff, nOut, len)) {
+    throw Napi::RangeError::New(env, "sum: operand lies outside the heap");
+  }
+  if (nIn > 0 && nOut > 0 && inOff < outOff + nOut && outOff < inOff + nIn) {
+    throw Napi::RangeError::New(env, "sum: input and output overlap");
+  }
+  float* base = heap.Data();
+  qlip::reduceSum(base + static_cast<size_t>(inOff), base + static_cast<size_t>(outOff),
+                  static_cast<int64_t>(outer), static_cast<int64_t>(reduce), static_cast<int64_t>(inner));
+  return env.Undefined();
+}
+
 Napi::Value GetIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), qlip::isaName(qlip::currentIsa()));
 }
@@ -189,6 +286,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("sum", Napi::Function::New(env, Sum));
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas));

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the wasm backend and its stock kernels, which are kept as fallbacks.
 import '@tensorflow/tfjs-backend-wasm';
+import { BINARY_OPS, nativeBinary, nativeSum, nativeUnary, UNARY_OPS } from './elementwise.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
 import { nativeTranspose } from './transpose.js';
 
@@ -135,11 +136,8 @@ function nativeMatMul(
 
 interface Installed {
   addon: NativeAddon;
-  stockMatMul: tf.KernelConfig;
-  stockFused: tf.KernelConfig;
-  stockTranspose: tf.KernelConfig;
-  /** The stock (copying) Identity, when the zero-copy one replaced it. */
-  stockIdentity?: tf.KernelConfig;
+  /** Every stock kernel a native one replaced, restored by uninstallNativeKernels. */
+  replaced: tf.KernelConfig[];
 }
 
 /**
@@ -147,21 +145,69 @@ interface Installed {
  * run): the output shares the input's wasm buffer with one more reference, as the stock `Reshape` does,
  * instead of copying it. tfjs tensors are immutable, so sharing is safe; strings keep the stock kernel.
  */
-function zeroCopyIdentity(stock: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: tf.Identity,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype === 'string') return stock.kernelFunc(args);
-      (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
-      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-    },
+function zeroCopyIdentity(stock: tf.KernelConfig): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return stock.kernelFunc(args);
+    (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   };
 }
 
 let installed: Installed | undefined;
+
+/** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
+const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM'] as const;
+
+function familyOn(family: (typeof FAMILIES)[number]): boolean {
+  return process.env[`QLIP_NATIVE_${family}`] !== '0';
+}
+
+/**
+ * Replaces the wasm backend's `name` kernel with `make(stock)`, keeping the stock setup (fallbacks call into
+ * the stock kernel, which may need it if the backend initialises later) and remembering the stock config.
+ */
+function replace(into: Installed, name: string, make: (stock: tf.KernelConfig) => tf.KernelFunc): void {
+  const stock = tf.getKernel(name, 'wasm');
+  if (!stock) throw new Error(`@qlip/native-kernels: @tensorflow/tfjs-backend-wasm registered no ${name}`);
+  into.replaced.push(stock);
+  register({ kernelName: name, backendName: 'wasm', setupFunc: stock.setupFunc, kernelFunc: make(stock) });
+}
+
+/**
+ * Exp, Erf, Tanh, Log, Add, Sub, Multiply, RealDiv (float32, any broadcast) and Sum over adjacent axes
+ * (float32), each with the stock fallback.
+ */
+function replaceElementwise(into: Installed): void {
+  const { addon } = into;
+  if (familyOn('UNARY')) {
+    for (const [name, op] of Object.entries(UNARY_OPS)) {
+      replace(into, name, (stock) => (args) => {
+        const { x } = args.inputs as { x: tf.TensorInfo };
+        return (
+          nativeUnary(addon, args.backend as unknown as WasmBackendLike, op, x) ?? stock.kernelFunc(args)
+        );
+      });
+    }
+  }
+  if (familyOn('BINARY')) {
+    for (const [name, op] of Object.entries(BINARY_OPS)) {
+      replace(into, name, (stock) => (args) => {
+        const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+        const backend = args.backend as unknown as WasmBackendLike;
+        return nativeBinary(addon, backend, op, a, b) ?? stock.kernelFunc(args);
+      });
+    }
+  }
+  if (familyOn('SUM')) {
+    replace(into, tf.Sum, (stock) => (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+      const backend = args.backend as unknown as WasmBackendLike;
+      return nativeSum(addon, backend, x, axis, keepDims) ?? stock.kernelFunc(args);
+    });
+  }
+}
 
 function register(config: tf.KernelConfig): void {
   if (tf.getKernel(config.kernelName, config.backendName)) {
@@ -187,9 +233,10 @@ export interface NativeKernelsInfo {
 }
 
 /**
- * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, and the native
- * `Transpose` (float32 and int32; other dtypes go to the stock kernel), and a zero-copy `Identity`
- * (`QLIP_NATIVE_IDENTITY=0` keeps the stock copying one).
+ * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, the native
+ * `Transpose` (float32 and int32; other dtypes go to the stock kernel), a zero-copy `Identity`, and native
+ * float32 elementwise kernels and `Sum`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
+ * (families: IDENTITY, UNARY, BINARY, SUM; see the README).
  *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
  * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native
@@ -202,73 +249,44 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
   if (!addon) return undefined;
   const threads = addon.setThreads(threadsFromEnv());
   if (!installed) {
-    const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
-    const stockFused = tf.getKernel(tf._FusedMatMul, 'wasm');
-    const stockTranspose = tf.getKernel(tf.Transpose, 'wasm');
-    if (!stockMatMul || !stockFused || !stockTranspose) {
-      throw new Error(
-        '@qlip/native-kernels: @tensorflow/tfjs-backend-wasm registered no BatchMatMul/_FusedMatMul/Transpose',
-      );
-    }
-    installed = { addon, stockMatMul, stockFused, stockTranspose };
-    const stockIdentity = tf.getKernel(tf.Identity, 'wasm');
-    if (stockIdentity && process.env.QLIP_NATIVE_IDENTITY !== '0') {
-      installed.stockIdentity = stockIdentity;
-      register(zeroCopyIdentity(stockIdentity));
-    }
-    register({
-      kernelName: tf.BatchMatMul,
-      backendName: 'wasm',
-      // The stock setup still has to run if the backend initialises later: fallbacks call into it.
-      setupFunc: stockMatMul.setupFunc,
-      kernelFunc: (args) => {
-        const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-        const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
-        const backend = args.backend as unknown as WasmBackendLike;
-        return (
-          nativeMatMul(addon, backend, a, b, transposeA, transposeB, undefined) ??
-          stockMatMul.kernelFunc(args)
-        );
-      },
+    const into: Installed = { addon, replaced: [] };
+    installed = into;
+    if (familyOn('IDENTITY')) replace(into, tf.Identity, zeroCopyIdentity);
+    replace(into, tf.BatchMatMul, (stock) => (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+      const backend = args.backend as unknown as WasmBackendLike;
+      return nativeMatMul(addon, backend, a, b, transposeA, transposeB, undefined) ?? stock.kernelFunc(args);
     });
-    register({
-      kernelName: tf._FusedMatMul,
-      backendName: 'wasm',
-      setupFunc: stockFused.setupFunc,
-      kernelFunc: (args) => {
-        const { a, b, bias, preluActivationWeights } = args.inputs as {
-          a: tf.TensorInfo;
-          b: tf.TensorInfo;
-          bias?: tf.TensorInfo;
-          preluActivationWeights?: tf.TensorInfo;
-        };
-        const { transposeA, transposeB, activation, leakyreluAlpha } =
-          args.attrs as unknown as tf._FusedMatMulAttrs;
-        const act = ACTIVATIONS[activation ?? 'linear'];
-        const backend = args.backend as unknown as WasmBackendLike;
-        const fused =
-          act === undefined || (act === ACTIVATIONS.prelu && !preluActivationWeights)
-            ? undefined
-            : nativeMatMul(addon, backend, a, b, transposeA, transposeB, {
-                act,
-                bias: bias ?? undefined,
-                prelu: act === ACTIVATIONS.prelu ? preluActivationWeights : undefined,
-                alpha: leakyreluAlpha ?? 0, // the stock kernel also reads a missing alpha as 0
-              });
-        return fused ?? stockFused.kernelFunc(args);
-      },
+    replace(into, tf._FusedMatMul, (stock) => (args) => {
+      const { a, b, bias, preluActivationWeights } = args.inputs as {
+        a: tf.TensorInfo;
+        b: tf.TensorInfo;
+        bias?: tf.TensorInfo;
+        preluActivationWeights?: tf.TensorInfo;
+      };
+      const { transposeA, transposeB, activation, leakyreluAlpha } =
+        args.attrs as unknown as tf._FusedMatMulAttrs;
+      const act = ACTIVATIONS[activation ?? 'linear'];
+      const backend = args.backend as unknown as WasmBackendLike;
+      const fused =
+        act === undefined || (act === ACTIVATIONS.prelu && !preluActivationWeights)
+          ? undefined
+          : nativeMatMul(addon, backend, a, b, transposeA, transposeB, {
+              act,
+              bias: bias ?? undefined,
+              prelu: act === ACTIVATIONS.prelu ? preluActivationWeights : undefined,
+              alpha: leakyreluAlpha ?? 0, // the stock kernel also reads a missing alpha as 0
+            });
+      return fused ?? stock.kernelFunc(args);
     });
-    register({
-      kernelName: tf.Transpose,
-      backendName: 'wasm',
-      setupFunc: stockTranspose.setupFunc,
-      kernelFunc: (args) => {
-        const { x } = args.inputs as { x: tf.TensorInfo };
-        const { perm } = args.attrs as unknown as tf.TransposeAttrs;
-        const backend = args.backend as unknown as WasmBackendLike;
-        return nativeTranspose(addon, backend, x, perm) ?? stockTranspose.kernelFunc(args);
-      },
+    replace(into, tf.Transpose, (stock) => (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+      const backend = args.backend as unknown as WasmBackendLike;
+      return nativeTranspose(addon, backend, x, perm) ?? stock.kernelFunc(args);
     });
+    replaceElementwise(into);
   }
   return { isa: addon.getIsa(), threads };
 }
@@ -287,10 +305,7 @@ export async function nativeKernelsAccelerator(backendName: string): Promise<str
 /** Puts the stock wasm kernels back; true when native kernels had been installed. */
 export function uninstallNativeKernels(): boolean {
   if (!installed) return false;
-  register(installed.stockMatMul);
-  register(installed.stockFused);
-  register(installed.stockTranspose);
-  if (installed.stockIdentity) register(installed.stockIdentity);
+  for (const stock of installed.replaced) register(stock);
   installed = undefined;
   return true;
 }

@@ -42,6 +42,24 @@ export interface NativeAddon {
    * elements. Throws on a bad perm, a rank above 8, or operands outside the heap or overlapping.
    */
   transpose(heap: Float32Array, inOff: number, outOff: number, shape: Int32Array, perm: Int32Array): void;
+  /** out = op(in) elementwise over n floats (op codes: UNARY_OPS in src/elementwise.ts). */
+  unary(heap: Float32Array, op: number, inOff: number, outOff: number, n: number): void;
+  /**
+   * out = a op b over `shape` (out dense), a and b read with per-dimension strides (0 = broadcast; the
+   * innermost 0 or 1); op codes: BINARY_OPS in src/elementwise.ts.
+   */
+  binary(
+    heap: Float32Array,
+    op: number,
+    aOff: number,
+    bOff: number,
+    outOff: number,
+    shape: Int32Array,
+    aStrides: Int32Array,
+    bStrides: Int32Array,
+  ): void;
+  /** out[o, i] = sum over r of in[o, r, i], summed in r order; in and out must not overlap. */
+  sum(heap: Float32Array, inOff: number, outOff: number, outer: number, reduce: number, inner: number): void;
   getIsa(): Isa;
   /** Selects an ISA path; false (and no change) when this CPU lacks it. */
   setIsa(isa: Isa): boolean;
