@@ -221,6 +221,34 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// gelu(heap, xOff, outOff, n): exact GELU. geluGrad(heap, dyOff, xOff, outOff, n): its input gradient.
+Napi::Value Gelu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto heap = heapArg(info, 3, "gelu(heap: Float32Array, xOff, outOff, n)");
+  const double xOff = num(info, 1), outOff = num(info, 2), n = num(info, 3);
+  const size_t len = heap.ElementLength();
+  if (std::floor(n) != n || !fits(xOff, n, len) || !fits(outOff, n, len)) {
+    throw Napi::RangeError::New(env, "gelu: operand lies outside the heap");
+  }
+  float* base = heap.Data();
+  qlip::gelu(base + static_cast<size_t>(xOff), base + static_cast<size_t>(outOff), static_cast<int64_t>(n));
+  return env.Undefined();
+}
+
+Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto heap = heapArg(info, 4, "geluGrad(heap: Float32Array, dyOff, xOff, outOff, n)");
+  const double dyOff = num(info, 1), xOff = num(info, 2), outOff = num(info, 3), n = num(info, 4);
+  const size_t len = heap.ElementLength();
+  if (std::floor(n) != n || !fits(dyOff, n, len) || !fits(xOff, n, len) || !fits(outOff, n, len)) {
+    throw Napi::RangeError::New(env, "geluGrad: operand lies outside the heap");
+  }
+  float* base = heap.Data();
+  qlip::geluGrad(base + static_cast<size_t>(dyOff), base + static_cast<size_t>(xOff),
+                 base + static_cast<size_t>(outOff), static_cast<int64_t>(n));
+  return env.Undefined();
+}
+
 // sum(heap, inOff, outOff, outer, reduce, inner): out[o, i] = sum_r in[o, r, i].
 Napi::Value Sum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -288,6 +316,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("gelu", Napi::Function::New(env, Gelu));
+  exports.Set("geluGrad", Napi::Function::New(env, GeluGrad));
   exports.Set("sum", Napi::Function::New(env, Sum));
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

@@ -94,7 +94,78 @@ void binaryOp(const float* a, const float* b, float* out, const int64_t* shape, 
   });
 }
 
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t i4 __attribute__((vector_size(16)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+typedef int32_t i16 __attribute__((vector_size(64)));
+
+// gelu.inc once per ISA inside a `#pragma GCC target` region (see kernels.cc for why not a template).
+namespace portable {
+typedef v4 V;
+typedef i4 VI;
+#define QLIP_SPLAT(s) V{s, s, s, s}
+#include "gelu.inc"
+#undef QLIP_SPLAT
+}  // namespace portable
+
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+typedef v8 V;
+typedef i8 VI;
+#define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s}
+#include "gelu.inc"
+#undef QLIP_SPLAT
+}  // namespace avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace avx512 {
+typedef v16 V;
+typedef i16 VI;
+#define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}
+#include "gelu.inc"
+#undef QLIP_SPLAT
+}  // namespace avx512
+#pragma GCC pop_options
+#endif
+
+using GeluForwardFn = void (*)(const float*, float*, int64_t);
+using GeluBackwardFn = void (*)(const float*, const float*, float*, int64_t);
+
+GeluForwardFn geluForwardFor(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::Avx512) return avx512::geluForward;
+  if (isa == Isa::Avx2) return avx2::geluForward;
+#endif
+  (void)isa;
+  return portable::geluForward;
+}
+
+GeluBackwardFn geluBackwardFor(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::Avx512) return avx512::geluBackward;
+  if (isa == Isa::Avx2) return avx2::geluBackward;
+#endif
+  (void)isa;
+  return portable::geluBackward;
+}
+
 }  // namespace
+
+void gelu(const float* x, float* y, int64_t n) {
+  const GeluForwardFn fn = geluForwardFor(currentIsa());
+  forChunks(n, kChunk, n, [&](int64_t lo, int64_t hi) { fn(x + lo, y + lo, hi - lo); });
+}
+
+void geluGrad(const float* dy, const float* x, float* dx, int64_t n) {
+  const GeluBackwardFn fn = geluBackwardFor(currentIsa());
+  forChunks(n, kChunk, n, [&](int64_t lo, int64_t hi) { fn(dy + lo, x + lo, dx + lo, hi - lo); });
+}
 
 void binary(int op, const float* a, const float* b, float* out, const int64_t* shape, const int64_t* sa,
             const int64_t* sb, int rank) {

@@ -152,3 +152,26 @@ export function nativeBinary(
   );
   return out;
 }
+
+/** Exact GELU (`grad` absent) or its input gradient `dy * GELU'(x)`, for float32 operands of one shape. */
+export function nativeGelu(
+  addon: NativeAddon,
+  backend: WasmHeapBackend,
+  x: tf.TensorInfo,
+  dy?: tf.TensorInfo,
+): tf.TensorInfo {
+  const operands = dy ? [x, dy] : [x];
+  if (operands.some((t) => t.dtype !== 'float32') || (dy && !tf.util.arraysEqual(dy.shape, x.shape))) {
+    throw new Error(
+      `@qlip/native-kernels: fused GELU takes float32 operands of one shape (x [${x.shape}] ${x.dtype}` +
+        `${dy ? `, dy [${dy.shape}] ${dy.dtype}` : ''})`,
+    );
+  }
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const n = size(x.shape);
+  if (n === 0) return out;
+  const heap = backend.wasm.HEAPF32;
+  if (dy) addon.geluGrad(heap, heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, out), n);
+  else addon.gelu(heap, heapOffset(backend, x), heapOffset(backend, out), n);
+  return out;
+}

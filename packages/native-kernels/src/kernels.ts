@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the wasm backend and its stock kernels, which are kept as fallbacks.
 import '@tensorflow/tfjs-backend-wasm';
-import { BINARY_OPS, nativeBinary, nativeSum, nativeUnary, UNARY_OPS } from './elementwise.js';
+import { FUSED_KERNELS } from '@qlip/nn';
+import { BINARY_OPS, nativeBinary, nativeGelu, nativeSum, nativeUnary, UNARY_OPS } from './elementwise.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
 import { nativeTranspose } from './transpose.js';
 
@@ -138,6 +139,8 @@ interface Installed {
   addon: NativeAddon;
   /** Every stock kernel a native one replaced, restored by uninstallNativeKernels. */
   replaced: tf.KernelConfig[];
+  /** Kernels with no stock counterpart (@qlip/nn's fused ops), unregistered by uninstallNativeKernels. */
+  added: string[];
 }
 
 /**
@@ -157,7 +160,7 @@ function zeroCopyIdentity(stock: tf.KernelConfig): tf.KernelFunc {
 let installed: Installed | undefined;
 
 /** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
-const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM'] as const;
+const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM', 'GELU'] as const;
 
 function familyOn(family: (typeof FAMILIES)[number]): boolean {
   return process.env[`QLIP_NATIVE_${family}`] !== '0';
@@ -172,6 +175,32 @@ function replace(into: Installed, name: string, make: (stock: tf.KernelConfig) =
   if (!stock) throw new Error(`@qlip/native-kernels: @tensorflow/tfjs-backend-wasm registered no ${name}`);
   into.replaced.push(stock);
   register({ kernelName: name, backendName: 'wasm', setupFunc: stock.setupFunc, kernelFunc: make(stock) });
+}
+
+/** @qlip/nn's fused exact GELU and its gradient (the nn op composes stock ops when these are absent). */
+function addFused(into: Installed): void {
+  const { addon } = into;
+  if (!familyOn('GELU')) return;
+  const kernels: [string, tf.KernelFunc][] = [
+    [
+      FUSED_KERNELS.geluErf,
+      (args) => {
+        const { x } = args.inputs as { x: tf.TensorInfo };
+        return nativeGelu(addon, args.backend as unknown as WasmBackendLike, x);
+      },
+    ],
+    [
+      FUSED_KERNELS.geluErfGrad,
+      (args) => {
+        const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+        return nativeGelu(addon, args.backend as unknown as WasmBackendLike, x, dy);
+      },
+    ],
+  ];
+  for (const [kernelName, kernelFunc] of kernels) {
+    register({ kernelName, backendName: 'wasm', kernelFunc });
+    into.added.push(kernelName);
+  }
 }
 
 /**
@@ -236,7 +265,8 @@ export interface NativeKernelsInfo {
  * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, the native
  * `Transpose` (float32 and int32; other dtypes go to the stock kernel), a zero-copy `Identity`, and native
  * float32 elementwise kernels and `Sum`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
- * (families: IDENTITY, UNARY, BINARY, SUM; see the README).
+ * (families: IDENTITY, UNARY, BINARY, SUM, GELU; see the README). GELU registers @qlip/nn's fused
+ * exact-GELU kernels (`FUSED_KERNELS`), which have no stock counterpart.
  *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
  * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native
@@ -249,7 +279,7 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
   if (!addon) return undefined;
   const threads = addon.setThreads(threadsFromEnv());
   if (!installed) {
-    const into: Installed = { addon, replaced: [] };
+    const into: Installed = { addon, replaced: [], added: [] };
     installed = into;
     if (familyOn('IDENTITY')) replace(into, tf.Identity, zeroCopyIdentity);
     replace(into, tf.BatchMatMul, (stock) => (args) => {
@@ -287,6 +317,7 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
       return nativeTranspose(addon, backend, x, perm) ?? stock.kernelFunc(args);
     });
     replaceElementwise(into);
+    addFused(into);
   }
   return { isa: addon.getIsa(), threads };
 }
@@ -306,6 +337,7 @@ export async function nativeKernelsAccelerator(backendName: string): Promise<str
 export function uninstallNativeKernels(): boolean {
   if (!installed) return false;
   for (const stock of installed.replaced) register(stock);
+  for (const name of installed.added) tf.unregisterKernel(name, 'wasm');
   installed = undefined;
   return true;
 }

@@ -58,6 +58,10 @@ export interface NativeAddon {
     aStrides: Int32Array,
     bStrides: Int32Array,
   ): void;
+  /** out = exact GELU of x over n floats. */
+  gelu(heap: Float32Array, xOff: number, outOff: number, n: number): void;
+  /** out = dy * (Phi(x) + x * phi(x)) over n floats: exact GELU's input gradient. */
+  geluGrad(heap: Float32Array, dyOff: number, xOff: number, outOff: number, n: number): void;
   /** out[o, i] = sum over r of in[o, r, i], summed in r order; in and out must not overlap. */
   sum(heap: Float32Array, inOff: number, outOff: number, outer: number, reduce: number, inner: number): void;
   getIsa(): Isa;

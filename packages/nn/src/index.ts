@@ -10,12 +10,13 @@ export {
   FLOAT32_MIN,
 } from './attention.js';
 export { type BlockConfig, block, blockSpecs, type EncoderOutput, encoder, encoderSpecs } from './block.js';
+// Fused ops: kernel names a backend may register (@qlip/native-kernels does on wasm)
+export { FUSED_KERNELS, geluErf } from './fused.js';
 // Layers and activations
 export {
   ACTIVATIONS,
   type Activation,
   activation,
-  geluErf,
   geluTanh,
   isActivation,
   layerNorm,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { geluErf } from './fused.js';
 import { type Params, param } from './params.js';
 
 // Functional tf ops only (no chained `t.add()`), so the code does not depend on which tfjs bundle registered them.
@@ -52,11 +53,6 @@ export const ACTIVATIONS = [
   'swish',
 ] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
-
-/** Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (`nn.GELU()`, ACT2FN "gelu"). */
-export function geluErf(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
-}
 
 /** Tanh-approximated GELU (ACT2FN "gelu_new" / "gelu_pytorch_tanh"). */
 export function geluTanh(x: tf.Tensor): tf.Tensor {

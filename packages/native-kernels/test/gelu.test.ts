@@ -1,0 +1,103 @@
+import { FUSED_KERNELS, geluErf } from '@qlip/nn';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
+import { filled, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
+
+const readAll = (ts: tf.Tensor[]): Float32Array[] =>
+  ts.map((t) => {
+    const d = Float32Array.from(t.dataSync() as Float32Array);
+    t.dispose();
+    return d;
+  });
+
+/** Exact GELU in float64: x * Phi(x), Phi from a series / continued fraction of erfc (reference values). */
+function geluRef(x: number): number {
+  // erfc by the Lentz continued fraction for |z| > 2, Taylor series of erf below.
+  const z = Math.abs(x) / Math.SQRT2;
+  let erfcZ: number;
+  if (z < 2) {
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 60; n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    erfcZ = 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = 0;
+    for (let k = 60; k >= 1; k--) f = k / 2 / (z + f);
+    erfcZ = Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f);
+  }
+  const cdf = x < 0 ? erfcZ / 2 : 1 - erfcZ / 2;
+  return x * cdf;
+}
+
+describe.skipIf(skipReason)(
+  `fused exact GELU kernels${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    beforeAll(useWasm);
+    afterAll(() => uninstallNativeKernels());
+
+    it('registers @qlip/nn FUSED_KERNELS on wasm, removes them on uninstall, QLIP_NATIVE_GELU=0 skips them', () => {
+      installNativeKernels();
+      expect(tf.getKernel(FUSED_KERNELS.geluErf, 'wasm')).toBeDefined();
+      expect(tf.getKernel(FUSED_KERNELS.geluErfGrad, 'wasm')).toBeDefined();
+      uninstallNativeKernels();
+      expect(tf.getKernel(FUSED_KERNELS.geluErf, 'wasm')).toBeUndefined();
+      process.env.QLIP_NATIVE_GELU = '0';
+      try {
+        installNativeKernels();
+        expect(tf.getKernel(FUSED_KERNELS.geluErf, 'wasm')).toBeUndefined();
+        expect(tf.getKernel(tf.BatchMatMul, 'wasm')).toBeDefined();
+      } finally {
+        delete process.env.QLIP_NATIVE_GELU;
+        uninstallNativeKernels();
+      }
+    });
+
+    it('matches float64 exact GELU at exact points, tails included (relative error <= 1e-6)', () => {
+      installNativeKernels();
+      // 37 values: not a multiple of 16 or 8, so the vector tail runs too.
+      const xs = [0, -0, 1e-30, -1e-8, 1e-3, -0.5, 0.5, 1, -1, 2, -2, 3, -3, 5, -5, 8, -8, 10, -10, 13, -13];
+      xs.push(...Array.from({ length: 16 }, (_, i) => -6 + i * 0.77));
+      const y = geluErf(tf.tensor1d(xs));
+      const got = y.dataSync();
+      xs.forEach((x, i) => {
+        const want = geluRef(x);
+        const err = Math.abs(got[i]! - want);
+        expect(err, `x = ${x}: ${got[i]} vs ${want}`).toBeLessThanOrEqual(1e-6 * Math.abs(want) + 1e-37);
+      });
+      // As the stock composite (and PyTorch): -inf * Phi(-inf) = -inf * 0 is NaN.
+      const special = tf.tensor1d([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN]);
+      expect(Array.from(geluErf(special).dataSync())).toEqual([
+        Number.POSITIVE_INFINITY,
+        Number.NaN,
+        Number.NaN,
+      ]);
+      uninstallNativeKernels();
+    });
+
+    it('forward and tf.grads equal the stock composite (MLP with GELU, multi-threaded size)', () => {
+      const x = filled([4, 65, 256], 70); // [B, T, D], 66,560 elements: threaded
+      const w = filled([256, 128], 71);
+      const r = filled([4, 65, 128], 72);
+      const lossFn = (xv: tf.Tensor, wv: tf.Tensor) => {
+        const h = tf.matMul(tf.reshape(xv, [-1, 256]), wv); // [B*T, 128]
+        return tf.mean(tf.mul(tf.reshape(geluErf(tf.mul(h, 0.3)), [4, 65, 128]), r));
+      };
+      const run = () => {
+        const y = geluErf(x);
+        const { value, grads } = tf.valueAndGrads(lossFn)([x, w]);
+        const r2 = tf.concat([r, r], -1); // [B, T, D]
+        const dx = tf.grad((xv: tf.Tensor) => tf.sum(tf.mul(geluErf(xv), r2)))(x);
+        r2.dispose();
+        return [y, value, ...grads, dx];
+      };
+      const [stock, native] = stockAndNative(run, readAll);
+      expect(native.length).toBe(5);
+      for (let i = 0; i < stock.length; i++) expect(relErr(native[i]!, stock[i]!)).toBeLessThan(2e-6);
+      tf.dispose([x, w, r]);
+    });
+  },
+);
