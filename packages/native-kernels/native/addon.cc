@@ -5,6 +5,7 @@
 #include <string>
 
 #include "elementwise.h"
+#include "optim.h"
 #include "sgemm.h"
 #include "transpose.h"
 
@@ -249,6 +250,49 @@ Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// adamw(heap, offsets: Float64Array [p, g, m0, v0, p1, m1, v1] (m0, v0: -1 for zero moments), n,
+//       consts: Float64Array [beta1, beta2, lr, weightDecay, bc1, bc2, eps]): one fused AdamW step.
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* sig = "adamw(heap: Float32Array, offsets: Float64Array(7), n, consts: Float64Array(7))";
+  auto isF64 = [&](size_t i) {
+    return info.Length() > i && info[i].IsTypedArray() &&
+           info[i].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array &&
+           info[i].As<Napi::Float64Array>().ElementLength() >= 7;
+  };
+  if (info.Length() < 4 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array || !isF64(1) || !info[2].IsNumber() ||
+      !isF64(3)) {
+    throw Napi::TypeError::New(env, sig);
+  }
+  auto heap = info[0].As<Napi::Float32Array>();
+  const double* off = info[1].As<Napi::Float64Array>().Data();
+  const double* c = info[3].As<Napi::Float64Array>().Data();
+  const double n = num(info, 2);
+  const size_t len = heap.ElementLength();
+  const bool moments = off[2] >= 0 && off[3] >= 0;
+  for (int k = 0; k < 7; ++k) {
+    if ((k == 2 || k == 3) && !moments) continue;
+    if (std::floor(n) != n || !fits(off[k], n, len)) throw Napi::RangeError::New(env, "adamw: operand lies outside the heap");
+  }
+  float* base = heap.Data();
+  auto at = [&](int k) { return base + static_cast<size_t>(off[k]); };
+  qlip::AdamWStep s;
+  s.beta1 = static_cast<float>(c[0]);
+  s.oneMinusBeta1 = static_cast<float>(1 - c[0]);
+  s.beta2 = static_cast<float>(c[1]);
+  s.oneMinusBeta2 = static_cast<float>(1 - c[1]);
+  s.lr = static_cast<float>(c[2]);
+  s.decay = c[3] != 0;
+  s.keep = static_cast<float>(1 - c[2] * c[3]);
+  s.bc1 = static_cast<float>(c[4]);
+  s.bc2 = static_cast<float>(c[5]);
+  s.eps = static_cast<float>(c[6]);
+  qlip::adamw(at(0), at(1), moments ? at(2) : nullptr, moments ? at(3) : nullptr, at(4), at(5), at(6),
+              static_cast<int64_t>(n), s);
+  return env.Undefined();
+}
+
 // sum(heap, inOff, outOff, outer, reduce, inner): out[o, i] = sum_r in[o, r, i].
 Napi::Value Sum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -318,6 +362,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("gelu", Napi::Function::New(env, Gelu));
   exports.Set("geluGrad", Napi::Function::New(env, GeluGrad));
+  exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("sum", Napi::Function::New(env, Sum));
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

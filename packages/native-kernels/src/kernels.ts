@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { FUSED_KERNELS } from '@qlip/nn';
 import { BINARY_OPS, nativeBinary, nativeGelu, nativeSum, nativeUnary, UNARY_OPS } from './elementwise.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
+import { type AdamWAttrs, nativeAdamW } from './optim.js';
 import { nativeTranspose } from './transpose.js';
 
 /** The parts of tfjs-backend-wasm's BackendWasm this module touches. */
@@ -160,7 +161,7 @@ function zeroCopyIdentity(stock: tf.KernelConfig): tf.KernelFunc {
 let installed: Installed | undefined;
 
 /** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
-const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM', 'GELU'] as const;
+const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM', 'GELU', 'ADAMW'] as const;
 
 function familyOn(family: (typeof FAMILIES)[number]): boolean {
   return process.env[`QLIP_NATIVE_${family}`] !== '0';
@@ -177,26 +178,45 @@ function replace(into: Installed, name: string, make: (stock: tf.KernelConfig) =
   register({ kernelName: name, backendName: 'wasm', setupFunc: stock.setupFunc, kernelFunc: make(stock) });
 }
 
-/** @qlip/nn's fused exact GELU and its gradient (the nn op composes stock ops when these are absent). */
+/**
+ * @qlip/nn's fused kernels: exact GELU and its gradient, AdamW (their users compose stock ops when these are
+ * absent).
+ */
 function addFused(into: Installed): void {
   const { addon } = into;
-  if (!familyOn('GELU')) return;
-  const kernels: [string, tf.KernelFunc][] = [
-    [
-      FUSED_KERNELS.geluErf,
+  const kernels: [string, tf.KernelFunc][] = [];
+  if (familyOn('ADAMW')) {
+    kernels.push([
+      FUSED_KERNELS.adamW,
       (args) => {
-        const { x } = args.inputs as { x: tf.TensorInfo };
-        return nativeGelu(addon, args.backend as unknown as WasmBackendLike, x);
+        const inputs = args.inputs as {
+          p: tf.TensorInfo;
+          g: tf.TensorInfo;
+          m?: tf.TensorInfo;
+          v?: tf.TensorInfo;
+        };
+        const backend = args.backend as unknown as WasmBackendLike;
+        return nativeAdamW(addon, backend, inputs, args.attrs as unknown as AdamWAttrs);
       },
-    ],
-    [
-      FUSED_KERNELS.geluErfGrad,
-      (args) => {
-        const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
-        return nativeGelu(addon, args.backend as unknown as WasmBackendLike, x, dy);
-      },
-    ],
-  ];
+    ]);
+  }
+  if (familyOn('GELU'))
+    kernels.push(
+      [
+        FUSED_KERNELS.geluErf,
+        (args) => {
+          const { x } = args.inputs as { x: tf.TensorInfo };
+          return nativeGelu(addon, args.backend as unknown as WasmBackendLike, x);
+        },
+      ],
+      [
+        FUSED_KERNELS.geluErfGrad,
+        (args) => {
+          const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+          return nativeGelu(addon, args.backend as unknown as WasmBackendLike, x, dy);
+        },
+      ],
+    );
   for (const [kernelName, kernelFunc] of kernels) {
     register({ kernelName, backendName: 'wasm', kernelFunc });
     into.added.push(kernelName);
@@ -265,8 +285,8 @@ export interface NativeKernelsInfo {
  * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, the native
  * `Transpose` (float32 and int32; other dtypes go to the stock kernel), a zero-copy `Identity`, and native
  * float32 elementwise kernels and `Sum`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
- * (families: IDENTITY, UNARY, BINARY, SUM, GELU; see the README). GELU registers @qlip/nn's fused
- * exact-GELU kernels (`FUSED_KERNELS`), which have no stock counterpart.
+ * (families: IDENTITY, UNARY, BINARY, SUM, GELU, ADAMW; see the README). GELU and ADAMW register
+ * @qlip/nn's fused kernels (`FUSED_KERNELS`), which have no stock counterpart.
  *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
  * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native

@@ -62,6 +62,11 @@ export interface NativeAddon {
   gelu(heap: Float32Array, xOff: number, outOff: number, n: number): void;
   /** out = dy * (Phi(x) + x * phi(x)) over n floats: exact GELU's input gradient. */
   geluGrad(heap: Float32Array, dyOff: number, xOff: number, outOff: number, n: number): void;
+  /**
+   * One fused AdamW step: offsets (elements) of [p, g, m0, v0, p1, m1, v1] (m0, v0 = -1: zero moments), n
+   * elements, consts [beta1, beta2, lr, weightDecay, bc1, bc2, eps].
+   */
+  adamw(heap: Float32Array, offsets: Float64Array, n: number, consts: Float64Array): void;
   /** out[o, i] = sum over r of in[o, r, i], summed in r order; in and out must not overlap. */
   sum(heap: Float32Array, inOff: number, outOff: number, outer: number, reduce: number, inner: number): void;
   getIsa(): Isa;

@@ -11,9 +11,8 @@ const readAll = (ts: tf.Tensor[]): Float32Array[] =>
     return d;
   });
 
-/** Exact GELU in float64: x * Phi(x), Phi from a series / continued fraction of erfc (reference values). */
-function geluRef(x: number): number {
-  // erfc by the Lentz continued fraction for |z| > 2, Taylor series of erf below.
+/** Phi(x) and phi(x) in float64 (Taylor series of erf below |z| = 2, Lentz continued fraction of erfc above). */
+function normalRef(x: number): { cdf: number; pdf: number } {
   const z = Math.abs(x) / Math.SQRT2;
   let erfcZ: number;
   if (z < 2) {
@@ -29,9 +28,12 @@ function geluRef(x: number): number {
     for (let k = 60; k >= 1; k--) f = k / 2 / (z + f);
     erfcZ = Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f);
   }
-  const cdf = x < 0 ? erfcZ / 2 : 1 - erfcZ / 2;
-  return x * cdf;
+  return { cdf: x < 0 ? erfcZ / 2 : 1 - erfcZ / 2, pdf: Math.exp((-x * x) / 2) / Math.sqrt(2 * Math.PI) };
 }
+
+// 37 values: not a multiple of 16 or 8, so the vector tail runs too.
+const XS = [0, -0, 1e-30, -1e-8, 1e-3, -0.5, 0.5, 1, -1, 2, -2, 3, -3, 5, -5, 8, -8, 10, -10, 13, -13];
+XS.push(...Array.from({ length: 16 }, (_, i) => -6 + i * 0.77));
 
 describe.skipIf(skipReason)(
   `fused exact GELU kernels${skipReason ? ` (skipped: ${skipReason})` : ''}`,
@@ -56,17 +58,17 @@ describe.skipIf(skipReason)(
       }
     });
 
-    it('matches float64 exact GELU at exact points, tails included (relative error <= 1e-6)', () => {
+    it("forward: the composite's float32 operations bit for bit, within 2e-7 |x| of float64 GELU", () => {
+      const x = tf.tensor1d(XS);
       installNativeKernels();
-      // 37 values: not a multiple of 16 or 8, so the vector tail runs too.
-      const xs = [0, -0, 1e-30, -1e-8, 1e-3, -0.5, 0.5, 1, -1, 2, -2, 3, -3, 5, -5, 8, -8, 10, -10, 13, -13];
-      xs.push(...Array.from({ length: 16 }, (_, i) => -6 + i * 0.77));
-      const y = geluErf(tf.tensor1d(xs));
-      const got = y.dataSync();
-      xs.forEach((x, i) => {
-        const want = geluRef(x);
-        const err = Math.abs(got[i]! - want);
-        expect(err, `x = ${x}: ${got[i]} vs ${want}`).toBeLessThanOrEqual(1e-6 * Math.abs(want) + 1e-37);
+      const fused = geluErf(x).dataSync();
+      const composite = tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)).dataSync();
+      expect(Array.from(fused)).toEqual(Array.from(composite)); // same ops, native Erf: same bits
+      XS.forEach((v, i) => {
+        const want = v * normalRef(v).cdf;
+        expect(Math.abs(fused[i]! - want), `x = ${v}: ${fused[i]} vs ${want}`).toBeLessThanOrEqual(
+          2e-7 * Math.abs(v) + 1e-37,
+        );
       });
       // As the stock composite (and PyTorch): -inf * Phi(-inf) = -inf * 0 is NaN.
       const special = tf.tensor1d([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN]);
@@ -75,6 +77,20 @@ describe.skipIf(skipReason)(
         Number.NaN,
         Number.NaN,
       ]);
+      tf.dispose([x, special]);
+      uninstallNativeKernels();
+    });
+
+    it('gradient: Phi(x) + x phi(x) within float32 reach of float64, tails included', () => {
+      installNativeKernels();
+      const got = tf.grad(geluErf)(tf.tensor1d(XS)).dataSync();
+      XS.forEach((v, i) => {
+        const { cdf, pdf } = normalRef(v);
+        const want = cdf + v * pdf;
+        // e^(-x^2/2) in float32 carries x^2/2 times the rounding of x^2 (~6e-8); the composite has the same.
+        const tol = 3e-7 * (1 + (v * v) / 2) * (cdf + Math.abs(v) * pdf) + 1e-37;
+        expect(Math.abs(got[i]! - want), `x = ${v}: ${got[i]} vs ${want}`).toBeLessThanOrEqual(tol);
+      });
       uninstallNativeKernels();
     });
 

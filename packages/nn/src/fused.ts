@@ -10,9 +10,15 @@ export const FUSED_KERNELS = {
   geluErf: 'QlipGeluErf',
   /** inputs `{ dy, x }`: `dy * (Phi(x) + x * phi(x))`, the input gradient of exact GELU. */
   geluErfGrad: 'QlipGeluErfGrad',
+  /**
+   * inputs `{ p, g, m?, v? }` (no m and v: zero moments), attrs `{ beta1, beta2, lr, weightDecay, bc1, bc2,
+   * eps }` -> `[p1, m1, v1]`: one AdamW step of @qlip/trainer's `AdamW`, same float32 operation order.
+   */
+  adamW: 'QlipAdamW',
 } as const;
 
-const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
+/** Whether the current backend runs `name` (one of FUSED_KERNELS) as its own kernel. */
+export const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
 
 /** `dy * (Phi(x) + x phi(x))`: the fused kernel when the backend has it, else stock ops. */
 function geluErfGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {

@@ -11,7 +11,7 @@ export {
 } from './attention.js';
 export { type BlockConfig, block, blockSpecs, type EncoderOutput, encoder, encoderSpecs } from './block.js';
 // Fused ops: kernel names a backend may register (@qlip/native-kernels does on wasm)
-export { FUSED_KERNELS, geluErf } from './fused.js';
+export { FUSED_KERNELS, geluErf, hasKernel } from './fused.js';
 // Layers and activations
 export {
   ACTIVATIONS,

@@ -1,4 +1,6 @@
 import { selectBackend } from '@qlip/core';
+import { installNativeKernels, nativeUnavailableReason, uninstallNativeKernels } from '@qlip/native-kernels';
+import { FUSED_KERNELS } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, clipByGlobalNorm, defaultNoDecay, Ema } from '../src/index.js';
@@ -90,6 +92,51 @@ describe('AdamW', () => {
     const ops = await run('wasm');
     for (let i = 0; i < ops.length; i++) expect(host[i]).toBeCloseTo(ops[i]!, 6);
   });
+
+  it.skipIf(nativeUnavailableReason())(
+    'the fused native AdamW kernel equals the op-by-op chain bit for bit (decay, no decay, threaded size)',
+    async () => {
+      await selectBackend('wasm');
+      const run = (fused: boolean) => {
+        uninstallNativeKernels();
+        if (fused) installNativeKernels();
+        expect(tf.getKernel(FUSED_KERNELS.adamW, 'wasm') !== undefined).toBe(fused);
+        const values = (n: number, seed: number) =>
+          Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 7)));
+        const params = new Map<string, tf.Variable>([
+          ['big.weight', tf.variable(tf.tensor2d(values(300 * 200, 1), [300, 200]))], // threaded
+          ['x.bias', tf.variable(tf.tensor1d(values(13, 2)))], // no decay
+          ['logit_scale', tf.variable(tf.scalar(2.5))],
+        ]);
+        const opt = new AdamW({
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: 0.05,
+          noDecay: defaultNoDecay,
+        });
+        for (let step = 0; step < 3; step++) {
+          const grads = new Map(
+            [...params].map(([name, p]) => [name, tf.tensor(values(p.size, 10 + step), p.shape)] as const),
+          );
+          opt.apply(params, grads, 1e-3 * (step + 1));
+          tf.dispose([...grads.values()]);
+        }
+        const out = [...params.values(), ...opt.state.m.values(), ...opt.state.v.values()].map((t) =>
+          Array.from(t.dataSync()),
+        );
+        tf.dispose([...params.values()]);
+        opt.dispose();
+        return out;
+      };
+      const stock = run(false);
+      const fused = run(true);
+      uninstallNativeKernels();
+      installNativeKernels(); // as the test setup left it
+      expect(fused.length).toBe(9);
+      for (let i = 0; i < stock.length; i++) expect(fused[i]).toEqual(stock[i]);
+    },
+  );
 
   it('skips decay for excluded names and leaves parameters without gradients untouched', async () => {
     const a = tf.variable(tf.tensor1d([1]));
