@@ -62,7 +62,7 @@ export class AdamW {
       const [m, v] = tf.tidy(() => {
         if (fusable) {
           // One kernel (the native wasm one) instead of the ~15-op chain below, with the same float32 result.
-          const inputs = m0 && v0 ? { p, g, m: m0, v: v0 } : { p, g };
+          const inputs: tf.NamedTensorMap = m0 && v0 ? { p, g, m: m0, v: v0 } : { p, g };
           const attrs = { beta1: b1, beta2: b2, lr, weightDecay: decay, bc1, bc2, eps };
           const [p1, m1, v1] = tf.engine().runKernel(FUSED_KERNELS.adamW, inputs, attrs) as tf.Tensor[];
           p.assign(p1!);
