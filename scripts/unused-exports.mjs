@@ -9,8 +9,9 @@
 // A name counts as used when some file imports it through the package's specifier (`@qlip/x`, `@qlip/x/browser`),
 // or when a file of the package itself outside src/ (its tests, benchmarks, scripts) imports it through the entry
 // file (`../src/index.js`): such a test exercises the public API. A test that imports the name from its module
-// file (`../src/foo.js`) tests the function, not the package surface, and does not count. Imports in the fenced
-// ts/js code blocks of README.md files and docs/*.md count too (documented API). Names whose only users are tests
+// file (`../src/foo.js`) tests the function, not the package surface, and does not count. Documented API counts
+// too: imports in the fenced ts/js code blocks of README.md files and docs/*.md, and names the package's README
+// or docs/*.md write in backticks as code (`name(...)`, `name`). Names whose only users are tests
 // are listed separately ("test-only"): they are public API a test relies on, but worth a look.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -214,6 +215,28 @@ for (const b of docBlocks())
     const entry = specToEntry.get(spec);
     if (entry) record(entry, name, 'docs');
   }
+// A name the package's README (or docs/*.md) names in backticks as API (`name(`, `name`, `name.x`) is
+// documented public API too: the docs teach it.
+const proseOf = (dir) => {
+  const texts = [];
+  for (const f of [
+    join(dir, 'README.md'),
+    ...readdirSync(join(root, 'docs')).map((n) => join(root, 'docs', n)),
+  ]) {
+    try {
+      if (f.endsWith('.md')) texts.push(readFileSync(f, 'utf8'));
+    } catch {}
+  }
+  return texts.join('\n');
+};
+for (const [entry, m] of users) {
+  const prose = proseOf(entryToWs.get(entry).dir);
+  for (const [name, kinds] of m) {
+    if (kinds.size > 0) continue;
+    const re = new RegExp(`\`(?:[\\w.]+\\.)?${name.replace(/[$]/g, '\\$')}(?:[(.<\`])`);
+    if (re.test(prose)) kinds.add('docs');
+  }
+}
 
 const report = [];
 let total = 0;

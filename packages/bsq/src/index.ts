@@ -1,4 +1,14 @@
+// Quantization (tensors, straight-through)
+
+export { bsqQuantize, hardCodes, l2Normalize } from './quantize.js';
+export { fromOfficialQuantizerCfg } from './quantizer.js';
+
+// Losses
+
+export { type BsqLossOptions, type BsqLossTerms, bsqEntropy, bsqLoss } from './loss.js';
+
 // Host-side bit packing
+
 export {
   codesToGroupIndices,
   codesToIndices,
@@ -8,17 +18,3 @@ export {
   indicesToCodes,
   MAX_INDEX_BITS,
 } from './codes.js';
-// Losses
-export {
-  type BsqEntropyOptions,
-  type BsqLossOptions,
-  type BsqLossTerms,
-  bsqEntropy,
-  bsqLoss,
-  type EntropyMode,
-} from './loss.js';
-// Quantization (tensors, straight-through)
-export { bsqQuantize, codeScale, hardCodes, l2Normalize } from './quantize.js';
-
-// Configured quantizer
-export { type BsqConfig, fromOfficialQuantizerCfg, type OfficialQuantizerCfg } from './quantizer.js';

@@ -1,2 +1,2 @@
-export { DEMO_TEMPLATES, type DemoOptions, type DemoResult, runDemo } from './demo.js';
+export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 export { writeMnistFolder } from './images.js';

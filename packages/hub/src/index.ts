@@ -1,9 +1,14 @@
-// Hub ids, settings from the environment, the Hugging Face cache (layout shared with Python's huggingface_hub)
+// Hub ids, settings from the environment, the Hugging Face cache (layout shared with Python huggingface_hub)
+
 export { hubIdFromCachePath, repoCacheDir } from './cache.js';
-// Model cards
-export { licenseNotice, type ModelCard, parseModelCard, readModelCard } from './card.js';
+export { hubSettings } from './env.js';
+export { parseHubId } from './id.js';
+
 // Downloading, and resolving `--model` values
-export { type DownloadedFile, type DownloadOptions, type DownloadResult, downloadModel } from './download.js';
-export { type HubSettings, hubSettings } from './env.js';
-export { type HubId, parseHubId } from './id.js';
-export { type ResolvedModel, resolveModel } from './resolve.js';
+
+export { type DownloadOptions, type DownloadResult, downloadModel } from './download.js';
+export { resolveModel } from './resolve.js';
+
+// Model cards
+
+export { licenseNotice, type ModelCard, parseModelCard, readModelCard } from './card.js';

@@ -10,20 +10,20 @@ import { join } from 'node:path';
  * requests, LFS redirects) with the hub's headers (ETag, X-Repo-Commit, X-Linked-Etag, X-Linked-Size,
  * X-Error-Code). Files are read into memory: meant for small models.
  */
-export interface LocalHubRepo {
+interface LocalHubRepo {
   /** Each revision is a folder; `refs` are the branch/tag names that point to it (`main` by default for the last). */
   revisions: { dir: string; refs?: string[] }[];
   /** When set, requests must carry `Authorization: Bearer <token>` (a private repository). */
   token?: string;
 }
 
-export interface LocalHubOptions {
+interface LocalHubOptions {
   repos: Record<string, LocalHubRepo>;
   /** Fault injection: cut the connection after `afterBytes` bytes of a response body for `path`, `times` times. */
   drop?: { path: string; afterBytes: number; times?: number };
 }
 
-export interface LocalHubRequest {
+interface LocalHubRequest {
   method: string;
   url: string;
   range?: string;

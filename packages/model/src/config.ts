@@ -104,9 +104,6 @@ export const qlipConfigSchema = z.looseObject({
 export type QLIPConfig = z.output<typeof qlipConfigSchema>;
 /** What `parseQLIPConfig` accepts: any subset of the official keys. */
 export type QLIPConfigInput = z.input<typeof qlipConfigSchema>;
-export type TextConfigJson = QLIPConfig['text_config'];
-export type VisionConfigJson = QLIPConfig['vision_config'];
-export type DecoderConfigJson = QLIPConfig['decoder_config'];
 
 /** Cross-field rules the model needs; each message names the key path. */
 function crossCheck(c: QLIPConfig): string[] {

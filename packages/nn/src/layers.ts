@@ -52,7 +52,6 @@ export const ACTIVATIONS = [
   'silu',
   'swish',
 ] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
 
 /** Tanh-approximated GELU (ACT2FN "gelu_new" / "gelu_pytorch_tanh"). */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
@@ -90,9 +89,4 @@ export function activation(name: string, x: tf.Tensor): tf.Tensor {
     default:
       throw new Error(`unsupported hidden_act "${name}": expected one of ${ACTIVATIONS.join(', ')}`);
   }
-}
-
-/** Whether `name` is a supported `hidden_act`. */
-export function isActivation(name: string): name is Activation {
-  return (ACTIVATIONS as readonly string[]).includes(name);
 }

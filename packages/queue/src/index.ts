@@ -2,16 +2,11 @@
 
 export { hasRedisServer, type LocalRedis, startLocalRedis } from './local-redis.js';
 export {
-  DEFAULT_QUEUE_NAME,
   type EnqueueOptions,
   type EnqueueResult,
   enqueueTokenize,
   followQueue,
-  type QueueDataset,
   type QueueStatus,
-  type QueueTarget,
   queueStatus,
-  type TokenizeJobData,
-  type TokenizeJobResult,
 } from './queue.js';
 export { runTokenizeWorker, type WorkerEvent, type WorkerOptions, type WorkerSummary } from './worker.js';

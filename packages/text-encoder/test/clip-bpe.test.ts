@@ -8,16 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  ClipBpe,
-  cleanText,
-  EOT,
-  fixText,
-  pretokenize,
-  SOT,
-  VOCAB_SIZE,
-  writeHfTokenizerFiles,
-} from '../src/bpe/index.js';
+import { cleanText, pretokenize } from '../src/bpe/clip-bpe-core.js';
+import { fixText } from '../src/bpe/ftfy.js';
+import { EOT, SOT, VOCAB_SIZE } from '../src/bpe/vocab.js';
+import { ClipBpe, writeHfTokenizerFiles } from '../src/index.js';
 
 interface Case {
   category: string;

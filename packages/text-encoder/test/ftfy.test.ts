@@ -7,16 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { fixEncoding, fixText, unescapeHtml } from '../src/bpe/ftfy.js';
+import { isBad } from '../src/bpe/ftfy-badness.js';
 import { decodeUtf8Variants, restoreByteA0 } from '../src/bpe/ftfy-codecs.js';
-import {
-  fixEncoding,
-  fixText,
-  HTML5_ENTITIES,
-  isBad,
-  pythonHtmlUnescape,
-  pythonWhitespaceClean,
-  unescapeHtml,
-} from '../src/bpe/index.js';
+import { HTML5_ENTITIES, pythonHtmlUnescape, pythonWhitespaceClean } from '../src/bpe/python-text.js';
 
 interface FuzzCase {
   text: string;

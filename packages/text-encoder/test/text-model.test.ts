@@ -1,7 +1,7 @@
 import { Rng, selectBackend } from '@qlip/core';
 import { initParams } from '@qlip/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { poolPositions, type TextConfig, textSpecs, textTransformer } from '../src/model/index.js';
+import { poolPositions, type TextConfig, textSpecs, textTransformer } from '../src/model/text-model.js';
 
 const cfg: TextConfig = {
   vocab_size: 50,

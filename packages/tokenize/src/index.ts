@@ -1,27 +1,33 @@
-// Tokenized dataset format
+// Tokenize jobs: a dataset of input shards, one part per shard
+
+export { type InputShard, planInputs, resolveShare, selectShards } from './inputs.js';
+export { chunkSizeFor, ensureDatasetMeta, scanParts } from './parts.js';
 export {
-  FORMAT,
-  FORMAT_VERSION,
-  type IndexEntry,
+  datasetMeta,
+  type ShardSettings,
+  type TokenizeDatasetOptions,
+  type TokenizeDatasetResult,
+  tokenizeDataset,
+  tokenizeShard,
+} from './shards.js';
+
+// The model runtime the jobs drive
+
+export { type ModelRuntime, tfjsRuntime } from './runtime.js';
+
+// Reading token datasets (and the single-index writer of token caches)
+
+export {
   readTokenDataset,
   shardName,
   type TokenDataset,
   type TokenDatasetMeta,
   TokenDatasetWriter,
-  type TokenizedItem,
 } from './dataset.js';
-export { modelFingerprint, sha256 } from './fingerprint.js';
-export { type InputShard, planInputs, resolveShare, type Share, selectShards } from './inputs.js';
-// Parts layout (format version 2): one atomic part per input shard
-export {
-  chunkSizeFor,
-  DONE_FILE,
-  ensureDatasetMeta,
-  PARTS_DIR,
-  type PartDone,
-  type PartsScan,
-  scanParts,
-} from './parts.js';
+export { modelFingerprint } from './fingerprint.js';
+
+// Reconstruction
+
 export {
   type ReconstructOptions,
   type ReconstructResult,
@@ -29,16 +35,7 @@ export {
   reconstructImages,
   roundTrip,
 } from './reconstruct.js';
-// Runtimes
-export { type ModelRuntime, tfjsRuntime } from './runtime.js';
-export {
-  datasetMeta,
-  type ShardOutcome,
-  type ShardSettings,
-  type TokenizeDatasetOptions,
-  type TokenizeDatasetResult,
-  tokenizeDataset,
-  tokenizeShard,
-} from './shards.js';
-// Jobs
+
+// The single-index tokenize job (format version 1)
+
 export { type TokenizeOptions, type TokenizeResult, tokenizeDirectory } from './tokenize.js';

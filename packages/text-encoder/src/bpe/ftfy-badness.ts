@@ -74,16 +74,10 @@ const BADNESS_BRANCHES: readonly string[] = [
 ];
 
 const BADNESS = new RegExp(BADNESS_BRANCHES.join('|'), 'u');
-const BADNESS_ALL = new RegExp(BADNESS_BRANCHES.join('|'), 'gu');
 
 /** True when the text contains a sequence that looks like mojibake (ftfy `is_bad`). */
 export function isBad(text: string): boolean {
   return BADNESS.test(text);
-}
-
-/** Number of mojibake-looking sequences (ftfy `badness`). */
-export function badness(text: string): number {
-  return text.match(BADNESS_ALL)?.length ?? 0;
 }
 
 /**
