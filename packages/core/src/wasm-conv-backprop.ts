@@ -83,28 +83,35 @@ function fillTransposedPatches(
   m0: number,
   m1: number,
 ): void {
+  const mc = m1 - m0;
+  for (let m = m0; m < m1; m++) fillPatchColumn(colT, x, info, m, m - m0, mc);
+}
+
+/** Column `col` of colT `[K, mc]`: the patch under output pixel `m` (`[B, Ho, Wo]` flat), zeros off the image. */
+function fillPatchColumn(
+  colT: Float32Array,
+  x: ArrayLike<number>,
+  info: tf.backend_util.Conv2DInfo,
+  m: number,
+  col: number,
+  mc: number,
+): void {
   const { inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const mc = m1 - m0;
-  for (let m = m0; m < m1; m++) {
-    const b = Math.floor(m / (ho * wo));
-    const oy = Math.floor(m / wo) % ho;
-    const ox = m % wo;
-    const col = m - m0;
-    for (let ky = 0; ky < kh; ky++) {
-      const iy = oy * sh + ky - top;
-      for (let kx = 0; kx < kw; kx++) {
-        const ix = ox * sw + kx - left;
-        const row = (ky * kw + kx) * ci;
-        if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-          for (let c = 0; c < ci; c++) colT[(row + c) * mc + col] = 0;
-          continue;
-        }
-        const xBase = ((b * h + iy) * w + ix) * ci;
-        for (let c = 0; c < ci; c++) colT[(row + c) * mc + col] = x[xBase + c]!;
+  const b = Math.floor(m / (ho * wo));
+  const oy = Math.floor(m / wo) % ho;
+  const ox = m % wo;
+  for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh + ky - info.padInfo.top;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw + kx - info.padInfo.left;
+      const row = (ky * kw + kx) * ci;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+        for (let c = 0; c < ci; c++) colT[(row + c) * mc + col] = 0;
+        continue;
       }
+      const xBase = ((b * h + iy) * w + ix) * ci;
+      for (let c = 0; c < ci; c++) colT[(row + c) * mc + col] = x[xBase + c]!;
     }
   }
 }

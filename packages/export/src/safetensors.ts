@@ -66,16 +66,8 @@ export function hfConfig(config: QLIPConfig, dtype: WeightDType = 'F32'): Record
 export type WeightDType = 'F32' | 'F16' | 'BF16';
 const TORCH_DTYPE: Record<WeightDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
-/**
- * A model card: what the model is, its configuration, how it was trained (when the exported folder is a
- * `qlip train` checkpoint), how to load it.
- */
-export function modelCard(
-  model: QLIPModel,
-  name: string,
-  dtype: WeightDType = 'F32',
-  training?: TrainingSummary,
-): string {
+/** The model card's configuration table: geometry, towers, bits, parameter count and size. */
+function configurationRows(model: QLIPModel, dtype: WeightDType): Array<[string, string]> {
   const c = model.config;
   const v = c.vision_config;
   const d = c.decoder_config;
@@ -93,7 +85,7 @@ export function modelCard(
     intermediate_size: number;
   }) =>
     `${s.hidden_size} wide, ${s.num_hidden_layers} layers, ${s.num_attention_heads} heads, MLP ${s.intermediate_size}`;
-  const rows: Array<[string, string]> = [
+  return [
     ['image size / patch size', `${model.imageSize} / ${model.patchSize}`],
     ['tokens per image', `${gh}x${gw} = ${model.tokensPerImage}`],
     ['bits per token (BSQ)', `${model.bits} (groups of ${model.groupSize})`],
@@ -108,6 +100,42 @@ export function modelCard(
       `${params.toLocaleString('en-US')} (${TORCH_DTYPE[dtype]}, ${((params * (dtype === 'F32' ? 4 : 2)) / 2 ** 20).toFixed(1)} MiB)`,
     ],
   ];
+}
+
+/** How to load the export, with qlip and with NVIDIA's code (whose modeling files are not shipped). */
+function useSection(model: QLIPModel): string {
+  return `## Use
+
+Images go in as \`[B, 3, ${model.imageSize}, ${model.imageSize}]\` float32, \`(x / 255 - mean) / std\`; decoded pixels come
+back in the same normalised space. Token indices pack the bits most-significant first (channel 0 is the MSB).
+
+- qlip: \`qlip tokenize --model <this folder> ...\`, or \`QLIPModel.load(dir)\` from \`@qlip/model\`.
+- Python: NVIDIA's \`QLIPModel.from_pretrained(dir)\` from NVlabs/QLIP, and \`CLIPTokenizer\` /
+  \`CLIPImageProcessor\` from transformers.
+
+### About \`auto_map\` in config.json
+
+config.json carries the same \`architectures\` and \`auto_map\` keys as NVIDIA's released checkpoints:
+\`auto_map\` names \`configuration_qlip.QLIPConfig\` and \`modeling_qlip.QLIPModel\`, the modeling code of
+[NVlabs/QLIP](https://github.com/NVlabs/QLIP). **Those two files are not in this folder**: NVIDIA's code is
+under a non-commercial licence and is not redistributed here. To load with
+\`AutoModel.from_pretrained(dir, trust_remote_code=True)\`, copy \`configuration_qlip.py\` and \`modeling_qlip.py\`
+from NVlabs/QLIP into this folder (or import \`QLIPModel\` from that repository and call its
+\`from_pretrained\`). Without them, transformers cannot build the model from \`auto_map\`; qlip itself
+never reads the key.
+`;
+}
+
+/**
+ * A model card: what the model is, its configuration, how it was trained (when the exported folder is a
+ * `qlip train` checkpoint), how to load it.
+ */
+export function modelCard(
+  model: QLIPModel,
+  name: string,
+  dtype: WeightDType = 'F32',
+  training?: TrainingSummary,
+): string {
   return `---
 library_name: transformers
 tags:
@@ -128,7 +156,9 @@ qlip in the layout of NVIDIA's released \`nvidia/QLIP-*\` checkpoints.
 
 | setting | value |
 |---|---|
-${rows.map(([k, val]) => `| ${k} | ${val} |`).join('\n')}
+${configurationRows(model, dtype)
+  .map(([k, val]) => `| ${k} | ${val} |`)
+  .join('\n')}
 
 ${training ? trainingSection(training) : 'No training record (trainer_state.json) was found beside the weights.\n'}
 ## Files
@@ -138,26 +168,7 @@ ${training ? trainingSection(training) : 'No training record (trainer_state.json
 - \`vocab.json\`, \`merges.txt\`, \`tokenizer_config.json\`, \`special_tokens_map.json\`: the OpenAI CLIP BPE tokenizer
 - \`preprocessor_config.json\`: bicubic resize of the shortest edge to ${model.imageSize}, centre crop, CLIP mean/std
 
-## Use
-
-Images go in as \`[B, 3, ${model.imageSize}, ${model.imageSize}]\` float32, \`(x / 255 - mean) / std\`; decoded pixels come
-back in the same normalised space. Token indices pack the bits most-significant first (channel 0 is the MSB).
-
-- qlip: \`qlip tokenize --model <this folder> ...\`, or \`QLIPModel.load(dir)\` from \`@qlip/model\`.
-- Python: NVIDIA's \`QLIPModel.from_pretrained(dir)\` from NVlabs/QLIP, and \`CLIPTokenizer\` /
-  \`CLIPImageProcessor\` from transformers.
-
-### About \`auto_map\` in config.json
-
-config.json carries the same \`architectures\` and \`auto_map\` keys as NVIDIA's released checkpoints:
-\`auto_map\` names \`configuration_qlip.QLIPConfig\` and \`modeling_qlip.QLIPModel\`, the modeling code of
-[NVlabs/QLIP](https://github.com/NVlabs/QLIP). **Those two files are not in this folder**: NVIDIA's code is
-under a non-commercial licence and is not redistributed here. To load with
-\`AutoModel.from_pretrained(dir, trust_remote_code=True)\`, copy \`configuration_qlip.py\` and \`modeling_qlip.py\`
-from NVlabs/QLIP into this folder (or import \`QLIPModel\` from that repository and call its
-\`from_pretrained\`). Without them, transformers cannot build the model from \`auto_map\`; qlip itself
-never reads the key.
-`;
+${useSection(model)}`;
 }
 
 export interface SafetensorsExportResult {

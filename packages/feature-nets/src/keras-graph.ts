@@ -125,121 +125,146 @@ export class KerasGraph {
         `${source}: layer "${l.name}" uses data_format ${String(fmt)}; only channels_last is supported`,
       );
     }
-    const act = () => this.activation(c.activation, l.name, source);
-    const pad = () => {
-      if (c.padding !== 'same' && c.padding !== 'valid')
-        throw new Error(`${source}: layer "${l.name}" has padding ${String(c.padding)}`);
-      return c.padding;
+    const layer: LayerContext = {
+      l,
+      c,
+      weights,
+      source,
+      act: () => this.activation(c.activation, l.name, source),
+      pad: () => {
+        if (c.padding !== 'same' && c.padding !== 'valid')
+          throw new Error(`${source}: layer "${l.name}" has padding ${String(c.padding)}`);
+        return c.padding;
+      },
     };
     switch (l.class_name) {
-      case 'InputLayer':
-        return ([x]) => x;
-      case 'Dropout':
-        return ([x]) => x;
-      case 'Conv2D': {
-        const [dr, dc] = pair(c.dilation_rate ?? 1);
-        const kernel = this.weight(weights, l.name, 'kernel', source) as tf.Tensor4D; // [kh, kw, in, out]
-        const bias = c.use_bias ? this.weight(weights, l.name, 'bias', source) : undefined;
-        const strides = pair(c.strides ?? 1);
-        const p = pad();
-        const f = act();
-        return ([x]) => {
-          const y = tf.conv2d(x as tf.Tensor4D, kernel, strides, p, 'NHWC', [dr, dc]);
-          return f(bias ? tf.add(y, bias) : y);
-        };
-      }
-      case 'DepthwiseConv2D': {
-        if (pair(c.dilation_rate ?? 1).some((d) => d !== 1))
-          throw new Error(`${source}: layer "${l.name}": dilated depthwise convolution is not supported`);
-        const kernel = this.weight(weights, l.name, 'depthwise_kernel', source) as tf.Tensor4D; // [kh, kw, C, M]
-        const bias = c.use_bias ? this.weight(weights, l.name, 'bias', source) : undefined;
-        const conv = depthwiseConv2dFrozen(kernel, pair(c.strides ?? 1), pad());
-        const f = act();
-        return ([x]) => {
-          const y = conv(x as tf.Tensor4D);
-          return f(bias ? tf.add(y, bias) : y);
-        };
-      }
-      case 'BatchNormalization': {
-        if (
-          c.axis !== 3 &&
-          c.axis !== -1 &&
-          !(Array.isArray(c.axis) && (c.axis[0] === 3 || c.axis[0] === -1))
-        ) {
-          throw new Error(
-            `${source}: layer "${l.name}" normalises axis ${JSON.stringify(c.axis)}; only the channel axis is supported`,
-          );
-        }
-        // Inference-mode BN as one per-channel affine map: y = x * scale + shift.
-        const mean = weights[`${l.name}/moving_mean`];
-        const variance = weights[`${l.name}/moving_variance`];
-        if (!mean || !variance) throw new Error(`${source}: moving statistics of "${l.name}" are missing`);
-        const gamma = c.scale === false ? undefined : weights[`${l.name}/gamma`];
-        const beta = c.center === false ? undefined : weights[`${l.name}/beta`];
-        const scale = tf.tidy(() => {
-          const inv = tf.rsqrt(tf.add(variance, c.epsilon as number));
-          return gamma ? tf.mul(inv, gamma) : inv;
-        });
-        const shift = tf.tidy(() => {
-          const s = tf.neg(tf.mul(mean, scale));
-          return beta ? tf.add(s, beta) : s;
-        });
-        this.keep(scale);
-        this.keep(shift);
-        return ([x]) => tf.add(tf.mul(x, scale), shift);
-      }
-      case 'Activation': {
-        const f = act();
-        return ([x]) => f(x);
-      }
-      case 'ReLU': {
-        const max = c.max_value as number | null | undefined;
-        if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) {
-          throw new Error(`${source}: layer "${l.name}": ReLU with a slope or threshold is not supported`);
-        }
-        if (max === 6) return ([x]) => tf.relu6(x);
-        return max == null ? ([x]) => tf.relu(x) : ([x]) => tf.minimum(tf.relu(x), max);
-      }
-      case 'MaxPooling2D':
-      case 'AveragePooling2D': {
-        const size = pair(c.pool_size);
-        const strides = pair(c.strides ?? c.pool_size);
-        const p = pad();
-        return l.class_name === 'MaxPooling2D'
-          ? ([x]) => tf.maxPool(x as tf.Tensor4D, size, strides, p)
-          : ([x]) => tf.avgPool(x as tf.Tensor4D, size, strides, p);
-      }
-      case 'GlobalAveragePooling2D':
-        return ([x]) => tf.mean(x, [1, 2]);
-      case 'ZeroPadding2D': {
-        const [[t, b], [lft, r]] = c.padding as [[number, number], [number, number]];
-        return ([x]) =>
-          tf.pad(x, [
-            [0, 0],
-            [t, b],
-            [lft, r],
-            [0, 0],
-          ]);
-      }
-      case 'Concatenate': {
-        const axis = c.axis as number;
-        return (xs) => tf.concat(xs, axis);
-      }
-      case 'Add':
-        return (xs) => xs.slice(1).reduce((s, v) => tf.add(s, v), xs[0]);
-      case 'Flatten':
-        return ([x]) => tf.reshape(x, [x.shape[0], -1]); // [B, H*W*C]
-      case 'Dense': {
-        const kernel = this.weight(weights, l.name, 'kernel', source) as tf.Tensor2D; // [in, out]
-        const bias = c.use_bias ? this.weight(weights, l.name, 'bias', source) : undefined;
-        const f = act();
-        return ([x]) => {
-          const y = tf.matMul(x as tf.Tensor2D, kernel);
-          return f(bias ? tf.add(y, bias) : y);
-        };
-      }
+      case 'Conv2D':
+      case 'DepthwiseConv2D':
+      case 'Dense':
+        return this.compileWeighted(layer);
+      case 'BatchNormalization':
+        return this.compileBatchNorm(layer);
       default:
-        throw new Error(`${source}: layer "${l.name}" has unsupported class ${l.class_name}`);
+        return compileStateless(layer);
     }
   }
+
+  /** Layers with a kernel and an optional bias, then their activation (read in that order, as errors go). */
+  private compileWeighted({ l, c, weights, source, act, pad }: LayerContext): Node['run'] {
+    const bias = () => (c.use_bias ? this.weight(weights, l.name, 'bias', source) : undefined);
+    const then = (b: tf.Tensor | undefined, f: (t: tf.Tensor) => tf.Tensor) => (y: tf.Tensor) =>
+      f(b ? tf.add(y, b) : y);
+    if (l.class_name === 'Dense') {
+      const kernel = this.weight(weights, l.name, 'kernel', source) as tf.Tensor2D; // [in, out]
+      const out = then(bias(), act());
+      return ([x]) => out(tf.matMul(x as tf.Tensor2D, kernel));
+    }
+    if (l.class_name === 'Conv2D') {
+      const [dr, dc] = pair(c.dilation_rate ?? 1);
+      const kernel = this.weight(weights, l.name, 'kernel', source) as tf.Tensor4D; // [kh, kw, in, out]
+      const b = bias();
+      const strides = pair(c.strides ?? 1);
+      const p = pad();
+      const out = then(b, act());
+      return ([x]) => out(tf.conv2d(x as tf.Tensor4D, kernel, strides, p, 'NHWC', [dr, dc]));
+    }
+    // DepthwiseConv2D
+    if (pair(c.dilation_rate ?? 1).some((d) => d !== 1))
+      throw new Error(`${source}: layer "${l.name}": dilated depthwise convolution is not supported`);
+    const kernel = this.weight(weights, l.name, 'depthwise_kernel', source) as tf.Tensor4D; // [kh, kw, C, M]
+    const b = bias();
+    const conv = depthwiseConv2dFrozen(kernel, pair(c.strides ?? 1), pad());
+    const out = then(b, act());
+    return ([x]) => out(conv(x as tf.Tensor4D));
+  }
+
+  /** Inference-mode BN as one per-channel affine map: y = x * scale + shift. */
+  private compileBatchNorm({ l, c, weights, source }: LayerContext): Node['run'] {
+    if (c.axis !== 3 && c.axis !== -1 && !(Array.isArray(c.axis) && (c.axis[0] === 3 || c.axis[0] === -1))) {
+      throw new Error(
+        `${source}: layer "${l.name}" normalises axis ${JSON.stringify(c.axis)}; only the channel axis is supported`,
+      );
+    }
+    const mean = weights[`${l.name}/moving_mean`];
+    const variance = weights[`${l.name}/moving_variance`];
+    if (!mean || !variance) throw new Error(`${source}: moving statistics of "${l.name}" are missing`);
+    const gamma = c.scale === false ? undefined : weights[`${l.name}/gamma`];
+    const beta = c.center === false ? undefined : weights[`${l.name}/beta`];
+    const scale = tf.tidy(() => {
+      const inv = tf.rsqrt(tf.add(variance, c.epsilon as number));
+      return gamma ? tf.mul(inv, gamma) : inv;
+    });
+    const shift = tf.tidy(() => {
+      const s = tf.neg(tf.mul(mean, scale));
+      return beta ? tf.add(s, beta) : s;
+    });
+    this.keep(scale);
+    this.keep(shift);
+    return ([x]) => tf.add(tf.mul(x, scale), shift);
+  }
+}
+
+/** What compiling one layer needs: its JSON and config, the weights, the file (for errors), its activation and padding. */
+interface LayerContext {
+  l: KerasLayerJson;
+  c: Cfg;
+  weights: tf.NamedTensorMap;
+  source: string;
+  act: () => (t: tf.Tensor) => tf.Tensor;
+  pad: () => 'same' | 'valid';
+}
+
+/** Layers without weights: identity, activations, pooling, padding, merges, reshapes. */
+function compileStateless({ l, c, source, act, pad }: LayerContext): Node['run'] {
+  switch (l.class_name) {
+    case 'InputLayer':
+    case 'Dropout':
+      return ([x]) => x;
+    case 'Activation': {
+      const f = act();
+      return ([x]) => f(x);
+    }
+    case 'ReLU':
+      return compileRelu(l, c, source);
+    case 'MaxPooling2D':
+    case 'AveragePooling2D': {
+      const size = pair(c.pool_size);
+      const strides = pair(c.strides ?? c.pool_size);
+      const p = pad();
+      return l.class_name === 'MaxPooling2D'
+        ? ([x]) => tf.maxPool(x as tf.Tensor4D, size, strides, p)
+        : ([x]) => tf.avgPool(x as tf.Tensor4D, size, strides, p);
+    }
+    case 'GlobalAveragePooling2D':
+      return ([x]) => tf.mean(x, [1, 2]);
+    case 'ZeroPadding2D': {
+      const [[t, b], [lft, r]] = c.padding as [[number, number], [number, number]];
+      return ([x]) =>
+        tf.pad(x, [
+          [0, 0],
+          [t, b],
+          [lft, r],
+          [0, 0],
+        ]);
+    }
+    case 'Concatenate': {
+      const axis = c.axis as number;
+      return (xs) => tf.concat(xs, axis);
+    }
+    case 'Add':
+      return (xs) => xs.slice(1).reduce((s, v) => tf.add(s, v), xs[0]);
+    case 'Flatten':
+      return ([x]) => tf.reshape(x, [x.shape[0], -1]); // [B, H*W*C]
+    default:
+      throw new Error(`${source}: layer "${l.name}" has unsupported class ${l.class_name}`);
+  }
+}
+
+function compileRelu(l: KerasLayerJson, c: Cfg, source: string): Node['run'] {
+  const max = c.max_value as number | null | undefined;
+  if ((c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) {
+    throw new Error(`${source}: layer "${l.name}": ReLU with a slope or threshold is not supported`);
+  }
+  if (max === 6) return ([x]) => tf.relu6(x);
+  return max == null ? ([x]) => tf.relu(x) : ([x]) => tf.minimum(tf.relu(x), max);
 }

@@ -77,49 +77,17 @@ export async function runTokenizeWorker(o: WorkerOptions): Promise<WorkerSummary
   const sum = { jobs: 0, images: 0, errors: 0, returned: 0 };
   const connection = redisConnection(o.queue.url);
 
-  const processor = async (job: Job<TokenizeJobData>, token?: string): Promise<TokenizeJobResult> => {
-    const { shard, settings, runtime, modelRef } = job.data;
-    emit({ type: 'start', shard: shard.name, attempt: job.attemptsMade + 1 });
-    const features = Boolean(settings.features);
-    const rtKey = `${runtime}\0${modelRef}\0${features}`;
-    if (!runtimes.has(rtKey)) runtimes.set(rtKey, o.runtimeFor(modelRef, runtime, features));
-    const rt = (await runtimes.get(rtKey)!).runtime;
-    if (!metaReady.has(settings.out))
-      metaReady.set(settings.out, ensureDatasetMeta(settings.out, datasetMeta(rt, settings)));
-    await metaReady.get(settings.out);
-    await connection.hsetnx(statsKey(worker), 'firstStart', String(Date.now()));
-    let images = 0;
-    const r = await tokenizeShard(rt, shard, settings, {
-      signal: stopJobs.signal,
-      onImages: (k) => {
-        images += k;
-        emit({ type: 'progress', shard: shard.name, images });
-        void job.updateProgress({ images }).catch(() => undefined);
-      },
-    });
-    if (r.status === 'interrupted') {
-      sum.returned++;
-      emit({ type: 'returned', shard: shard.name });
-      await job.moveToWait(token);
-      throw new WaitingError();
-    }
-    const result: TokenizeJobResult = {
-      part: r.part,
-      status: r.status,
-      images: r.images,
-      failed: r.failed.length,
-      seconds: r.seconds,
-      worker: me,
-    };
-    if (r.status === 'written') {
-      await connection.hincrby(statsKey(worker), 'images', r.images);
-      await connection.hset(statsKey(worker), 'lastDone', String(Date.now()));
-    }
-    sum.jobs++;
-    sum.images += r.images;
-    emit({ type: 'done', shard: shard.name, result });
-    return result;
-  };
+  const processor = shardProcessor({
+    o,
+    me,
+    emit,
+    runtimes,
+    metaReady,
+    stopJobs,
+    sum,
+    connection,
+    stats: () => statsKey(worker),
+  });
 
   const worker = new Worker<TokenizeJobData, TokenizeJobResult>(
     o.queue.name ?? DEFAULT_QUEUE_NAME,
@@ -153,6 +121,72 @@ export async function runTokenizeWorker(o: WorkerOptions): Promise<WorkerSummary
   }
   const seconds = (performance.now() - t0) / 1000;
   return { ...sum, seconds, imagesPerSecond: sum.images / Math.max(seconds, 1e-9) };
+}
+
+/** What the job processor shares with its worker: options, identity, loaded runtimes, counters, Redis. */
+interface WorkerState {
+  o: WorkerOptions;
+  me: string;
+  emit: (e: WorkerEvent) => void;
+  runtimes: Map<string, Promise<{ runtime: ModelRuntime; dispose(): void }>>;
+  metaReady: Map<string, Promise<void>>;
+  /** Fires when the grace period is over: running shards stop between batches. */
+  stopJobs: AbortController;
+  sum: { jobs: number; images: number; errors: number; returned: number };
+  connection: Redis;
+  /** The Redis hash of this worker's statistics. */
+  stats: () => string;
+}
+
+/**
+ * The job processor: tokenize one input shard into one part with the runtime the job asks for (loaded once
+ * per model, runtime and --features), after the dataset's meta.json; a shard stopped by the grace period
+ * goes back to the queue.
+ */
+function shardProcessor(st: WorkerState) {
+  return async (job: Job<TokenizeJobData>, token?: string): Promise<TokenizeJobResult> => {
+    const { shard, settings, runtime, modelRef } = job.data;
+    st.emit({ type: 'start', shard: shard.name, attempt: job.attemptsMade + 1 });
+    const features = Boolean(settings.features);
+    const rtKey = `${runtime}\0${modelRef}\0${features}`;
+    if (!st.runtimes.has(rtKey)) st.runtimes.set(rtKey, st.o.runtimeFor(modelRef, runtime, features));
+    const rt = (await st.runtimes.get(rtKey)!).runtime;
+    if (!st.metaReady.has(settings.out))
+      st.metaReady.set(settings.out, ensureDatasetMeta(settings.out, datasetMeta(rt, settings)));
+    await st.metaReady.get(settings.out);
+    await st.connection.hsetnx(st.stats(), 'firstStart', String(Date.now()));
+    let images = 0;
+    const r = await tokenizeShard(rt, shard, settings, {
+      signal: st.stopJobs.signal,
+      onImages: (k) => {
+        images += k;
+        st.emit({ type: 'progress', shard: shard.name, images });
+        void job.updateProgress({ images }).catch(() => undefined);
+      },
+    });
+    if (r.status === 'interrupted') {
+      st.sum.returned++;
+      st.emit({ type: 'returned', shard: shard.name });
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    const result: TokenizeJobResult = {
+      part: r.part,
+      status: r.status,
+      images: r.images,
+      failed: r.failed.length,
+      seconds: r.seconds,
+      worker: st.me,
+    };
+    if (r.status === 'written') {
+      await st.connection.hincrby(st.stats(), 'images', r.images);
+      await st.connection.hset(st.stats(), 'lastDone', String(Date.now()));
+    }
+    st.sum.jobs++;
+    st.sum.images += r.images;
+    st.emit({ type: 'done', shard: shard.name, result });
+    return result;
+  };
 }
 
 /** Resolve when the caller asks the worker to stop, or (with `untilEmpty`) when the queue is drained. */

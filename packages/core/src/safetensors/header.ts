@@ -65,41 +65,55 @@ export function parseHeader(file: string, headerBytes: Uint8Array, dataSize: num
       metadata = parseMetadata(raw, fail);
       continue;
     }
-    const at = `tensor ${JSON.stringify(name)}`;
-    if (!isObject(raw))
-      return fail(`${at}: entry is ${kind(raw)}, expected an object with dtype, shape, data_offsets`);
-    for (const field of ['dtype', 'shape', 'data_offsets']) {
-      if (!(field in raw)) fail(`${at}: missing "${field}"`);
-    }
-    const { dtype, shape, data_offsets: offsets } = raw;
-    if (typeof dtype !== 'string') return fail(`${at}: "dtype" is ${kind(dtype)}, expected a string`);
-    if (!(DTYPES as readonly string[]).includes(dtype)) {
-      return fail(`${at}: unknown dtype ${JSON.stringify(dtype)} (supported: ${DTYPES.join(', ')})`);
-    }
-    if (!Array.isArray(shape)) return fail(`${at}: "shape" is ${kind(shape)}, expected an array of integers`);
-    shape.forEach((d, i) => {
-      if (!isCount(d))
-        fail(`${at}: shape ${fmt(shape)} has dimension ${i} = ${fmt(d)}, expected a non-negative integer`);
-    });
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      return fail(
-        `${at}: "data_offsets" is ${fmt(offsets)}, expected [begin, end] with non-negative integers`,
-      );
-    }
-    const [begin, end] = offsets as [number, number];
-    if (begin > end) fail(`${at}: data_offsets [${begin}, ${end}] have begin > end`);
-    if (end > dataSize) {
-      fail(`${at}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataSize} bytes)`);
-    }
-    const need = numel(shape as number[]) * DTYPE_SIZE[dtype as DType];
-    if (end - begin !== need) {
-      fail(
-        `${at}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${fmt(shape)} of ${dtype} needs ${need}`,
-      );
-    }
-    tensors.push({ name, dtype: dtype as DType, shape: shape as number[], begin, end });
+    tensors.push(parseEntry(name, raw, dataSize, fail));
   }
 
+  checkTiling(tensors, dataSize, fail);
+  return { metadata, tensors };
+}
+
+/** One tensor entry: dtype known, shape of counts, offsets inside the data section and matching the shape. */
+function parseEntry(
+  name: string,
+  raw: unknown,
+  dataSize: number,
+  fail: (fault: string) => never,
+): HeaderTensor {
+  const at = `tensor ${JSON.stringify(name)}`;
+  if (!isObject(raw))
+    return fail(`${at}: entry is ${kind(raw)}, expected an object with dtype, shape, data_offsets`);
+  for (const field of ['dtype', 'shape', 'data_offsets']) {
+    if (!(field in raw)) fail(`${at}: missing "${field}"`);
+  }
+  const { dtype, shape, data_offsets: offsets } = raw;
+  if (typeof dtype !== 'string') return fail(`${at}: "dtype" is ${kind(dtype)}, expected a string`);
+  if (!(DTYPES as readonly string[]).includes(dtype)) {
+    return fail(`${at}: unknown dtype ${JSON.stringify(dtype)} (supported: ${DTYPES.join(', ')})`);
+  }
+  if (!Array.isArray(shape)) return fail(`${at}: "shape" is ${kind(shape)}, expected an array of integers`);
+  shape.forEach((d, i) => {
+    if (!isCount(d))
+      fail(`${at}: shape ${fmt(shape)} has dimension ${i} = ${fmt(d)}, expected a non-negative integer`);
+  });
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
+    return fail(`${at}: "data_offsets" is ${fmt(offsets)}, expected [begin, end] with non-negative integers`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (begin > end) fail(`${at}: data_offsets [${begin}, ${end}] have begin > end`);
+  if (end > dataSize) {
+    fail(`${at}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataSize} bytes)`);
+  }
+  const need = numel(shape as number[]) * DTYPE_SIZE[dtype as DType];
+  if (end - begin !== need) {
+    fail(
+      `${at}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${fmt(shape)} of ${dtype} needs ${need}`,
+    );
+  }
+  return { name, dtype: dtype as DType, shape: shape as number[], begin, end };
+}
+
+/** The tensors (sorted here by offset) must tile the data section exactly: no overlap, no hole. */
+function checkTiling(tensors: HeaderTensor[], dataSize: number, fail: (fault: string) => never): void {
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   let prev: HeaderTensor | undefined;
@@ -119,7 +133,6 @@ export function parseHeader(file: string, headerBytes: Uint8Array, dataSize: num
   }
   if (pos !== dataSize)
     fail(`hole in the data section: bytes [${pos}, ${dataSize}) after the last tensor belong to no tensor`);
-  return { metadata, tensors };
 }
 
 function parseMetadata(raw: unknown, fail: (fault: string) => never): Record<string, string> {

@@ -99,6 +99,59 @@ function groupToSample(g: Group, shard: string, ctx: SourceContext, o: ReadShard
 /** Largest archive member read into memory; larger ones are skipped (`tooLarge`) without being buffered. */
 const MAX_MEMBER_BYTES = DEFAULT_MAX_FILE_BYTES;
 
+/** An archive member's key and extension, or why it is skipped unread (unsafe name, a link, no extension). */
+function memberKey(
+  name: string,
+  type: string | null | undefined,
+):
+  | { parts: { key: string; ext: string } }
+  | { fault: { reason: 'unsafePath' | 'badEntry'; detail: string } } {
+  const isFile = type === 'file' || type === 'contiguous-file';
+  if (!isSafeRelativePath(name) || !isFile) {
+    const detail = isFile ? 'entry name escapes the archive root' : `${type} entries are not followed`;
+    return { fault: { reason: 'unsafePath', detail } };
+  }
+  const parts = splitEntryName(name.replace(/\\/g, '/'));
+  if (parts === null)
+    return { fault: { reason: 'badEntry', detail: 'entry name has no extension (expected <key>.<ext>)' } };
+  return { parts };
+}
+
+/** A complete tar ends with two zero blocks (`tail`: its last 1024 bytes); a cut one is reported or thrown. */
+function checkEndMarker(
+  tail: Buffer,
+  samples: number,
+  shard: string,
+  ctx: SourceContext,
+  options: ReadShardOptions,
+): void {
+  if (tail.length === 1024 && tail.every((b) => b === 0)) return;
+  if (options.strict)
+    throw new Error(
+      `${shard}: archive ends without its end-of-archive marker (cut short?) after ${samples} member(s)`,
+    );
+  ctx.skip({
+    key: path.basename(shard),
+    reason: 'truncated',
+    source: shard,
+    detail: `archive ends without its end-of-archive marker (cut short?): ${samples} member(s) read before the end`,
+  });
+}
+
+/** A shard that cannot be read: a `corrupt` report, or with `strict` an error naming the shard. */
+function reportUnreadable(err: Error, shard: string, ctx: SourceContext, options: ReadShardOptions): void {
+  if (options.strict)
+    throw err.message.startsWith(`${shard}: `)
+      ? err
+      : new Error(`${shard}: shard unreadable: ${err.message}`, { cause: err });
+  ctx.skip({
+    key: path.basename(shard),
+    reason: 'corrupt',
+    source: shard,
+    detail: `shard unreadable: ${err.message}`,
+  });
+}
+
 /**
  * Read one shard as a stream of samples. Entries are grouped by key while streaming (WebDataset keeps a
  * sample's files adjacent). Entry names that are absolute or contain `..`, and link entries, are
@@ -133,32 +186,14 @@ export async function* readShard(
         entry.resume();
         continue;
       }
-      if (!isSafeRelativePath(name) || (type !== 'file' && type !== 'contiguous-file')) {
+      const member = memberKey(name, type);
+      if ('fault' in member) {
         entry.resume();
         ctx.seen();
-        ctx.skip({
-          key: name,
-          reason: 'unsafePath',
-          source: shard,
-          detail:
-            type === 'file' || type === 'contiguous-file'
-              ? 'entry name escapes the archive root'
-              : `${type} entries are not followed`,
-        });
+        ctx.skip({ key: name, source: shard, ...member.fault });
         continue;
       }
-      const parts = splitEntryName(name.replace(/\\/g, '/'));
-      if (parts === null) {
-        entry.resume();
-        ctx.seen();
-        ctx.skip({
-          key: name,
-          reason: 'badEntry',
-          source: shard,
-          detail: 'entry name has no extension (expected <key>.<ext>)',
-        });
-        continue;
-      }
+      const { parts } = member;
       if (group !== null && group.key !== parts.key) {
         const s = groupToSample(group, shard, ctx, options);
         group = null;
@@ -187,30 +222,9 @@ export async function* readShard(
       group = null;
       if (s) yield s;
     }
-    if (streamError === null && (tail.length < 1024 || tail.some((b) => b !== 0))) {
-      if (options.strict)
-        throw new Error(
-          `${shard}: archive ends without its end-of-archive marker (cut short?) after ${samples} member(s)`,
-        );
-      ctx.skip({
-        key: path.basename(shard),
-        reason: 'truncated',
-        source: shard,
-        detail: `archive ends without its end-of-archive marker (cut short?): ${samples} member(s) read before the end`,
-      });
-    }
+    if (streamError === null) checkEndMarker(tail, samples, shard, ctx, options);
   } catch (e) {
-    const err = streamError ?? (e as Error);
-    if (options.strict)
-      throw err.message.startsWith(`${shard}: `)
-        ? err
-        : new Error(`${shard}: shard unreadable: ${err.message}`, { cause: err });
-    ctx.skip({
-      key: path.basename(shard),
-      reason: 'corrupt',
-      source: shard,
-      detail: `shard unreadable: ${err.message}`,
-    });
+    reportUnreadable(streamError ?? (e as Error), shard, ctx, options);
   } finally {
     input?.destroy();
     extract.destroy();
