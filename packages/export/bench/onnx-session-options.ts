@@ -9,10 +9,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
+import { benchConfig } from '@qlip/trainer';
 import * as ort from 'onnxruntime-node';
 import { BATCH as BATCH_DIM, exportOnnx, OnnxQLIP, TOKENIZE_SESSION_OPTIONS } from '../src/index.js';
 import { onnx } from '../src/onnx/proto.js';
-import { type BenchS, benchSConfig } from './bench-s.js';
 
 const BATCH = 32;
 const ROUNDS = Number(process.env.QLIP_BENCH_ROUNDS ?? 7);
@@ -33,8 +33,7 @@ const VARIANTS: Record<string, ort.InferenceSession.SessionOptions> = {
 };
 
 async function benchSModel(): Promise<QLIPModel> {
-  const spec = JSON.parse(await readFile(new URL('../../../fixtures/bench-s.json', import.meta.url), 'utf8'));
-  return QLIPModel.create(benchSConfig(spec as BenchS), 0);
+  return QLIPModel.create(benchConfig(), 0);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

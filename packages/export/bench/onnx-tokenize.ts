@@ -4,14 +4,14 @@
  * (QLIP_BENCH_QUICK=1 for fewer repetitions); @qlip/bench divides the 1-thread rate by the PyTorch peer's,
  * measured in the same run (`summary.onnxTokenizeSpeed`).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, registerBackendAccelerator, selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import { nativeKernelsAccelerator } from '@qlip/native-kernels';
+import { benchConfig, benchSSpec } from '@qlip/trainer';
 import { exportOnnx, OnnxQLIP } from '../src/index.js';
-import { type BenchS, benchSConfig } from './bench-s.js';
 
 const quick = process.env.QLIP_BENCH_QUICK === '1';
 const BATCH = 32;
@@ -22,11 +22,10 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const specPath = new URL('../../../fixtures/bench-s.json', import.meta.url);
-  const spec = JSON.parse(await readFile(specPath, 'utf8')) as BenchS;
+  const spec = benchSSpec();
   registerBackendAccelerator(nativeKernelsAccelerator);
   await selectBackend('wasm');
-  const model = QLIPModel.create(benchSConfig(spec), 0);
+  const model = QLIPModel.create(benchConfig(), 0);
   const dir = await mkdtemp(join(tmpdir(), 'qlip-bench-onnx-'));
   const reps = quick ? 3 : 7;
   try {

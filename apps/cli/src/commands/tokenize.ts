@@ -1,7 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import type { AlphaMode } from '@qlip/core';
 import { type EnqueueResult, enqueueTokenize, followQueue, type QueueStatus } from '@qlip/queue';
-import { modelFingerprint, resolveShare, type TokenizeDatasetResult, tokenizeDataset } from '@qlip/tokenize';
+import {
+  modelFingerprint,
+  resolveShare,
+  type ShardSettings,
+  type TokenizeDatasetResult,
+  tokenizeDataset,
+} from '@qlip/tokenize';
 import { maxFileBytesFlag, QlipCommand } from '../lib/base.js';
 import { backgroundFlag, modelFlags, resolveModelDir } from '../lib/model.js';
 import { queueFlags, statusLine } from '../lib/queue.js';
@@ -75,29 +81,7 @@ BullMQ queue (--queue redis://HOST:PORT/DB, then \`qlip worker\`). See docs/scal
       maxFileBytes: flags['max-file-bytes'],
       createdBy: `qlip ${this.config.version}`,
     };
-    if (flags.queue) {
-      const modelDir = await resolveModelDir(flags.model);
-      const queue = { url: flags.queue, name: flags['queue-name'] };
-      const model = { path: modelDir, fingerprint: await modelFingerprint(modelDir) };
-      const r = await enqueueTokenize({
-        queue,
-        input: args.src,
-        settings: { ...settings, model },
-        // Workers resolve a hub id themselves (into their own cache); a folder must be readable by all.
-        modelRef: flags.model ?? modelDir,
-        runtime: flags.runtime,
-      });
-      this.log(
-        `${r.added} shards enqueued on '${r.queue}' (${r.alreadyQueued} already queued, ${r.alreadyDone} already done)`,
-      );
-      if (!flags.wait) return r;
-      const s = await followQueue(queue, (st) => this.note(statusLine(st)));
-      if (s.counts.failed > 0)
-        this.error(`${s.counts.failed} shard(s) failed: qlip tokenize status --queue ${flags.queue}`, {
-          exit: 1,
-        });
-      return s;
-    }
+    if (flags.queue) return this.enqueue(args.src, flags, flags.queue, settings);
     const share = resolveShare({ index: flags['shard-index'], count: flags['shard-count'] });
     if (share.from !== 'single')
       this.note(`job array (${share.from}): shard ${share.index} of ${share.count}`);
@@ -136,5 +120,35 @@ BullMQ queue (--queue redis://HOST:PORT/DB, then \`qlip worker\`). See docs/scal
         { exit: 2 },
       );
     return result;
+  }
+
+  /** --queue: enqueue one job per input shard for `qlip worker`s (no model is loaded here); --wait follows. */
+  private async enqueue(
+    src: string,
+    flags: { model?: string; runtime: string; 'queue-name'?: string; wait: boolean },
+    url: string,
+    settings: Omit<ShardSettings, 'model'>,
+  ): Promise<EnqueueResult | QueueStatus> {
+    const modelDir = await resolveModelDir(flags.model);
+    const queue = { url, name: flags['queue-name'] };
+    const model = { path: modelDir, fingerprint: await modelFingerprint(modelDir) };
+    const r = await enqueueTokenize({
+      queue,
+      input: src,
+      settings: { ...settings, model },
+      // Workers resolve a hub id themselves (into their own cache); a folder must be readable by all.
+      modelRef: flags.model ?? modelDir,
+      runtime: flags.runtime,
+    });
+    this.log(
+      `${r.added} shards enqueued on '${r.queue}' (${r.alreadyQueued} already queued, ${r.alreadyDone} already done)`,
+    );
+    if (!flags.wait) return r;
+    const s = await followQueue(queue, (st) => this.note(statusLine(st)));
+    if (s.counts.failed > 0)
+      this.error(`${s.counts.failed} shard(s) failed: qlip tokenize status --queue ${url}`, {
+        exit: 1,
+      });
+    return s;
   }
 }

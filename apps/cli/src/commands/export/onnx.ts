@@ -1,14 +1,8 @@
 import { Flags } from '@oclif/core';
-import {
-  exportFailures,
-  exportOnnxChecked,
-  type OnnxExportReport,
-  type UnifiedOnnxExportReport,
-} from '@qlip/export';
-import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
-import { noteModel, resolveModelDir } from '../../lib/model.js';
+import { exportOnnxChecked, type OnnxExportReport, type UnifiedOnnxExportReport } from '@qlip/export';
+import { ExportCommand, exportOutFlags } from '../../lib/export.js';
 
-export default class ExportOnnx extends QlipCommand {
+export default class ExportOnnx extends ExportCommand {
   static override summary =
     'Export a model to ONNX: image -> indices + embedding, indices -> pixels, ids -> text embedding';
   static override description =
@@ -27,12 +21,7 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
         'QLIP model directory (Hugging Face layout) or hub id org/name[@revision], or a unified model directory',
       required: true,
     }),
-    out: Flags.string({
-      char: 'o',
-      description: 'output folder (created; must be empty unless --overwrite; never the model folder)',
-      required: true,
-    }),
-    overwrite: Flags.boolean({ description: "replace the export's files in a non-empty --out" }),
+    ...exportOutFlags,
     'external-data-mb': Flags.integer({
       description: "store a graph's weights in <graph>.onnx.data above this size (MiB; 0 = always)",
       default: 256,
@@ -47,23 +36,14 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
 
   async run(): Promise<OnnxExportReport | UnifiedOnnxExportReport> {
     const { flags } = await this.parse(ExportOnnx);
-    await this.initBackend(flags.backend);
-    const modelDir = await resolveModelDir(flags.model);
-    // Output is staged and renamed: a stop signal quits at once, leaving nothing partial.
-    const result = await this.withInterrupt(
-      () =>
-        exportOnnxChecked(modelDir, flags.out, {
-          externalDataThreshold: flags['external-data-mb'] * 2 ** 20,
-          producerVersion: this.config.version,
-          overwrite: flags.overwrite,
-          verify: flags.verify,
-          onModel: (model) => noteModel(flags.model, modelDir, model),
-          onLine: (line) => this.log(line),
-        }),
-      QUIT_NOW,
+    return this.runExport(flags, 'exported graphs failed verification', (modelDir, hooks) =>
+      exportOnnxChecked(modelDir, flags.out, {
+        externalDataThreshold: flags['external-data-mb'] * 2 ** 20,
+        producerVersion: this.config.version,
+        overwrite: flags.overwrite,
+        verify: flags.verify,
+        ...hooks,
+      }),
     );
-    const failed = exportFailures(result);
-    if (failed.length) this.error(`exported graphs failed verification:\n${failed.join('\n')}`, { exit: 3 });
-    return result;
   }
 }

@@ -1,9 +1,8 @@
 import { Flags } from '@oclif/core';
-import { exportFailures, exportSafetensorsChecked, type SafetensorsExportReport } from '@qlip/export';
-import { QlipCommand, QUIT_NOW } from '../../lib/base.js';
-import { noteModel, resolveModelDir } from '../../lib/model.js';
+import { exportSafetensorsChecked, type SafetensorsExportReport } from '@qlip/export';
+import { ExportCommand, exportOutFlags } from '../../lib/export.js';
 
-export default class ExportSafetensors extends QlipCommand {
+export default class ExportSafetensors extends ExportCommand {
   static override summary =
     'Export a model in the official Hugging Face QLIP layout (config, safetensors, tokenizer, preprocessor, card)';
   static override description =
@@ -21,12 +20,7 @@ the export and checks that its outputs are identical.`;
         'QLIP model directory: config.json + model.safetensors (a trainer step checkpoint works too), or hub id org/name[@revision]',
       required: true,
     }),
-    out: Flags.string({
-      char: 'o',
-      description: 'output folder (created; must be empty unless --overwrite; never the model folder)',
-      required: true,
-    }),
-    overwrite: Flags.boolean({ description: "replace the export's files in a non-empty --out" }),
+    ...exportOutFlags,
     name: Flags.string({ description: 'model name for the model card', default: 'QLIP' }),
     dtype: Flags.string({
       description: 'weight precision: f32 keeps every bit; f16/bf16 halve the file (loading widens them)',
@@ -42,23 +36,14 @@ the export and checks that its outputs are identical.`;
 
   async run(): Promise<SafetensorsExportReport> {
     const { flags } = await this.parse(ExportSafetensors);
-    await this.initBackend(flags.backend);
-    const modelDir = await resolveModelDir(flags.model);
-    const result = await this.withInterrupt(
-      () =>
-        exportSafetensorsChecked(modelDir, flags.out, {
-          name: flags.name,
-          dtype: flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16',
-          overwrite: flags.overwrite,
-          verify: flags.verify,
-          onModel: (model) => noteModel(flags.model, modelDir, model),
-          onLine: (line) => this.log(line),
-        }),
-      QUIT_NOW,
+    return this.runExport(flags, 'the export does not reproduce the model', (modelDir, hooks) =>
+      exportSafetensorsChecked(modelDir, flags.out, {
+        name: flags.name,
+        dtype: flags.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16',
+        overwrite: flags.overwrite,
+        verify: flags.verify,
+        ...hooks,
+      }),
     );
-    const failed = exportFailures(result);
-    if (failed.length)
-      this.error(`the export does not reproduce the model:\n${failed.join('\n')}`, { exit: 3 });
-    return result;
   }
 }
