@@ -170,6 +170,59 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const say = opts.onProgress ?? (() => {});
   const ids = opts.variants ?? variantsFor(opts.backend ?? 'auto');
   const loadBefore = os.loadavg();
+  const results = await runVariants(ids, opts, say);
+  // The peer runs in the same run, after our variants (one heavy process at a time); a quick run is not bench-s.
+  const pytorch: PeerEntry = opts.quick
+    ? { measured: false, reason: 'quick run (tiny model, not bench-s)' }
+    : opts.peer === false
+      ? { measured: false, reason: 'skipped (peer: false)' }
+      : await runTorchPeer(say);
+  const backends: BenchResult['backends'] = results.map((r) => ({
+    ...r,
+    vsPyTorch: pytorchRatios(r, pytorch),
+  }));
+  const shape = opts.quick ? settingsFor('wasm', { quick: true }).settings.shape : BENCH_S;
+  const headline =
+    backends.find((b) => b.id === 'wasm-native-1t' && b.available) ?? backends.find((b) => b.available);
+  const onnx: OnnxEntry =
+    opts.onnx === false || opts.quick
+      ? { available: false, reason: opts.quick ? 'skipped in a quick run' : 'skipped (onnx: false)' }
+      : await onnxTokenize(say);
+  return {
+    benchmark: 'bench-s',
+    quick: opts.quick === true,
+    date: new Date().toISOString(),
+    machine: machineInfo(loadBefore),
+    model: modelSection(shape),
+    flops: {
+      convention:
+        'matmuls only, 2*M*N*K, attention QK^T and AV included, backward = 2x forward except the patch-embed input ' +
+        'gradient; the BSQ entropy logits ([B*N*2, 9] x [9, 512]) and the B x B contrastive logits are included (parts)',
+      benchS: workloadFlops(shape, 'bench-s'),
+      executed: workloadFlops(shape, 'official-mlp'),
+    },
+    pytorch,
+    backends,
+    onnx,
+    summary: {
+      variant: headline?.id ?? null,
+      vsPyTorch: headline?.vsPyTorch ?? null,
+      onnxTokenizeSpeed: onnxVsPeer(onnx, pytorch),
+      peakRssMiB: {
+        ours: headline?.available ? headline.peakRssMB : null,
+        pytorch: pytorch.measured ? pytorch.peakRssMiB : null,
+      },
+    },
+    elapsedSec: round((performance.now() - t0) / 1000, 1),
+  };
+}
+
+/** Every requested variant, one at a time (a quick smoke run, with nothing worth keeping, uses every core). */
+async function runVariants(
+  ids: VariantId[],
+  opts: BenchOptions,
+  say: (line: string) => void,
+): Promise<VariantResult[]> {
   const one = async (id: VariantId): Promise<VariantResult> => {
     const { settings, deviations } = settingsFor(id, { quick: opts.quick, reps: opts.reps });
     say(`== ${id}`);
@@ -197,71 +250,38 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       }
     }),
   );
-  // The peer runs in the same run, after our variants (one heavy process at a time); a quick run is not bench-s.
-  const pytorch: PeerEntry = opts.quick
-    ? { measured: false, reason: 'quick run (tiny model, not bench-s)' }
-    : opts.peer === false
-      ? { measured: false, reason: 'skipped (peer: false)' }
-      : await runTorchPeer(say);
-  const backends: BenchResult['backends'] = results.map((r) => ({
-    ...r,
-    vsPyTorch: pytorchRatios(r, pytorch),
-  }));
-  const shape = opts.quick ? settingsFor('wasm', { quick: true }).settings.shape : BENCH_S;
-  const params = countParams(shape);
-  const headline =
-    backends.find((b) => b.id === 'wasm-native-1t' && b.available) ?? backends.find((b) => b.available);
-  const onnx: OnnxEntry =
-    opts.onnx === false || opts.quick
-      ? { available: false, reason: opts.quick ? 'skipped in a quick run' : 'skipped (onnx: false)' }
-      : await onnxTokenize(say);
+  return results;
+}
+
+/** The machine the run measured on, with the load average before and after. */
+function machineInfo(loadBefore: number[]): BenchResult['machine'] {
   const cpus = os.cpus();
   return {
-    benchmark: 'bench-s',
-    quick: opts.quick === true,
-    date: new Date().toISOString(),
-    machine: {
-      cpu: cpus[0]?.model ?? 'unknown',
-      cores: cpus.length,
-      memoryGB: round(os.totalmem() / 2 ** 30, 1),
-      platform: `${process.platform}-${process.arch}`,
-      node: process.version,
-      loadAverage: [...loadBefore, ...os.loadavg()].map((x) => round(x, 2)),
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGB: round(os.totalmem() / 2 ** 30, 1),
+    platform: `${process.platform}-${process.arch}`,
+    node: process.version,
+    loadAverage: [...loadBefore, ...os.loadavg()].map((x) => round(x, 2)),
+  };
+}
+
+/** The measured model: its shape and parameter counts beside bench-s's, and the one structural difference. */
+function modelSection(shape: BenchShape): BenchResult['model'] {
+  const params = countParams(shape);
+  return {
+    config: 'official QLIP layout closest to bench-s (see bottleneck)',
+    shape,
+    params: {
+      ours: params,
+      benchS: BENCH_S_EXPECTED_PARAMS,
+      difference: paramDifference(params, shape),
     },
-    model: {
-      config: 'official QLIP layout closest to bench-s (see bottleneck)',
-      shape,
-      params: {
-        ours: params,
-        benchS: BENCH_S_EXPECTED_PARAMS,
-        difference: paramDifference(params, shape),
-      },
-      bottleneck:
-        'official quantizer_embed_type "mlp": quant_embed = Linear(256->256), GELU, Linear(256->18) and quant_embed_post = ' +
-        'Linear(18->256), GELU, Linear(256->256), vs bench-s single Linear(256->18) / Linear(18->256). The executed ' +
-        'FLOPs include the two extra layers (flops.executed); GFLOP/s figures use the bench-s count (flops.benchS), so they ' +
-        'slightly understate the work done',
-    },
-    flops: {
-      convention:
-        'matmuls only, 2*M*N*K, attention QK^T and AV included, backward = 2x forward except the patch-embed input ' +
-        'gradient; the BSQ entropy logits ([B*N*2, 9] x [9, 512]) and the B x B contrastive logits are included (parts)',
-      benchS: workloadFlops(shape, 'bench-s'),
-      executed: workloadFlops(shape, 'official-mlp'),
-    },
-    pytorch,
-    backends,
-    onnx,
-    summary: {
-      variant: headline?.id ?? null,
-      vsPyTorch: headline?.vsPyTorch ?? null,
-      onnxTokenizeSpeed: onnxVsPeer(onnx, pytorch),
-      peakRssMiB: {
-        ours: headline?.available ? headline.peakRssMB : null,
-        pytorch: pytorch.measured ? pytorch.peakRssMiB : null,
-      },
-    },
-    elapsedSec: round((performance.now() - t0) / 1000, 1),
+    bottleneck:
+      'official quantizer_embed_type "mlp": quant_embed = Linear(256->256), GELU, Linear(256->18) and quant_embed_post = ' +
+      'Linear(18->256), GELU, Linear(256->256), vs bench-s single Linear(256->18) / Linear(18->256). The executed ' +
+      'FLOPs include the two extra layers (flops.executed); GFLOP/s figures use the bench-s count (flops.benchS), so they ' +
+      'slightly understate the work done',
   };
 }
 
