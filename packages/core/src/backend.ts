@@ -169,8 +169,3 @@ export async function selectBackend(requested?: string): Promise<BackendInfo> {
   current = { requested: choice, name, detail, skipped };
   return current;
 }
-
-/** The backend chosen by the last `selectBackend` call, if any. */
-export function currentBackend(): BackendInfo | undefined {
-  return current;
-}

@@ -149,7 +149,6 @@ export const TrainConfigSchema = z
   });
 
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
-export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 
 /**
  * Merge layers (later wins; a layer that sets `data.source.kind` replaces the whole source) and validate.

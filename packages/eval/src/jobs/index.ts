@@ -1,5 +1,4 @@
 export { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
-export type { FailedInput, PerImageRow } from './per-image.js';
 export {
   evaluateReconstruction,
   type FdNetwork,
