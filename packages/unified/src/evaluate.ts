@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import {
   CLIP_MEAN,
   CLIP_STD,
+  denormalizeImages,
   imageGrid,
   type ProgressListener,
   type RgbImage,
@@ -18,11 +19,13 @@ import {
   type FdNetwork,
   FeatureStatsAccumulator,
   fillTemplates,
+  forEachEvalBatch,
   formatNumber,
   frechetDistanceFromStats,
   headOfBatch,
   OPENAI_IMAGENET_TEMPLATES,
   type Rows,
+  startEvalJob,
   writeMarkdownReport,
 } from '@qlip/eval';
 import { ClipBpe } from '@qlip/text-encoder';
@@ -158,48 +161,20 @@ export async function evaluateGeneration(
   const genStats = net ? new FeatureStatsAccumulator(net.featureDim) : undefined;
   const rows: GenerationEvalResult['prompts'] = [];
   const grids: { caption: string; path: string }[] = [];
-  const files: string[] = [];
   let sampleSeconds = 0;
   try {
     for (const [ci, prompt] of prompts.entries()) {
-      const g = await generate(p, prompt, {
-        n: o.n,
-        seed: o.seed + ci,
-        guidance: o.guidance,
-        temperature: o.temperature,
-        topK: o.topK,
-        batchSize: 32,
-      });
-      sampleSeconds += g.seconds;
-      const pred = classify(p, classEmb, g.images);
-      const hits = pred.filter((c) => c === ci).length;
-      const n = p.model.config.image_grid[0] * p.model.config.image_grid[1];
-      const distinct = new Set<string>();
-      for (let i = 0; i < o.n; i++) distinct.add(g.codes.subarray(i * n, (i + 1) * n).join(','));
-      rows.push({
-        prompt,
-        class: classes[ci]!,
-        samples: o.n,
-        accuracy: hits / o.n,
-        diversity: distinct.size / o.n,
-        seconds: g.seconds,
-      });
-      if (genStats && net) genStats.add(await pooled(net, g.images));
-      if (o.out) {
-        const file = `grid-${String(ci).padStart(2, '0')}.png`;
-        const shown = g.images.slice(0, 32);
-        const lines: RgbImage[][] = [];
-        for (let i = 0; i < shown.length; i += 8) lines.push(shown.slice(i, i + 8));
-        await writePng(join(o.out, file), imageGrid(lines, { gap: 2 }));
-        grids.push({ caption: `"${prompt}": accuracy ${formatNumber(hits / o.n)}`, path: file });
-        files.push(join(o.out, file));
-      }
+      const { row, images } = await evaluatePrompt(p, o, classEmb, ci, prompt, classes[ci]!);
+      rows.push(row);
+      sampleSeconds += row.seconds;
+      if (genStats && net) genStats.add(await pooled(net, images));
+      if (o.out) grids.push(await writeSampleGrid(o.out, ci, row, images));
       emit({
         task: 'eval generation',
         done: ci + 1,
         total: prompts.length,
         unit: 'prompts',
-        metrics: { accuracy: hits / o.n },
+        metrics: { accuracy: row.accuracy },
       });
     }
     const fdResult = net && genStats ? await realFrechet(p, net, source, o.fdImages, genStats) : null;
@@ -210,52 +185,104 @@ export async function evaluateGeneration(
       diversity: rows.reduce((a, r) => a + r.diversity, 0) / rows.length,
       frechetDistance: fdResult ? { network: o.fd, ...fdResult } : null,
       imagesPerSecond: total / sampleSeconds,
-      files,
+      files: o.out ? grids.map((g) => join(o.out!, g.path)) : [],
       seconds: (performance.now() - t0) / 1000,
     };
-    if (o.out) {
-      const md = join(o.out, 'report.md');
-      await writeMarkdownReport(md, {
-        title: 'Text-to-image evaluation',
-        meta: {
-          model: p.dir,
-          tokenizer: p.model.config.tokenizer.path,
-          'samples per prompt': o.n,
-          guidance: o.guidance,
-          temperature: o.temperature,
-          'top-k': o.topK,
-          seed: o.seed,
-        },
-        metrics: {
-          'prompt accuracy (tokenizer zero-shot)': formatNumber(result.promptAccuracy),
-          'diversity (distinct grids / N)': formatNumber(result.diversity),
-          ...(result.frechetDistance
-            ? {
-                [`Frechet distance generated vs real (${o.fd}, not standard FID)`]: formatNumber(
-                  result.frechetDistance.generated,
-                ),
-                [`Frechet distance reconstructions vs real (${o.fd})`]: formatNumber(
-                  result.frechetDistance.reconstructions,
-                ),
-              }
-            : {}),
-          'token sampling (images/s, KV cache, batch 32)': formatNumber(result.imagesPerSecond),
-        },
-        tables: [
-          {
-            heading: 'Per prompt',
-            headers: ['prompt', 'accuracy', 'diversity'],
-            rows: rows.map((r) => [r.prompt, formatNumber(r.accuracy), formatNumber(r.diversity)]),
-          },
-        ],
-        images: grids,
-      });
-      result.files.push(md);
-    }
+    if (o.out) result.files.push(await writeGenerationReport(p, o, result, grids));
     return result;
   } finally {
     net?.dispose();
   }
+}
+
+/** N seeded samples of one class prompt: accuracy by the zero-shot classifier, diversity of the grids. */
+async function evaluatePrompt(
+  p: UnifiedPipeline,
+  o: GenerationEvalOptions,
+  classEmb: Rows,
+  ci: number,
+  prompt: string,
+  className: string,
+): Promise<{ row: GenerationEvalResult['prompts'][number]; images: RgbImage[] }> {
+  const g = await generate(p, prompt, {
+    n: o.n,
+    seed: o.seed + ci,
+    guidance: o.guidance,
+    temperature: o.temperature,
+    topK: o.topK,
+    batchSize: 32,
+  });
+  const pred = classify(p, classEmb, g.images);
+  const hits = pred.filter((c) => c === ci).length;
+  const n = p.model.config.image_grid[0] * p.model.config.image_grid[1];
+  const distinct = new Set<string>();
+  for (let i = 0; i < o.n; i++) distinct.add(g.codes.subarray(i * n, (i + 1) * n).join(','));
+  const row = {
+    prompt,
+    class: className,
+    samples: o.n,
+    accuracy: hits / o.n,
+    diversity: distinct.size / o.n,
+    seconds: g.seconds,
+  };
+  return { row, images: g.images };
+}
+
+/** grid-NN.png: the first 32 samples of prompt `ci`, 8 a line; its report entry. */
+async function writeSampleGrid(
+  out: string,
+  ci: number,
+  row: GenerationEvalResult['prompts'][number],
+  images: RgbImage[],
+): Promise<{ caption: string; path: string }> {
+  const file = `grid-${String(ci).padStart(2, '0')}.png`;
+  const shown = images.slice(0, 32);
+  const lines: RgbImage[][] = [];
+  for (let i = 0; i < shown.length; i += 8) lines.push(shown.slice(i, i + 8));
+  await writePng(join(out, file), imageGrid(lines, { gap: 2 }));
+  return { caption: `"${row.prompt}": accuracy ${formatNumber(row.accuracy)}`, path: file };
+}
+
+async function writeGenerationReport(
+  p: UnifiedPipeline,
+  o: GenerationEvalOptions,
+  result: GenerationEvalResult,
+  grids: { caption: string; path: string }[],
+): Promise<string> {
+  const md = join(o.out!, 'report.md');
+  const fd = result.frechetDistance;
+  await writeMarkdownReport(md, {
+    title: 'Text-to-image evaluation',
+    meta: {
+      model: p.dir,
+      tokenizer: p.model.config.tokenizer.path,
+      'samples per prompt': o.n,
+      guidance: o.guidance,
+      temperature: o.temperature,
+      'top-k': o.topK,
+      seed: o.seed,
+    },
+    metrics: {
+      'prompt accuracy (tokenizer zero-shot)': formatNumber(result.promptAccuracy),
+      'diversity (distinct grids / N)': formatNumber(result.diversity),
+      ...(fd
+        ? {
+            [`Frechet distance generated vs real (${o.fd}, not standard FID)`]: formatNumber(fd.generated),
+            [`Frechet distance reconstructions vs real (${o.fd})`]: formatNumber(fd.reconstructions),
+          }
+        : {}),
+      'token sampling (images/s, KV cache, batch 32)': formatNumber(result.imagesPerSecond),
+    },
+    tables: [
+      {
+        heading: 'Per prompt',
+        headers: ['prompt', 'accuracy', 'diversity'],
+        rows: result.prompts.map((r) => [r.prompt, formatNumber(r.accuracy), formatNumber(r.diversity)]),
+      },
+    ],
+    images: grids,
+  });
+  return md;
 }
 
 /** Frechet distances of generated and of reconstructed images, both against the same real images. */
@@ -275,7 +302,6 @@ async function realFrechet(
     const b = headOfBatch(full, limit - n);
     const bs = b.shape[0];
     const s = p.tokenizer.imageSize;
-    const { denormalizeImages } = await import('@qlip/core');
     real.add(await pooled(net, denormalizeImages(b.images, [bs, 3, s, s])));
     recon.add(await pooled(net, await decodeCodes(p.tokenizer, await encodePixels(p, b.images, bs))));
     n += bs;
@@ -313,84 +339,77 @@ export async function evaluateCaptioning(
   p: UnifiedPipeline,
   o: CaptionEvalOptions,
 ): Promise<CaptionEvalResult> {
-  const t0 = performance.now();
-  const emit = o.onProgress ?? silentProgress;
-  const source = await evalSource(o.data, { labels: false });
-  const ds = await evalDataset(
-    source,
-    p.tokenizer.imageSize,
-    o.batchSize ?? 128,
-    [],
-    emit,
-    'eval captioning',
-    o.limit !== undefined,
-  );
+  const job = await startEvalJob(o, false);
   const cands: string[] = [];
   const refs: string[][] = [];
   const examples: CaptionEvalResult['examples'] = [];
   const shown: RgbImage[] = [];
-  let classHits = 0;
-  let classTotal = 0;
-  const total = o.limit ?? ds.source.size;
-  for await (const full of ds.batches()) {
-    if (o.limit !== undefined && cands.length >= o.limit) break;
-    const b = o.limit === undefined ? full : headOfBatch(full, o.limit - cands.length);
+  const hits = { class: 0, total: 0 };
+  const s = p.tokenizer.imageSize;
+  const spec = { task: 'eval captioning', imageSize: s, sample: o.limit !== undefined };
+  await forEachEvalBatch(job, { ...o, batchSize: o.batchSize ?? 128 }, spec, async (b) => {
     const bs = b.shape[0];
-    const codes = await encodePixels(p, b.images, bs);
-    const caps = await captionCodes(p, codes);
+    const caps = await captionCodes(p, await encodePixels(p, b.images, bs));
     caps.forEach((c, i) => {
       cands.push(c);
       refs.push([b.captions[i]!]);
       const cls = b.classNames[i];
       if (cls) {
-        classTotal++;
-        if (captionWords(c).join(' ').includes(captionWords(cls).join(' '))) classHits++;
+        hits.total++;
+        if (captionWords(c).join(' ').includes(captionWords(cls).join(' '))) hits.class++;
       }
       if (examples.length < 24) examples.push({ key: b.keys[i]!, reference: b.captions[i]!, caption: c });
     });
-    if (o.out && shown.length < 24) {
-      const { denormalizeImages } = await import('@qlip/core');
-      const s = p.tokenizer.imageSize;
+    if (o.out && shown.length < 24)
       shown.push(...denormalizeImages(b.images, [bs, 3, s, s]).slice(0, 24 - shown.length));
-    }
-    emit({ task: 'eval captioning', done: cands.length, ...(total ? { total } : {}), unit: 'images' });
-  }
+    return undefined;
+  });
   const result: CaptionEvalResult = {
     images: cands.length,
     bleu4: bleu(cands, refs)[3]!,
     ciderD: ciderD(cands, refs).score,
-    exactMatch: classTotal ? classHits / classTotal : null,
+    exactMatch: hits.total ? hits.class / hits.total : null,
     examples,
     files: [],
-    seconds: (performance.now() - t0) / 1000,
+    seconds: (performance.now() - job.t0) / 1000,
   };
-  if (o.out) {
-    const images = shown.map((im, i) => {
-      const f = `example-${String(i).padStart(2, '0')}.png`;
-      return { im, f, caption: examples[i]!.caption };
-    });
-    for (const x of images) await writePng(join(o.out, x.f), x.im);
-    const md = join(o.out, 'report.md');
-    await writeMarkdownReport(md, {
-      title: 'Captioning evaluation',
-      meta: { model: p.dir, data: o.data, images: result.images },
-      metrics: {
-        'BLEU-4': formatNumber(result.bleu4),
-        'CIDEr-D': formatNumber(result.ciderD),
-        ...(result.exactMatch !== null ? { 'class-word exact match': formatNumber(result.exactMatch) } : {}),
-      },
-      tables: [
-        {
-          heading: 'Examples',
-          headers: ['image', 'reference', 'caption'],
-          rows: examples.map((e, i) => [images[i] ? `![](${images[i]!.f})` : e.key, e.reference, e.caption]),
-        },
-      ],
-      notes: [
-        'Metrics over lower-cased words without punctuation; CIDEr-D with sigma 6 and the COCO length convention (see docs/unified.md).',
-      ],
-    });
-    result.files = [md, ...images.map((x) => join(o.out!, x.f))];
-  }
+  if (o.out) result.files = await writeCaptionReport(p, o, o.out, result, shown);
   return result;
+}
+
+/** report.md with the metrics and the first examples (their images as example-NN.png). */
+async function writeCaptionReport(
+  p: UnifiedPipeline,
+  o: CaptionEvalOptions,
+  out: string,
+  result: CaptionEvalResult,
+  shown: RgbImage[],
+): Promise<string[]> {
+  const { examples } = result;
+  const images = shown.map((im, i) => {
+    const f = `example-${String(i).padStart(2, '0')}.png`;
+    return { im, f, caption: examples[i]!.caption };
+  });
+  for (const x of images) await writePng(join(out, x.f), x.im);
+  const md = join(out, 'report.md');
+  await writeMarkdownReport(md, {
+    title: 'Captioning evaluation',
+    meta: { model: p.dir, data: o.data, images: result.images },
+    metrics: {
+      'BLEU-4': formatNumber(result.bleu4),
+      'CIDEr-D': formatNumber(result.ciderD),
+      ...(result.exactMatch !== null ? { 'class-word exact match': formatNumber(result.exactMatch) } : {}),
+    },
+    tables: [
+      {
+        heading: 'Examples',
+        headers: ['image', 'reference', 'caption'],
+        rows: examples.map((e, i) => [images[i] ? `![](${images[i]!.f})` : e.key, e.reference, e.caption]),
+      },
+    ],
+    notes: [
+      'Metrics over lower-cased words without punctuation; CIDEr-D with sigma 6 and the COCO length convention (see docs/unified.md).',
+    ],
+  });
+  return [md, ...images.map((x) => join(out, x.f))];
 }

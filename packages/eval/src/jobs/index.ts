@@ -1,4 +1,11 @@
-export { evalClassNames, evalDataset, evalSource, headOfBatch } from './data.js';
+export {
+  evalClassNames,
+  evalDataset,
+  evalSource,
+  forEachEvalBatch,
+  headOfBatch,
+  startEvalJob,
+} from './data.js';
 export {
   evaluateReconstruction,
   type FdNetwork,
