@@ -5,7 +5,7 @@ export { fromOfficialQuantizerCfg } from './quantizer.js';
 
 // Losses
 
-export { type BsqLossOptions, type BsqLossTerms, bsqEntropy, bsqLoss } from './loss.js';
+export { type BsqLossOptions, bsqEntropy, bsqLoss } from './loss.js';
 
 // Host-side bit packing
 

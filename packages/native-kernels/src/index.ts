@@ -1,13 +1,16 @@
 // Installation (nativeKernelsAccelerator is what entry points register with @qlip/core) and test hooks
 
-// Tuning
-export { currentIsa, setIsa, setThreads, supportedIsas } from './isa.js';
 export {
   installNativeKernels,
-  type NativeKernelsInfo,
   nativeKernelsAccelerator,
   nativeKernelsInstalled,
   uninstallNativeKernels,
 } from './kernels.js';
+
+// Tuning
+
+export { currentIsa, setIsa, setThreads, supportedIsas } from './isa.js';
+
 // Addon loading
-export { ADDON_PATH, type Isa, loadNative, type NativeAddon, nativeUnavailableReason } from './native.js';
+
+export { type Isa, loadNative, nativeUnavailableReason } from './native.js';

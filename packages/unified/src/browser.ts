@@ -4,4 +4,4 @@
 export type { UnifiedConfig } from './config.js';
 export { onnxStepDecoder, type UnifiedOnnxShape } from './onnx-decoder.js';
 export { captionPrefixes, greedyText, type SamplingOptions, sampleImages } from './sampling.js';
-export { BOS, RestrictedVocab } from './text-vocab.js';
+export { RestrictedVocab } from './text-vocab.js';

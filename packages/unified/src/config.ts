@@ -8,7 +8,6 @@ export const ImageHeadSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('groups'), group_size: z.number().int().min(1).max(16) }).strict(),
   z.object({ kind: z.literal('bits') }).strict(),
 ]);
-export type ImageHead = z.output<typeof ImageHeadSchema>;
 
 /** The frozen QLIP tokenizer the image tokens come from. */
 export const TokenizerRefSchema = z

@@ -1,7 +1,7 @@
 import { ClipBpe } from '@qlip/text-encoder';
 import { RestrictedVocab } from './text-vocab.js';
 
-export { BOI, BOS, EOI, EOS, PAD, SPECIALS, UNK } from './text-vocab.js';
+export { BOI, BOS, EOI, EOS, PAD, SPECIALS } from './text-vocab.js';
 
 /** The restricted vocabulary over the bundled CLIP BPE tokenizer (Node; the page builds its own). */
 export class UnifiedVocab extends RestrictedVocab {
