@@ -12,6 +12,11 @@ export interface PeerFigures {
   trainBatch: number;
   /** Peak RSS after the train step (MiB, includes the torch/OpenBLAS libraries). */
   peakRssMiB: number | null;
+  /**
+   * The BLAS torch loaded, e.g. `openblas (SkylakeX)`. Anything else is Debian's reference BLAS, 10-50x slower
+   * than OpenBLAS: not a fair peer (`apt-get install libopenblas0-pthread`).
+   */
+  blas: string;
 }
 
 /** The peer's entry in a bench result: measured in this run, or why not (then no ratio is printed). */
@@ -46,7 +51,16 @@ export function parsePeerOutput(json: unknown, threads: number): PeerFigures {
     trainStepMs: num(json, ['train_step', 'ms_median']),
     trainBatch: num(json, ['train_step', 'batch']),
     peakRssMiB: rss,
+    blas: blasOf(json),
   };
+}
+
+function blasOf(json: unknown): string {
+  const sw = (json as { software?: { blas?: unknown; openblas_core?: unknown } } | null)?.software;
+  if (sw?.blas !== 'openblas') {
+    return 'not OpenBLAS (the reference BLAS is 10-50x slower: Debian apt-get install libopenblas0-pthread)';
+  }
+  return typeof sw.openblas_core === 'string' ? `openblas (${sw.openblas_core})` : 'openblas';
 }
 
 export interface PeerOptions {

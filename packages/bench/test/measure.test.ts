@@ -34,6 +34,16 @@ describe('timing', () => {
   });
 });
 
+/** The figures as torch_peer.py prints them. */
+const peerJson = () => ({
+  tokenize: { images_per_s: 104 },
+  reconstruct: { images_per_s: 37 },
+  text_embed: { prompts_per_s: 227 },
+  train_step: { ms_median: 3000, batch: BENCH_S.batch },
+  peak_rss_mib: { after_train: 1365 },
+  software: { blas: 'openblas', openblas_core: 'SkylakeX' },
+});
+
 describe('variants', () => {
   it('full runs follow bench-s timing on the primary variants and list every departure', () => {
     const native = settingsFor('wasm-native-1t');
@@ -96,18 +106,11 @@ describe('variants', () => {
       python: 'python3',
       script: 'torch_peer.py',
       wallSec: 1,
-      ...parsePeerOutput(
-        {
-          tokenize: { images_per_s: 104 },
-          reconstruct: { images_per_s: 37 },
-          text_embed: { prompts_per_s: 227 },
-          train_step: { ms_median: 3000, batch: BENCH_S.batch },
-          peak_rss_mib: { after_train: 1365 },
-        },
-        1,
-      ),
+      ...parsePeerOutput(peerJson(), 1),
     };
     const q = pytorchRatios(r, peer)!;
+    expect(peer.measured && peer.blas).toBe('openblas (SkylakeX)');
+    expect(parsePeerOutput({ ...peerJson(), software: { blas: 'unknown' } }, 1).blas).toMatch(/not OpenBLAS/);
     expect(q.tokenizeSpeed).toBe(2);
     expect(q.reconstructSpeed).toBe(0.5);
     expect(q.textSpeed).toBe(1);

@@ -53,7 +53,7 @@ export default class Bench extends QlipCommand {
       this.log(
         `pytorch peer (${p.threads} thread, this run): tokenize ${p.tokenizeImagesPerSec} img/s, reconstruct ` +
           `${p.reconstructImagesPerSec} img/s, text ${p.textPromptsPerSec} prompts/s, train step ${p.trainStepMs} ms ` +
-          `(batch ${p.trainBatch})`,
+          `(batch ${p.trainBatch}), BLAS ${p.blas}`,
       );
       if (s) {
         const train =
