@@ -214,7 +214,6 @@ async function tokenizeLocked(
   const failed: TokenizeResult['failed'] = [];
   let tokenized = 0;
   let interrupted = false;
-  const n = rt.grid[0] * rt.grid[1]; // tokens per image
   onProgress({
     task: 'tokenize',
     done: 0,
@@ -222,43 +221,19 @@ async function tokenizeLocked(
     unit: 'images',
     message: alreadyDone ? `resuming: ${alreadyDone} of ${files.length} images already tokenized` : undefined,
   });
-  let next = pending.length
-    ? prepare(o.input, pending.slice(0, batchSize), params, o.maxPixels, o.maxFileBytes)
-    : undefined;
+  // The next chunk is read and decoded while the model runs on the current one.
+  const prepareFrom = (from: number) =>
+    from < pending.length
+      ? prepare(o.input, pending.slice(from, from + batchSize), params, o.maxPixels, o.maxFileBytes)
+      : undefined;
+  let next = prepareFrom(0);
   try {
     for (let start = 0; start < pending.length; start += batchSize) {
       const batch = await next!;
       const after = start + batchSize;
-      next =
-        after < pending.length
-          ? prepare(o.input, pending.slice(after, after + batchSize), params, o.maxPixels, o.maxFileBytes)
-          : undefined;
-      for (const f of batch.failed)
-        onProgress({
-          task: 'tokenize',
-          done: tokenized + failed.length,
-          message: `skipped ${f.path}: ${f.reason}`,
-        });
-      for (const f of batch.failed) {
-        failed.push({ path: f.path, reason: f.reason });
-        skips.add({ path: f.path, reason: f.fault, detail: f.reason });
-      }
-      if (batch.paths.length) {
-        const { indices, features } = await rt.encode(batch.pixels, batch.paths.length, {
-          features: Boolean(o.features),
-        });
-        const d = rt.featureDim;
-        await writer.add(
-          batch.paths.map((path, i) => ({
-            path,
-            sha256: batch.hashes[i]!,
-            ...(batch.captions[i] !== undefined ? { caption: batch.captions[i] } : {}),
-            tokens: indices.subarray(i * n, (i + 1) * n),
-            ...(features ? { features: features.subarray(i * n * d, (i + 1) * n * d) } : {}),
-          })),
-        );
-        tokenized += batch.paths.length;
-      }
+      next = prepareFrom(after);
+      recordFailed(batch.failed, tokenized, failed, skips, onProgress);
+      if (batch.paths.length) tokenized += await encodeBatch(rt, writer, batch, Boolean(o.features));
       const secs = (performance.now() - t0) / 1000;
       onProgress({
         task: 'tokenize',
@@ -293,4 +268,46 @@ async function tokenizeLocked(
     seconds,
     imagesPerSecond: tokenized / Math.max(seconds, 1e-9),
   };
+}
+
+/** A batch's unreadable files: a progress note each (done counted before them), then listed and tallied. */
+function recordFailed(
+  batchFailed: Awaited<ReturnType<typeof prepare>>['failed'],
+  tokenized: number,
+  failed: TokenizeResult['failed'],
+  skips: SkipTally,
+  onProgress: ProgressListener,
+): void {
+  for (const f of batchFailed)
+    onProgress({
+      task: 'tokenize',
+      done: tokenized + failed.length,
+      message: `skipped ${f.path}: ${f.reason}`,
+    });
+  for (const f of batchFailed) {
+    failed.push({ path: f.path, reason: f.reason });
+    skips.add({ path: f.path, reason: f.fault, detail: f.reason });
+  }
+}
+
+/** Encode one prepared batch and add its rows (tokens, and features when asked) to the dataset; returns its size. */
+async function encodeBatch(
+  rt: ModelRuntime,
+  writer: TokenDatasetWriter,
+  batch: Awaited<ReturnType<typeof prepare>>,
+  withFeatures: boolean,
+): Promise<number> {
+  const n = rt.grid[0] * rt.grid[1]; // tokens per image
+  const d = rt.featureDim;
+  const { indices, features } = await rt.encode(batch.pixels, batch.paths.length, { features: withFeatures });
+  await writer.add(
+    batch.paths.map((path, i) => ({
+      path,
+      sha256: batch.hashes[i]!,
+      ...(batch.captions[i] !== undefined ? { caption: batch.captions[i] } : {}),
+      tokens: indices.subarray(i * n, (i + 1) * n), // [N]
+      ...(features ? { features: features.subarray(i * n * d, (i + 1) * n * d) } : {}), // [N, D]
+    })),
+  );
+  return batch.paths.length;
 }

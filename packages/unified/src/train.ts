@@ -161,55 +161,56 @@ async function prepareCorpus(
   }
 }
 
-/**
- * Train a unified model as `cfg` says on the generic training loop of @qlip/trainer: the data is tokenized
- * once into OUT/tokens, batches are drawn from one seeded stream (its state is saved in every checkpoint,
- * so a resumed run continues bit-exactly), checkpoints are HF-like directories (config.json + model.safetensors).
- */
-export async function trainUnified(
+type LoopResume = Parameters<typeof runTrainingLoop>[1]['resume'];
+
+/** The model, its batch stream's rng and the loop's resume point, from a checkpoint directory. */
+async function resumeModel(
+  from: string,
+  emit: ProgressListener,
+): Promise<{ model: UnifiedModel; rng: Rng; resume: LoopResume }> {
+  const dir = await resolveCheckpoint(from);
+  const { state, optimizer } = await loadCheckpointState(dir);
+  const model = await UnifiedModel.load(dir);
+  const rng = Rng.fromState(state.rng as { s: number; spare: number | null });
+  const resume = { dir, step: Number(state.step), optimizer };
+  emit({ task: 'train', done: resume.step, message: `resuming from ${dir} (step ${resume.step})` });
+  return { model, rng, resume };
+}
+
+/** A new model over the corpus's vocabulary and the token cache's geometry (bits, grid), seeded by `cfg`. */
+async function createModel(
   cfg: UnifiedTrainConfig,
-  o: UnifiedTrainOptions,
-): Promise<UnifiedTrainResult> {
-  const t0 = performance.now();
-  const emit = o.onProgress ?? silentProgress;
-  await mkdir(o.out, { recursive: true });
-  if (!o.resume && (await listCheckpoints(o.out)).length > 0)
-    throw new Error(
-      `${o.out}: already holds checkpoints; pass --resume ${o.out} to continue, or choose a new --out`,
-    );
-  const { corpus, cache, ref, group } = await prepareCorpus(cfg, o);
-  if (o.signal?.aborted)
-    throw new Error('interrupted while tokenizing; run the same command again to resume');
-  let model: UnifiedModel;
-  let rng: Rng;
-  let resume: Parameters<typeof runTrainingLoop>[1]['resume'];
-  if (o.resume) {
-    const dir = await resolveCheckpoint(o.resume);
-    const { state, optimizer } = await loadCheckpointState(dir);
-    model = await UnifiedModel.load(dir);
-    rng = Rng.fromState(state.rng as { s: number; spare: number | null });
-    resume = { dir, step: Number(state.step), optimizer };
-    emit({ task: 'train', done: resume.step, message: `resuming from ${dir} (step ${resume.step})` });
-  } else {
-    const vocab = UnifiedVocab.fromTexts(corpusTexts(corpus, cfg.aliases));
-    const init: UnifiedConfigInput = {
-      ...cfg.model,
-      image_head: cfg.model.image_head ?? { kind: 'groups', group_size: group },
-      image_bits: 0,
-      image_grid: [0, 0],
-      clip_ids: [...vocab.clipIds],
-      tokenizer: ref,
-    };
-    const meta = JSON.parse(await readFile(join(cache, 'meta.json'), 'utf8')) as {
-      bits: number;
-      grid: [number, number];
-    };
-    model = UnifiedModel.create({ ...init, image_bits: meta.bits, image_grid: meta.grid }, cfg.seed);
-    rng = new Rng(cfg.seed).fork(1);
-  }
-  const vocab = new UnifiedVocab(model.config.clip_ids);
-  const batches = sequenceBatches(cfg, model, vocab, corpus, rng);
-  const task: TrainingTask<SequenceBatch> = {
+  corpus: TokenCorpus,
+  cache: string,
+  ref: UnifiedConfigInput['tokenizer'],
+  group: number,
+): Promise<{ model: UnifiedModel; rng: Rng; resume: LoopResume }> {
+  const vocab = UnifiedVocab.fromTexts(corpusTexts(corpus, cfg.aliases));
+  const init: UnifiedConfigInput = {
+    ...cfg.model,
+    image_head: cfg.model.image_head ?? { kind: 'groups', group_size: group },
+    image_bits: 0,
+    image_grid: [0, 0],
+    clip_ids: [...vocab.clipIds],
+    tokenizer: ref,
+  };
+  const meta = JSON.parse(await readFile(join(cache, 'meta.json'), 'utf8')) as {
+    bits: number;
+    grid: [number, number];
+  };
+  const model = UnifiedModel.create({ ...init, image_bits: meta.bits, image_grid: meta.grid }, cfg.seed);
+  return { model, rng: new Rng(cfg.seed).fork(1), resume: undefined };
+}
+
+/** The loop's view of a unified model: its parameters, the weighted text + image loss, what a checkpoint saves. */
+function unifiedTask(
+  cfg: UnifiedTrainConfig,
+  model: UnifiedModel,
+  batches: Iterator<SequenceBatch>,
+  rng: Rng,
+  cache: string,
+): TrainingTask<SequenceBatch> {
+  return {
     parameters: model.params,
     batches: { next: async () => batches.next() },
     microBatch: (batch) => ({
@@ -229,6 +230,33 @@ export async function trainUnified(
     checkpointState: () => ({ version: 1, kind: 'qlip-unified', config: cfg, rng: rng.state, cache }),
     save: (dir) => model.save(dir),
   };
+}
+
+/**
+ * Train a unified model as `cfg` says on the generic training loop of @qlip/trainer: the data is tokenized
+ * once into OUT/tokens, batches are drawn from one seeded stream (its state is saved in every checkpoint,
+ * so a resumed run continues bit-exactly), checkpoints are HF-like directories (config.json + model.safetensors).
+ */
+export async function trainUnified(
+  cfg: UnifiedTrainConfig,
+  o: UnifiedTrainOptions,
+): Promise<UnifiedTrainResult> {
+  const t0 = performance.now();
+  const emit = o.onProgress ?? silentProgress;
+  await mkdir(o.out, { recursive: true });
+  if (!o.resume && (await listCheckpoints(o.out)).length > 0)
+    throw new Error(
+      `${o.out}: already holds checkpoints; pass --resume ${o.out} to continue, or choose a new --out`,
+    );
+  const { corpus, cache, ref, group } = await prepareCorpus(cfg, o);
+  if (o.signal?.aborted)
+    throw new Error('interrupted while tokenizing; run the same command again to resume');
+  const { model, rng, resume } = o.resume
+    ? await resumeModel(o.resume, emit)
+    : await createModel(cfg, corpus, cache, ref, group);
+  const vocab = new UnifiedVocab(model.config.clip_ids);
+  const batches = sequenceBatches(cfg, model, vocab, corpus, rng);
+  const task = unifiedTask(cfg, model, batches, rng, cache);
   const o2 = cfg.optimizer;
   try {
     const r = await runTrainingLoop(task, {
