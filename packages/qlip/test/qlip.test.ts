@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeImage } from '@qlip/core';
 import { MNIST_CLASS_NAMES, MNIST_TEMPLATES } from '@qlip/data';
-import { readTokenDataset, tokenizeDirectory } from '@qlip/tokenize';
+import { readQLIPConfig } from '@qlip/model';
+import { defaultModelDir } from '@qlip/pretrained';
+import { readTokenDataset, tokenizeDataset } from '@qlip/tokenize';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QLIP } from '../src/index.js';
@@ -21,15 +23,22 @@ beforeAll(async () => {
 afterAll(() => q.dispose());
 
 describe('QLIP library API (shipped qlip-tiny-mnist)', () => {
-  it('describes the model it loaded', () => {
+  it('describes the model it loaded', async () => {
+    // What the shipped checkpoint's config.json says, not numbers restated here.
+    const v = (await readQLIPConfig(join(defaultModelDir(), 'config.json'))).vision_config;
+    const [s, side, bits] = [v.image_size, v.image_size / v.patch_size, v.quantizer_cfg.embed_dim];
     expect(q.info).toMatchObject({
       name: 'qlip-tiny-mnist',
       source: 'shipped',
-      imageSize: 32,
-      grid: [4, 4],
-      bits: 16,
+      imageSize: s,
+      grid: [side, side],
+      bits,
     });
-    expect(q.describe()).toMatch(/^model: qlip-tiny-mnist \(.*\): 32x32 px input, 4x4 tokens of 16 bits/);
+    expect(q.describe()).toMatch(
+      new RegExp(
+        `^model: qlip-tiny-mnist \\(.*\\): ${s}x${s} px input, ${side}x${side} tokens of ${bits} bits`,
+      ),
+    );
   });
 
   it('tokenizes paths, Buffers and decoded RGB alike, with the indices qlip tokenize writes', async () => {
@@ -44,18 +53,21 @@ describe('QLIP library API (shipped qlip-tiny-mnist)', () => {
     expect(byBuffer.indices).toEqual(byPath.indices);
     expect(byRgb.indices).toEqual(byPath.indices);
     // The CLI's tokenize job over the same runtime writes the same indices.
-    const job = await tokenizeDirectory(q.runtime, {
+    const job = await tokenizeDataset(q.runtime, {
       input: join(tmp, 'digits'),
       out: join(tmp, 'tokens'),
       model: { path: q.info.dir, fingerprint: 'x' },
     });
     expect(job.tokenized).toBe(3);
     const ds = await readTokenDataset(join(tmp, 'tokens'));
-    const fromJob = await ds.loadTokens(0);
-    ds.entries.forEach((e, i) => {
+    expect(ds.entries.length).toBe(3);
+    for (const e of ds.entries) {
+      const fromJob = await ds.loadTokens(e.shard);
       const r = files.findIndex((f) => f.endsWith(e.path));
-      expect(fromJob.subarray(i * 16, (i + 1) * 16)).toEqual(byPath.indices.subarray(r * 16, (r + 1) * 16));
-    });
+      expect(fromJob.subarray(e.row * 16, (e.row + 1) * 16)).toEqual(
+        byPath.indices.subarray(r * 16, (r + 1) * 16),
+      );
+    }
   });
 
   it('decodes token grids to 32x32 RGB images close to the inputs', async () => {
