@@ -1,9 +1,7 @@
 import { Flags } from '@oclif/core';
-import type { BackendChoice } from '@qlip/core';
 import { runTokenizeWorker, type WorkerEvent, type WorkerSummary } from '@qlip/queue';
-import { type FromPretrainedOptions, QLIP } from 'qlip';
 import { QlipCommand } from '../lib/base.js';
-import { requiredQueueFlags } from '../lib/queue.js';
+import { pretrainedRuntimes, requiredQueueFlags } from '../lib/queue.js';
 
 export default class Worker extends QlipCommand {
   static override summary = 'Tokenize shards from a BullMQ queue (run as many as you like, on any machine)';
@@ -63,16 +61,7 @@ hands them back at once.`;
         lockDurationMs: flags['lock-duration'],
         stalledIntervalMs: flags['stalled-interval'],
         signal: stop.signal,
-        runtimeFor: async (model, runtime, features) => {
-          const q = await QLIP.fromPretrained(model, {
-            runtime: runtime as FromPretrainedOptions['runtime'],
-            ...(features ? { needsTfjs: 'post-quantisation features (--features) come from tfjs' } : {}),
-            backend: flags.backend as BackendChoice,
-            log: (m) => this.note(m),
-          });
-          this.note(q.describe());
-          return { runtime: q.runtime, dispose: () => q.dispose() };
-        },
+        runtimeFor: pretrainedRuntimes(flags.backend, (m) => this.note(m)),
         onEvent: (e) => this.note(describe(e)),
       });
       this.log(

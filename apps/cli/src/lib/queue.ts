@@ -1,5 +1,7 @@
 import { Flags } from '@oclif/core';
-import type { QueueStatus } from '@qlip/queue';
+import type { BackendChoice } from '@qlip/core';
+import type { QueueStatus, WorkerOptions } from '@qlip/queue';
+import { type FromPretrainedOptions, QLIP } from 'qlip';
 
 const queueFlag = Flags.custom<string>({
   description: 'BullMQ queue on Redis: redis://HOST:PORT/DB (rediss:// for TLS); env QLIP_QUEUE',
@@ -22,4 +24,21 @@ export function statusLine(s: QueueStatus): string {
     `done ${c.done}, active ${c.active}, waiting ${c.waiting + c.delayed}, failed ${c.failed}; ` +
     `${s.images} images, ${s.imagesPerSecond.toFixed(1)} img/s; ${s.workers} worker connection(s)`
   );
+}
+
+/**
+ * How a `qlip worker` loads the model a job names (`modelRef`: a folder or hub id) on the runtime it asks for,
+ * as `QLIP.fromPretrained` does for every other command; notes (download, runtime choice) go to `note`.
+ */
+export function pretrainedRuntimes(backend: string, note: (m: string) => void): WorkerOptions['runtimeFor'] {
+  return async (model, runtime, features) => {
+    const q = await QLIP.fromPretrained(model, {
+      runtime: runtime as FromPretrainedOptions['runtime'],
+      ...(features ? { needsTfjs: 'post-quantisation features (--features) come from tfjs' } : {}),
+      backend: backend as BackendChoice,
+      log: note,
+    });
+    note(q.describe());
+    return { runtime: q.runtime, dispose: () => q.dispose() };
+  };
 }
