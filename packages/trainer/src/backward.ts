@@ -117,7 +117,10 @@ export function variableGradsFreeing(
   variables: tf.Variable[],
 ): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const engine = tf.engine() as unknown as EngineInternals;
-  if (engine.state.gradientDepth > 0) return tf.variableGrads(f, variables) as never;
+  // Nested (higher-order) gradients, or a tfjs whose engine internals differ from 4.22's: tfjs's own pass.
+  if (!engineLooksLike422(engine) || engine.state.gradientDepth > 0) {
+    return tf.variableGrads(f, variables) as never;
+  }
   const trainable = variables.filter((v) => v.trainable);
   if (trainable.length === 0) throw new Error('variableGradsFreeing: none of the variables is trainable');
   const y = withShapeOnlySaves(engine, () =>
@@ -158,6 +161,24 @@ export function variableGradsFreeing(
     return out;
   });
   return { value: y as tf.Scalar, grads };
+}
+
+/** The engine members this module relies on exist (checked, so a tfjs upgrade degrades to the stock pass). */
+function engineLooksLike422(engine: EngineInternals): boolean {
+  const e = engine as unknown as Record<string, unknown>;
+  return (
+    [
+      'startTape',
+      'endTape',
+      'scopedRun',
+      'tidy',
+      'getTensorsForGradient',
+      'saveTensorsForBackwardMode',
+    ].every((m) => typeof e[m] === 'function') &&
+    typeof engine.state?.gradientDepth === 'number' &&
+    'activeTape' in engine.state &&
+    'activeScope' in engine.state
+  );
 }
 
 /**
