@@ -35,6 +35,11 @@ export interface WorkerOptions {
    * hand them back to the queue (another worker takes them at once).
    */
   signal?: AbortSignal;
+  /**
+   * Stop now (a second SIGTERM or Ctrl-C): hand the current jobs back at once instead of waiting out `graceMs`.
+   * A separate signal because an AbortSignal fires only once: a second abort of `signal` is never heard.
+   */
+  now?: AbortSignal;
   /** Default 25 s (Kubernetes waits 30 s between SIGTERM and SIGKILL). 0 returns current jobs at once. */
   graceMs?: number;
   /** Exit once the queue has nothing waiting, delayed or active (batch use, tests). */
@@ -111,7 +116,9 @@ export async function runTokenizeWorker(o: WorkerOptions): Promise<WorkerSummary
 
   await waitForStop(worker, connection, o, emit);
   const grace = setTimeout(() => stopJobs.abort(), o.graceMs ?? 25_000);
-  o.signal?.addEventListener('abort', () => stopJobs.abort(), { once: true }); // a second signal: return now
+  const returnNow = () => stopJobs.abort();
+  if (o.now?.aborted) returnNow();
+  else o.now?.addEventListener('abort', returnNow, { once: true });
   try {
     await worker.close();
   } finally {

@@ -178,4 +178,35 @@ d('BullMQ tokenize queue', () => {
     expect(again).toMatchObject({ jobs: 1, images: 6 });
     expect((await readTokenDataset(out)).entries).toHaveLength(6);
   });
+
+  it('a second stop (now) hands the current shard back at once, without waiting out the grace period', async () => {
+    const queue = { url: redis.url, name: 'q3' };
+    await enqueueTokenize({
+      queue,
+      input: join(root, 'shards/00002.tar'),
+      settings: { out: join(root, 'out3'), model, batchSize: 1 },
+      modelRef: 'fake-model',
+      runtime: 'tfjs',
+    });
+    const stop = new AbortController();
+    const now = new AbortController();
+    let stoppedAt = 0;
+    const r = await runTokenizeWorker({
+      queue,
+      runtimeFor: async () => ({ runtime: fakeRuntime(1500), dispose() {} }),
+      signal: stop.signal,
+      now: now.signal,
+      graceMs: 60_000,
+      onEvent: (e) => {
+        if (e.type !== 'progress' || e.images !== 2) return;
+        stop.abort();
+        stoppedAt = performance.now();
+        setTimeout(() => now.abort(), 100);
+      },
+    });
+    // Without the second stop the worker would finish the shard (4 more images at 1.5 s) inside the grace period.
+    expect(performance.now() - stoppedAt).toBeLessThan(4_500);
+    expect(r).toMatchObject({ jobs: 0, returned: 1 });
+    expect((await queueStatus(queue)).counts).toMatchObject({ done: 0, active: 0, waiting: 1 });
+  });
 });

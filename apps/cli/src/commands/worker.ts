@@ -44,11 +44,11 @@ hands them back at once.`;
   async run(): Promise<WorkerSummary> {
     const { flags } = await this.parse(Worker);
     const stop = new AbortController();
+    const now = new AbortController(); // the second signal
     const onSignal = (sig: string) => () => {
-      this.note(
-        `${sig}: ${stop.signal.aborted ? 'returning current shards now' : 'finishing current shards'}`,
-      );
-      stop.abort();
+      const second = stop.signal.aborted;
+      this.note(`${sig}: ${second ? 'returning current shards now' : 'finishing current shards'}`);
+      (second ? now : stop).abort();
     };
     const handlers = { SIGTERM: onSignal('SIGTERM'), SIGINT: onSignal('SIGINT') };
     for (const [s, h] of Object.entries(handlers)) process.on(s, h);
@@ -61,6 +61,7 @@ hands them back at once.`;
         lockDurationMs: flags['lock-duration'],
         stalledIntervalMs: flags['stalled-interval'],
         signal: stop.signal,
+        now: now.signal,
         runtimeFor: pretrainedRuntimes(flags.backend, (m) => this.note(m)),
         onEvent: (e) => this.note(describe(e)),
       });
