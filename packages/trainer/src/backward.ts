@@ -35,6 +35,7 @@ interface EngineInternals {
     activeTape: TapeNode[] | null;
     gradientDepth: number;
     activeScope: { id: number } | null;
+    scopeStack: unknown[];
   };
   getTensorsForGradient(kernelName: string, inputs: unknown, outputs: tf.Tensor[]): SavedEntry[];
   saveTensorsForBackwardMode(tensors: SavedEntry[]): SavedEntry[];
@@ -176,9 +177,10 @@ function engineLooksLike422(engine: EngineInternals): boolean {
       'saveTensorsForBackwardMode',
     ].every((m) => typeof e[m] === 'function') &&
     typeof engine.state?.gradientDepth === 'number' &&
-    'activeTape' in engine.state &&
-    'activeScope' in engine.state
+    Array.isArray(engine.state.scopeStack)
   );
+  // Not `'activeTape' in engine.state`: tfjs creates activeTape and activeScope on first use, so that test
+  // sent a process's first gradient computation (the biggest: it sets the wasm heap's size) to the stock pass.
 }
 
 /**
