@@ -364,9 +364,14 @@ async function streamRange(
       cb(null, chunk);
     },
   });
-  await pipeline(body, count, createWriteStream(part, { flags: 'a' }), {
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const sink = createWriteStream(part, { flags: 'a' });
+  try {
+    await pipeline(body, count, sink, { ...(opts.signal ? { signal: opts.signal } : {}) });
+  } finally {
+    // On a cut connection pipeline can reject while a write is still in flight; that chunk would land after
+    // the retry measured the file, and the retry's range would append it twice. Wait for the file to close.
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
+  }
 }
 
 /** Size always; sha256 for LFS files (their etag is the sha256), so a bad resume never enters the cache. */
