@@ -4,7 +4,7 @@ import { QLIPModel } from '@qlip/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { variableGradsFreeing } from '../src/backward.js';
-import { MICRO_MODEL } from './helpers.js';
+import { activationHeavyMlp, MICRO_MODEL } from './helpers.js';
 
 /** Gradients as host arrays by variable name, disposing the tensors. */
 async function host(grads: Record<string, tf.Tensor>): Promise<Record<string, Float32Array>> {
@@ -52,31 +52,11 @@ describe.each(['wasm', 'cpu'] as const)('variableGradsFreeing on %s', (backend) 
   });
 
   it('holds about half the bytes tf.variableGrads holds at its peak (an activation-heavy MLP)', async () => {
-    const x = tf.randomNormal([1024, 64], 0, 1, 'float32', 1); // [N, D]
-    const ws = Array.from({ length: 6 }, (_, i) =>
-      tf.variable(tf.randomNormal([64, 64], 0, 0.1, 'float32', i + 2), true, `mlp-w${i}-${backend}`),
-    );
-    const f = () => {
-      let h: tf.Tensor = x;
-      for (const w of ws) {
-        const z = tf.reshape(tf.matMul(tf.reshape(h, [1024, 64]), w), [32, 32, 64]); // [B, T, D]
-        const centred = tf.sub(z, tf.mean(z, -1, true));
-        const skip = tf.slice(tf.concat([h, h], 1), [0, 0], [1024, 64]); // [N, D]
-        h = tf.reshape(tf.add(tf.relu(centred), tf.reshape(skip, [32, 32, 64])), [1024, 64]);
-      }
-      return tf.mean(tf.square(h)) as tf.Scalar;
-    };
-    const peak = async (grads: typeof tf.variableGrads) =>
-      (
-        await tf.profile(() => {
-          const { value, grads: g } = grads(f, ws);
-          tf.dispose([value, ...Object.values(g).filter((t): t is tf.Tensor => t !== null)]);
-        })
-      ).peakBytes - tf.memory().numBytes;
-    const stock = await peak(tf.variableGrads);
-    const ours = await peak(variableGradsFreeing as typeof tf.variableGrads);
+    const mlp = activationHeavyMlp(`mlp-${backend}`);
+    const stock = await mlp.peak(tf.variableGrads);
+    const ours = await mlp.peak(variableGradsFreeing as typeof tf.variableGrads);
     expect(ours).toBeLessThan(stock * 0.6); // 0.49 on wasm and cpu
-    tf.dispose([x, ...ws]);
+    mlp.dispose();
   });
 
   it('handles a tensor used twice, an output off the path, custom gradients and pass-through gradients', () => {
