@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCollecting } from './child.js';
 
 /** The ONNX Runtime tokenize benchmark of @qlip/export, when the workspace has it. */
 export type OnnxEntry =
@@ -24,32 +24,19 @@ export async function onnxTokenize(
 ): Promise<OnnxEntry> {
   if (!existsSync(script)) return { available: false, reason: `${script} does not exist` };
   onProgress(`onnx: running ${script}`);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      cwd: dirname(dirname(script)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('error', (e) => resolve({ available: false, reason: `${script}: ${e.message}` }));
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      try {
-        if (code !== 0) throw new Error(`exit code ${code}`);
-        resolve({ available: true, script, result: JSON.parse(line) });
-      } catch (e) {
-        // Node ends a crash with its version line: report the error line itself.
-        const lines = err.split('\n').filter((l) => l.trim());
-        const tail = lines.find((l) => /\bError\b/.test(l)) ?? lines.slice(-2).join(' | ');
-        resolve({ available: false, reason: `${script} failed (${(e as Error).message}): ${tail}` });
-      }
-    });
+  const run = await runCollecting(process.execPath, ['--import', 'tsx', script], {
+    cwd: dirname(dirname(script)),
+    timeout: timeoutMs,
   });
+  if ('error' in run) return { available: false, reason: `${script}: ${run.error.message}` };
+  const line = run.out.trim().split('\n').at(-1) ?? '';
+  try {
+    if (run.code !== 0) throw new Error(`exit code ${run.code}`);
+    return { available: true, script, result: JSON.parse(line) };
+  } catch (e) {
+    // Node ends a crash with its version line: report the error line itself.
+    const lines = run.err.split('\n').filter((l) => l.trim());
+    const tail = lines.find((l) => /\bError\b/.test(l)) ?? lines.slice(-2).join(' | ');
+    return { available: false, reason: `${script} failed (${(e as Error).message}): ${tail}` };
+  }
 }

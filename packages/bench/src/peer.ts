@@ -1,6 +1,7 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { runCollecting } from './child.js';
 
 /** The PyTorch peer's figures, measured in this run (one thread, the bench-s model). */
 export interface PeerFigures {
@@ -92,29 +93,16 @@ export async function runTorchPeer(onProgress: (m: string) => void, o: PeerOptio
   const threads = o.threads ?? 1;
   onProgress(`pytorch peer: ${python} ${script} --threads ${threads}`);
   const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(python, [script, '--threads', String(threads)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: o.timeoutMs ?? 1_800_000,
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('error', (e) => resolve({ measured: false, reason: `${python} ${script}: ${e.message}` }));
-    child.on('close', (code) => {
-      try {
-        if (code !== 0) throw new Error(`exit code ${code}: ${err.trim().split('\n').at(-1) ?? ''}`);
-        const figures = parsePeerOutput(JSON.parse(out), threads);
-        const wallSec = Math.round((performance.now() - t0) / 100) / 10;
-        resolve({ measured: true, python, script, wallSec, ...figures });
-      } catch (e) {
-        resolve({ measured: false, reason: `${script}: ${(e as Error).message}` });
-      }
-    });
+  const run = await runCollecting(python, [script, '--threads', String(threads)], {
+    timeout: o.timeoutMs ?? 1_800_000,
   });
+  if ('error' in run) return { measured: false, reason: `${python} ${script}: ${run.error.message}` };
+  try {
+    if (run.code !== 0) throw new Error(`exit code ${run.code}: ${run.err.trim().split('\n').at(-1) ?? ''}`);
+    const figures = parsePeerOutput(JSON.parse(run.out), threads);
+    const wallSec = Math.round((performance.now() - t0) / 100) / 10;
+    return { measured: true, python, script, wallSec, ...figures };
+  } catch (e) {
+    return { measured: false, reason: `${script}: ${(e as Error).message}` };
+  }
 }
