@@ -26,6 +26,12 @@ if (p.measured) {
     `| PyTorch peer, 1 thread | ${f(p.tokenizeImagesPerSec)} | ${f(p.reconstructImagesPerSec)} | ${f(p.textPromptsPerSec)} | ${f(p.trainStepMs / 1000, 2)} s (${p.trainBatch}) | | ${f(p.peakRssMiB, 0)} |`,
   );
 }
+const p2 = j.pytorchAllCores;
+if (p2?.measured) {
+  lines.push(
+    `| PyTorch peer, ${p2.threads} threads | ${f(p2.tokenizeImagesPerSec)} | ${f(p2.reconstructImagesPerSec)} | ${f(p2.textPromptsPerSec)} | ${f(p2.trainStepMs / 1000, 2)} s (${p2.trainBatch}) | | ${f(p2.peakRssMiB, 0)} |`,
+  );
+}
 for (const v of Object.values(j.backends)) {
   if (!v.available) continue;
   const m = v.measurement;
@@ -54,9 +60,19 @@ if (h?.available && p.measured) {
     );
   lines.push(`| **train step time** (batch 32, one tape) | **${ratio(m.train.stepMs, p.trainStepMs)}** |`);
   lines.push(`| peak RSS | ${ratio(h.peakRssMB, p.peakRssMiB)} |`);
-  if (t?.available)
-    lines.push(
-      `| train step time, ours on 2 threads vs PyTorch on 1 | ${ratio(t.measurement.train.stepMs, p.trainStepMs)} |`,
-    );
+}
+if (t?.available && p2?.measured) {
+  const m = t.measurement;
+  const r2 = (a, b) => (a == null || b == null ? 'n/a' : `${(a / b).toFixed(2)}x`);
+  const ort2 = o?.[`threads_${p2.threads}`]?.images_per_s;
+  lines.push('');
+  lines.push(`| equal threads (${p2.threads}) | ours / PyTorch |`);
+  lines.push('|---|--:|');
+  lines.push(`| tokenize speed (tfjs) | ${r2(m.tokenize.perSec, p2.tokenizeImagesPerSec)} |`);
+  lines.push(`| reconstruct speed (tfjs) | ${r2(m.reconstruct.perSec, p2.reconstructImagesPerSec)} |`);
+  lines.push(`| text speed (tfjs) | ${r2(m.text.perSec, p2.textPromptsPerSec)} |`);
+  if (o) lines.push(`| tokenize speed (ONNX Runtime) | ${r2(ort2, p2.tokenizeImagesPerSec)} |`);
+  lines.push(`| **train step time** (batch 32, one tape) | **${r2(m.train.stepMs, p2.trainStepMs)}** |`);
+  lines.push(`| peak RSS | ${r2(t.peakRssMB, p2.peakRssMiB)} |`);
 }
 console.log(lines.join('\n'));

@@ -29,10 +29,15 @@ export interface BenchOptions {
   onnx?: boolean;
   /** Run the PyTorch peer (torch_peer.py) in this run (default true; ratios need it). */
   peer?: boolean;
+  /**
+   * Also run the peer on as many threads as our all-cores variant uses, so that variant is compared with
+   * PyTorch on equal threads (default true on a machine with more than one core).
+   */
+  peerAllCores?: boolean;
   onProgress?: (message: string) => void;
 }
 
-/** Speed relative to the PyTorch peer (same machine, 1 thread); > 1 means faster than PyTorch. */
+/** Speed relative to the PyTorch peer (same machine, same run, same thread count); > 1 means faster than PyTorch. */
 export interface PyTorchRatios {
   tokenizeSpeed: number;
   reconstructSpeed: number;
@@ -53,6 +58,16 @@ export interface BenchSummary {
   onnxTokenizeSpeed: number | null;
   /** Peak resident set of the quoted variant's process and of the peer's (MiB). */
   peakRssMiB: { ours: number | null; pytorch: number | null };
+  /**
+   * The same comparison with every core on both sides: our all-cores variant against the peer run on as many
+   * threads, and ONNX Runtime at that many intra-op threads. Null when only one thread was measured.
+   */
+  allCores: {
+    threads: number;
+    variant: VariantId;
+    vsPyTorch: PyTorchRatios | null;
+    onnxTokenizeSpeed: number | null;
+  } | null;
 }
 
 export interface BenchResult {
@@ -74,8 +89,10 @@ export interface BenchResult {
     bottleneck: string;
   };
   flops: { convention: string; benchS: WorkloadFlops; executed: WorkloadFlops };
-  /** The PyTorch peer, run on this machine in this run; without it no ratio is reported. */
+  /** The PyTorch peer on 1 thread, run on this machine in this run; without it no ratio is reported. */
   pytorch: PeerEntry;
+  /** The peer on as many threads as our all-cores variant (`wasm-native`), when that ran and cores > 1. */
+  pytorchAllCores: PeerEntry | null;
   backends: (VariantResult & { vsPyTorch?: PyTorchRatios })[];
   onnx: OnnxEntry;
   /** The equal-thread-count headline: the wasm + native 1-thread variant's ratios, when it ran. */
@@ -101,17 +118,25 @@ export function pytorchRatios(r: VariantResult, peer: PeerEntry): PyTorchRatios 
     peakRssRatio: peer.peakRssMiB ? round(r.peakRssMB / peer.peakRssMiB) : null,
   };
   if (!fullBatch) out.note = `train batch ${m.train.batch} vs the peer's ${peer.trainBatch}: not comparable`;
-  if (r.matmulThreads !== 1) {
-    out.note = `${out.note ? `${out.note}; ` : ''}matmuls on ${r.matmulThreads ?? 'TensorFlow\u2019s'} threads vs PyTorch's 1`;
+  if (r.matmulThreads !== peer.threads) {
+    out.note = `${out.note ? `${out.note}; ` : ''}matmuls on ${r.matmulThreads ?? 'TensorFlow\u2019s'} threads vs PyTorch's ${peer.threads}`;
   }
   return out;
 }
 
-/** ONNX Runtime's 1-thread tokenize rate / the peer's, when both ran in this run. */
+/** ONNX Runtime's tokenize rate at the peer's thread count / the peer's, when both ran in this run. */
 export function onnxVsPeer(onnx: OnnxEntry, peer: PeerEntry): number | null {
   if (!onnx.available || !peer.measured) return null;
-  const rate = (onnx.result as { threads_1?: { images_per_s?: unknown } } | null)?.threads_1?.images_per_s;
+  const entry = (onnx.result as Record<string, { images_per_s?: unknown } | undefined> | null)?.[
+    `threads_${peer.threads}`
+  ];
+  const rate = entry?.images_per_s;
   return typeof rate === 'number' && rate > 0 ? round(rate / peer.tokenizeImagesPerSec) : null;
+}
+
+/** The peer with the variant's thread count (the 1-thread one when no other was measured). */
+function peerFor(r: VariantResult, one: PeerEntry, all: PeerEntry | null): PeerEntry {
+  return all?.measured && r.available && r.matmulThreads === all.threads ? all : one;
 }
 
 /** Runs one variant in a child process (this module's worker next to it) and parses its JSON. */
@@ -171,15 +196,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   const ids = opts.variants ?? variantsFor(opts.backend ?? 'auto');
   const loadBefore = os.loadavg();
   const results = await runVariants(ids, opts, say);
-  // The peer runs in the same run, after our variants (one heavy process at a time); a quick run is not bench-s.
-  const pytorch: PeerEntry = opts.quick
-    ? { measured: false, reason: 'quick run (tiny model, not bench-s)' }
-    : opts.peer === false
-      ? { measured: false, reason: 'skipped (peer: false)' }
-      : await runTorchPeer(say);
+  const { pytorch, pytorchAllCores } = await runPeers(results, opts, say);
   const backends: BenchResult['backends'] = results.map((r) => ({
     ...r,
-    vsPyTorch: pytorchRatios(r, pytorch),
+    vsPyTorch: pytorchRatios(r, peerFor(r, pytorch, pytorchAllCores)),
   }));
   const shape = opts.quick ? settingsFor('wasm', { quick: true }).settings.shape : BENCH_S;
   const headline =
@@ -202,6 +222,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       executed: workloadFlops(shape, 'official-mlp'),
     },
     pytorch,
+    pytorchAllCores,
     backends,
     onnx,
     summary: {
@@ -212,8 +233,50 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
         ours: headline?.available ? headline.peakRssMB : null,
         pytorch: pytorch.measured ? pytorch.peakRssMiB : null,
       },
+      allCores: allCoresSummary(backends, pytorchAllCores, onnx),
     },
     elapsedSec: round((performance.now() - t0) / 1000, 1),
+  };
+}
+
+/**
+ * The peer on 1 thread, then on the all-cores variant's thread count, in this run after our variants (one heavy
+ * process at a time). A quick run is not bench-s, so it runs no peer.
+ */
+async function runPeers(
+  results: VariantResult[],
+  opts: BenchOptions,
+  say: (line: string) => void,
+): Promise<{ pytorch: PeerEntry; pytorchAllCores: PeerEntry | null }> {
+  if (opts.quick)
+    return {
+      pytorch: { measured: false, reason: 'quick run (tiny model, not bench-s)' },
+      pytorchAllCores: null,
+    };
+  if (opts.peer === false)
+    return { pytorch: { measured: false, reason: 'skipped (peer: false)' }, pytorchAllCores: null };
+  const pytorch = await runTorchPeer(say);
+  const all = results.find((r) => r.id === 'wasm-native' && r.available);
+  const threads = all?.available ? all.matmulThreads : null;
+  if (!pytorch.measured || opts.peerAllCores === false || threads == null || threads < 2) {
+    return { pytorch, pytorchAllCores: null };
+  }
+  return { pytorch, pytorchAllCores: await runTorchPeer(say, { threads }) };
+}
+
+/** The all-cores comparison: `wasm-native` against the peer on as many threads, ONNX Runtime likewise. */
+function allCoresSummary(
+  backends: BenchResult['backends'],
+  peer: PeerEntry | null,
+  onnx: OnnxEntry,
+): BenchSummary['allCores'] {
+  const v = backends.find((b) => b.id === 'wasm-native' && b.available);
+  if (!v?.available || !peer?.measured) return null;
+  return {
+    threads: peer.threads,
+    variant: v.id,
+    vsPyTorch: v.vsPyTorch ?? null,
+    onnxTokenizeSpeed: onnxVsPeer(onnx, peer),
   };
 }
 

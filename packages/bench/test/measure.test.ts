@@ -129,6 +129,21 @@ describe('variants', () => {
     const quick = { ...r, settings: settingsFor('wasm-native-1t', { quick: true }).settings };
     expect(pytorchRatios(quick, peer)).toBeUndefined();
     expect(() => parsePeerOutput({ tokenize: {} }, 1)).toThrow(/no number at tokenize.images_per_s/);
+    expect(q.note).toBeUndefined(); // 1 thread against the 1-thread peer
+    // Two threads: compared with the peer run on two threads, ONNX Runtime likewise; never across counts.
+    const peer2: PeerEntry = { ...peer, ...parsePeerOutput(peerJson(), 2), tokenizeImagesPerSec: 208 };
+    const r2 = { ...r, matmulThreads: 2 };
+    expect(pytorchRatios(r2, peer2)!.tokenizeSpeed).toBe(1);
+    expect(pytorchRatios(r2, peer2)!.note).toBeUndefined();
+    expect(pytorchRatios(r2, peer)!.note).toMatch(/matmuls on 2 threads vs PyTorch's 1/);
+    const ort2: OnnxEntry = {
+      available: true,
+      script: 's',
+      result: { threads_1: { images_per_s: 156 }, threads_2: { images_per_s: 312 } },
+    };
+    expect(onnxVsPeer(ort2, peer2)).toBe(1.5);
+    expect(onnxVsPeer(ort2, peer)).toBe(1.5);
+    expect(onnxVsPeer(ort(156), peer2)).toBeNull(); // no 2-thread ONNX figure: no ratio
   });
 });
 
@@ -158,6 +173,8 @@ describe('runBench in-process on cpu (tiny model)', () => {
     expect(cpu.vsPyTorch).toBeUndefined(); // tiny model: no comparison
     expect(r.onnx.available).toBe(false);
     expect(r.pytorch).toEqual({ measured: false, reason: 'quick run (tiny model, not bench-s)' });
+    expect(r.pytorchAllCores).toBeNull();
+    expect(r.summary.allCores).toBeNull();
     expect(r.flops.executed.train).toBeGreaterThan(r.flops.benchS.train);
   });
 

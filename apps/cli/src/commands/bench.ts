@@ -66,6 +66,15 @@ export default class Bench extends QlipCommand {
         );
       } else this.log('vs PyTorch: no variant of ours ran bench-s');
     }
+    const all = result.summary.allCores;
+    if (all?.vsPyTorch) {
+      const a = all.vsPyTorch;
+      this.log(
+        `vs PyTorch on ${all.threads} threads (${all.variant}): tokenize x${a.tokenizeSpeed}, reconstruct ` +
+          `x${a.reconstructSpeed}, text x${a.textSpeed}; train step takes ${a.trainStepTimeRatio ?? '?'}x ` +
+          `PyTorch's time; ONNX Runtime tokenize ${all.onnxTokenizeSpeed == null ? 'not measured' : `x${all.onnxTokenizeSpeed}`}`,
+      );
+    }
     return result;
   }
 }
