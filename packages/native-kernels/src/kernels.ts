@@ -158,6 +158,20 @@ function zeroCopyIdentity(stock: tf.KernelConfig): tf.KernelFunc {
   };
 }
 
+/**
+ * `Cast` to the dtype the tensor already has shares the buffer as `Identity` does. tfjs's gradients of
+ * `Multiply`, `Square`, `Pow` and more cast their float32 inputs to float32 (243 full copies per bench-s
+ * step); the stock wasm kernel copies every time. Real conversions keep the stock kernel.
+ */
+function zeroCopySameDtypeCast(stock: tf.KernelConfig): tf.KernelFunc {
+  const identity = zeroCopyIdentity(stock);
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { dtype } = args.attrs as unknown as tf.CastAttrs;
+    return dtype === x.dtype ? identity(args) : stock.kernelFunc(args);
+  };
+}
+
 let installed: Installed | undefined;
 
 /** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
@@ -301,7 +315,10 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
   if (!installed) {
     const into: Installed = { addon, replaced: [], added: [] };
     installed = into;
-    if (familyOn('IDENTITY')) replace(into, tf.Identity, zeroCopyIdentity);
+    if (familyOn('IDENTITY')) {
+      replace(into, tf.Identity, zeroCopyIdentity);
+      replace(into, tf.Cast, zeroCopySameDtypeCast);
+    }
     replace(into, tf.BatchMatMul, (stock) => (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;

@@ -40,6 +40,24 @@ describe.skipIf(skipReason)(`zero-copy Identity${skipReason ? ` (skipped: ${skip
     z.dispose();
   });
 
+  it('a Cast to the same dtype shares the buffer; a real conversion still converts', () => {
+    installNativeKernels();
+    const x = filled([8, 16], 6);
+    const same = tf.cast(x, 'float32');
+    expect(same.dataId).toBe(x.dataId);
+    const toInt = tf.cast(tf.mul(x, 10), 'int32');
+    expect(toInt.dtype).toBe('int32');
+    expect(Array.from(toInt.dataSync())).toEqual(
+      Array.from(tf.mul(x, 10).dataSync()).map((v) => Math.trunc(v) + 0),
+    ); // + 0: an int32 has no -0
+    const back = tf.cast(toInt, 'float32');
+    expect(back.dataId).not.toBe(toInt.dataId);
+    expect(back.dtype).toBe('float32');
+    x.dispose();
+    expect(Array.from(same.dataSync()).length).toBe(128); // still valid after the source is gone
+    tf.dispose([same, toInt, back]);
+  });
+
   it('results and gradients equal the stock kernel (clone, identity gradients, an Adam step on variables)', () => {
     const run = () => {
       const w = tf.variable(filled([12, 8], 2));
