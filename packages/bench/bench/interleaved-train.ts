@@ -20,7 +20,7 @@ import { DEFAULT_PEER_SCRIPT } from '../src/peer.js';
 import { BENCH_S } from '../src/preset.js';
 import { BenchWorkloads } from '../src/workloads.js';
 
-const FAMILIES = ['UNARY', 'BINARY', 'SUM', 'GELU', 'ADAMW'];
+const FAMILIES = ['UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW'];
 const threads = process.env.QLIP_NATIVE_THREADS ?? '1';
 const configs = (process.env.CONFIGS ?? 'all,none').split(',');
 const rounds = Number(process.env.ROUNDS ?? 3);

@@ -79,6 +79,39 @@ export function nativeSum(
 }
 
 /**
+ * `tf.mean(x, axis, keepDims)` for float32 x over adjacent axes: the native sum, then each sum divided by the
+ * reduced size in float32, as the stock kernel does after its transpose (the same additions in the same
+ * order, so the means are bit-identical); undefined (the stock kernel) for other dtypes, axes that are not
+ * adjacent or not in ascending order, or an empty tensor. The division runs in JavaScript: float64 division of float32 operands, rounded to
+ * float32, is the correctly rounded float32 quotient, and outputs are small (one value per row or column).
+ */
+export function nativeMean(
+  addon: NativeAddon,
+  backend: WasmHeapBackend,
+  x: tf.TensorInfo,
+  axis: number | number[],
+  keepDims: boolean,
+): tf.TensorInfo | undefined {
+  const outSize = x.dtype === 'float32' ? tf.util.sizeFromShape(x.shape) : 0;
+  let axes: number[] = [];
+  try {
+    axes = tf.util.parseAxisParam(axis, x.shape);
+  } catch {
+    return undefined; // the stock kernel reports the bad axis
+  }
+  // Axes out of order make the stock kernel transpose first, which reorders the additions.
+  if (axes.some((a, i) => i > 0 && a < axes[i - 1]!)) return undefined;
+  const out = outSize > 0 ? nativeSum(addon, backend, x, axes, keepDims) : undefined;
+  if (!out) return undefined;
+  const n = tf.util.sizeFromShape(out.shape);
+  const reduce = outSize / n;
+  const heap = backend.wasm.HEAPF32;
+  const o = heapOffset(backend, out);
+  for (let i = o; i < o + n; i++) heap[i] = heap[i]! / reduce;
+  return out;
+}
+
+/**
  * Broadcast strides of a and b over the output shape, with adjacent dimensions merged wherever both
  * operands (and the output) step through them as one: `[16, 65, 256] * [256]` becomes `[1040, 256]`
  * with a's strides `[256, 1]` and b's `[0, 1]`.

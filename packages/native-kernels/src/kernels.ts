@@ -3,7 +3,15 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the wasm backend and its stock kernels, which are kept as fallbacks.
 import '@tensorflow/tfjs-backend-wasm';
 import { FUSED_KERNELS } from '@qlip/nn';
-import { BINARY_OPS, nativeBinary, nativeGelu, nativeSum, nativeUnary, UNARY_OPS } from './elementwise.js';
+import {
+  BINARY_OPS,
+  nativeBinary,
+  nativeGelu,
+  nativeMean,
+  nativeSum,
+  nativeUnary,
+  UNARY_OPS,
+} from './elementwise.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
 import { type AdamWAttrs, nativeAdamW } from './optim.js';
 import { nativeTranspose } from './transpose.js';
@@ -175,7 +183,7 @@ function zeroCopySameDtypeCast(stock: tf.KernelConfig): tf.KernelFunc {
 let installed: Installed | undefined;
 
 /** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
-const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM', 'GELU', 'ADAMW'] as const;
+const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW'] as const;
 
 function familyOn(family: (typeof FAMILIES)[number]): boolean {
   return process.env[`QLIP_NATIVE_${family}`] !== '0';
@@ -238,8 +246,8 @@ function addFused(into: Installed): void {
 }
 
 /**
- * Exp, Erf, Tanh, Log, Add, Sub, Multiply, RealDiv (float32, any broadcast) and Sum over adjacent axes
- * (float32), each with the stock fallback.
+ * Exp, Erf, Tanh, Log, Add, Sub, Multiply, RealDiv (float32, any broadcast) and Sum and Mean over adjacent
+ * axes (float32), each with the stock fallback.
  */
 function replaceElementwise(into: Installed): void {
   const { addon } = into;
@@ -270,6 +278,14 @@ function replaceElementwise(into: Installed): void {
       return nativeSum(addon, backend, x, axis, keepDims) ?? stock.kernelFunc(args);
     });
   }
+  if (familyOn('MEAN')) {
+    replace(into, tf.Mean, (stock) => (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as tf.MeanAttrs;
+      const backend = args.backend as unknown as WasmBackendLike;
+      return nativeMean(addon, backend, x, axis, keepDims) ?? stock.kernelFunc(args);
+    });
+  }
 }
 
 function register(config: tf.KernelConfig): void {
@@ -298,8 +314,8 @@ export interface NativeKernelsInfo {
 /**
  * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, the native
  * `Transpose` (float32 and int32; other dtypes go to the stock kernel), a zero-copy `Identity`, and native
- * float32 elementwise kernels and `Sum`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
- * (families: IDENTITY, UNARY, BINARY, SUM, GELU, ADAMW; see the README). GELU and ADAMW register
+ * float32 elementwise kernels, `Sum` and `Mean`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
+ * (families: FAMILIES above; see the README). GELU and ADAMW register
  * @qlip/nn's fused kernels (`FUSED_KERNELS`), which have no stock counterpart.
  *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
