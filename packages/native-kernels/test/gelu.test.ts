@@ -58,18 +58,22 @@ describe.skipIf(skipReason)(
       }
     });
 
-    it("forward: the composite's float32 operations bit for bit, within 2e-7 |x| of float64 GELU", () => {
+    it('forward: within 2e-7 |x| of float64 GELU, 1e-6 relative on [-8, 8], and of the stock composite', () => {
       const x = tf.tensor1d(XS);
       installNativeKernels();
       const fused = geluErf(x).dataSync();
       const composite = tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)).dataSync();
-      expect(Array.from(fused)).toEqual(Array.from(composite)); // same ops, native Erf: same bits
       XS.forEach((v, i) => {
         const want = v * normalRef(v).cdf;
-        expect(Math.abs(fused[i]! - want), `x = ${v}: ${fused[i]} vs ${want}`).toBeLessThanOrEqual(
-          2e-7 * Math.abs(v) + 1e-37,
+        const err = Math.abs(fused[i]! - want);
+        expect(err, `x = ${v}: ${fused[i]} vs ${want}`).toBeLessThanOrEqual(2e-7 * Math.abs(v) + 1e-37);
+        if (Math.abs(v) <= 8 && want !== 0) expect(err / Math.abs(want), `x = ${v}`).toBeLessThan(1e-6);
+        // The composite cancels in the negative tail (1 + erf ~ 0): it is the less accurate of the two there.
+        expect(Math.abs(fused[i]! - composite[i]!), `x = ${v}`).toBeLessThanOrEqual(
+          4e-7 * Math.abs(v) + 1e-37,
         );
       });
+      expect(Object.is(fused[1], -0)).toBe(true); // GELU(-0) = -0, as the composite
       // As the stock composite (and PyTorch): -inf * Phi(-inf) = -inf * 0 is NaN.
       const special = tf.tensor1d([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN]);
       expect(Array.from(geluErf(special).dataSync())).toEqual([
