@@ -24,6 +24,7 @@ export { type ManifestFormat, manifestFormat, manifestSource, parseManifest } fr
 export {
   MNIST_CLASS_NAMES,
   MNIST_TEMPLATES,
+  mnistDataDir,
   mnistSource,
   parseIdxImages,
   parseIdxLabels,

@@ -12,7 +12,7 @@ export {
 // ONNX export (graphs written with onnx-proto, opset 17, dynamic batch)
 
 export { exportOnnx, type OnnxExportOptions } from './onnx/export.js';
-export { OPSET } from './onnx/graph.js';
+export { ONNX_PRECISIONS, type OnnxPrecision, OPSET } from './onnx/graph.js';
 export { BATCH } from './onnx/towers.js';
 
 // The unified model as step-by-step graphs (embeddings, decoder with KV cache, heads)
@@ -32,7 +32,13 @@ export { verifyUnifiedOnnx } from './onnx/verify-unified.js';
 
 // ONNX Runtime inference and the model runtime over it
 
-export { type OnnxModelRuntime, onnxRuntime, resolveOnnxDir } from './runtime/model-runtime.js';
+export {
+  AGREEMENT_IMAGES,
+  type OnnxModelRuntime,
+  type OnnxRuntimeOptions,
+  onnxRuntime,
+  resolveOnnxDir,
+} from './runtime/model-runtime.js';
 export { OnnxQLIP, type OnnxQLIPOptions, TOKENIZE_SESSION_OPTIONS } from './runtime/onnx-qlip.js';
 export { OnnxUnified } from './runtime/onnx-unified.js';
 

@@ -5,6 +5,8 @@ export { describeModel, type ModelDescription } from './model-info.js';
 export {
   type FromPretrainedOptions,
   type ImageLike,
+  PRECISIONS,
+  type Precision,
   QLIP,
   type RuntimeChoice,
   type Tokens,

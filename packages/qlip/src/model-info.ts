@@ -11,6 +11,8 @@ export interface ModelDescription {
   dir: string;
   source: 'hub' | 'local' | 'shipped';
   runtime: 'tfjs' | 'onnx';
+  /** Set when below fp32 (`int8`): indices may differ from fp32's. */
+  precision?: string;
   imageSize: number;
   patchSize: number;
   /** Tokens per image: `[rows, cols]`. */
@@ -29,7 +31,7 @@ export function describeModel(d: ModelDescription): string {
   const licence = d.license ? `; licence ${d.license}` : '';
   return (
     `model: ${d.name}${where}: ${d.imageSize}x${d.imageSize} px input, ${d.grid[0]}x${d.grid[1]} tokens of ` +
-    `${d.bits} bits (patch ${d.patchSize}), runtime ${d.runtime}${data}${licence}`
+    `${d.bits} bits (patch ${d.patchSize}), runtime ${d.runtime}${d.precision ? ` ${d.precision} (lower precision)` : ''}${data}${licence}`
   );
 }
 

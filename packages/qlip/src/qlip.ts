@@ -30,6 +30,14 @@ import { describeModel, locateModel, type ModelDescription } from './model-info.
 export type RuntimeChoice = 'auto' | 'tfjs' | 'onnx';
 const RUNTIMES: readonly string[] = ['auto', 'tfjs', 'onnx'] satisfies RuntimeChoice[];
 
+/**
+ * Numeric precision of the tokenizer: `fp32` (default; indices identical on every runtime) or `int8`
+ * (ONNX Runtime only: dynamically quantised transformer blocks, faster, indices may differ from fp32's;
+ * the runtime measures how often on the first images it sees: `runtime.agreement()`).
+ */
+export type Precision = 'fp32' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
+
 type LoadedRuntime = { rt: ModelRuntime & { logitScale: number }; release: () => void };
 
 /** ONNX Runtime over the model's own export, else the cache's (exported now, with progress, when missing). */
@@ -51,16 +59,24 @@ async function openOnnx(
   const mod = await optionalImport(() => import('@qlip/export'));
   if (!mod.module) throw new Error(`the onnx runtime needs @qlip/export and onnxruntime-node: ${mod.error}`);
   const { onnxRuntime, prepareOnnx } = mod.module;
-  const prepared = await prepareOnnx(dir, {
-    cacheDir: opts.onnxCacheDir,
-    onProgress: opts.onProgress,
-    // The export runs the tfjs model once.
-    beforeExport: async () => {
-      await selectLibraryBackend(opts.backend);
-    },
-  });
-  if (prepared.origin === 'exported') log(`exported the ONNX graphs once to ${prepared.dir}`);
-  const onnx = await onnxRuntime(prepared.dir);
+  const prepare = async (precision: Precision) => {
+    const prepared = await prepareOnnx(dir, {
+      cacheDir: opts.onnxCacheDir,
+      onProgress: opts.onProgress,
+      precision,
+      // The export runs the tfjs model once.
+      beforeExport: async () => {
+        await selectLibraryBackend(opts.backend);
+      },
+    });
+    if (prepared.origin === 'exported')
+      log(`exported the ${precision === 'fp32' ? '' : `${precision} `}ONNX graphs once to ${prepared.dir}`);
+    return prepared.dir;
+  };
+  const precision = opts.precision ?? 'fp32';
+  // A lower precision is compared with fp32 on its first images (the fp32 graphs run there too).
+  const reference = precision === 'fp32' ? undefined : await prepare('fp32');
+  const onnx = await onnxRuntime(await prepare(precision), { reference });
   return {
     rt: Object.assign(onnx, { logitScale: onnx.onnx.manifest.logitScale }),
     release: () => onnx.dispose(),
@@ -75,6 +91,18 @@ async function openRuntime(
   log: (m: string) => void,
 ): Promise<LoadedRuntime> {
   if (runtime === 'onnx') return openOnnx(dir, opts, log);
+  if ((opts.precision ?? 'fp32') !== 'fp32') {
+    // Never a silent fp32 run when a lower precision was asked for, nor the reverse.
+    const why =
+      runtime === 'tfjs'
+        ? 'the tfjs runtime computes in fp32'
+        : opts.needsTfjs
+          ? `${opts.needsTfjs}, in fp32`
+          : '';
+    if (why)
+      throw new Error(`precision ${opts.precision} runs on ONNX Runtime (--runtime auto or onnx); ${why}`);
+    return openOnnx(dir, opts, log);
+  }
   if (runtime === 'auto' && opts.needsTfjs) log(`runtime: tfjs (${opts.needsTfjs})`);
   else if (runtime === 'auto') {
     try {
@@ -104,6 +132,8 @@ export interface FromPretrainedOptions extends DownloadOptions {
    * tfjs with a note through `log`). Indices are identical.
    */
   runtime?: RuntimeChoice;
+  /** `fp32` (default) or `int8` (ONNX Runtime only, never chosen for you; see `Precision`). */
+  precision?: Precision;
   /** Where ONNX exports made for `onnx`/`auto` are kept (default `$QLIP_CACHE` or ~/.cache/qlip). */
   onnxCacheDir?: string;
   /** Why the caller needs tfjs (e.g. post-quantisation features): `auto` then picks tfjs and says so. */
@@ -180,6 +210,8 @@ export class QLIP {
   static async fromPretrained(idOrDir?: string, opts: FromPretrainedOptions = {}): Promise<QLIP> {
     const runtime = opts.runtime ?? 'tfjs';
     if (!RUNTIMES.includes(runtime)) throw new Error(`runtime must be auto, tfjs or onnx, got "${runtime}"`);
+    if (opts.precision !== undefined && !PRECISIONS.includes(opts.precision))
+      throw new Error(`precision must be ${PRECISIONS.join(' or ')}, got "${opts.precision}"`);
     const log = opts.log ?? stderrLog;
     const found = await locateModel(idOrDir, opts, log);
     const { rt, release } = await openRuntime(found.dir, runtime, opts, log);
@@ -188,6 +220,7 @@ export class QLIP {
       dir: found.dir,
       source: found.source,
       runtime: rt.name as 'tfjs' | 'onnx',
+      ...(rt.precision && rt.precision !== 'fp32' ? { precision: rt.precision } : {}),
       imageSize: rt.imageSize,
       patchSize: rt.patchSize,
       grid: rt.grid,

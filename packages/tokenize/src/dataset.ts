@@ -35,6 +35,8 @@ export interface TokenDatasetMeta {
   shardSize: number;
   /** Present when post-quantisation features are stored. */
   features?: { dim: number; dtype: 'float16' };
+  /** Present when the encoder ran below fp32 (`int8`): its tokens are not fp32's. */
+  precision?: string;
   createdBy: string;
 }
 

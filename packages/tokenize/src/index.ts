@@ -13,7 +13,7 @@ export {
 
 // The model runtime the jobs drive
 
-export { type ModelRuntime, tfjsRuntime } from './runtime.js';
+export { type IndexAgreement, type ModelRuntime, tfjsRuntime } from './runtime.js';
 
 // Reading token datasets (and the single-index writer of token caches)
 

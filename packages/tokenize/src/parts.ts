@@ -90,6 +90,7 @@ const MATCHING_KEYS = [
   'patchSize',
   'preprocessing',
   'features',
+  'precision',
 ] as const;
 
 /**

@@ -12,6 +12,13 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface ModelRuntime {
   /** "tfjs" or "onnx", for reports. */
   readonly name: string;
+  /**
+   * Numeric precision of the encoder: absent or "fp32" (indices identical across runtimes), or a lower one
+   * ("int8", ONNX Runtime only) whose indices may differ from fp32's.
+   */
+  readonly precision?: string;
+  /** A lower-precision runtime's agreement with fp32 on the images it has compared so far. */
+  agreement?(): IndexAgreement;
   readonly imageSize: number;
   readonly patchSize: number;
   readonly bits: number;
@@ -35,6 +42,18 @@ export interface ModelRuntime {
   imageEmbeddings(pixels: Float32Array, batch: number): Promise<Float32Array>;
   /** ids `[T, contextLength]` -> L2-normalised text embeddings `[T, P]`. */
   textEmbeddings(ids: Int32Array): Promise<Float32Array>;
+}
+
+/** How far a lower-precision runtime's token indices stray from fp32's on the same images. */
+export interface IndexAgreement {
+  /** Images compared (a lower-precision runtime compares a sample: its first images). */
+  images: number;
+  /** Tokens compared (images x tokens per image). */
+  tokens: number;
+  /** Percentage of tokens whose index is identical to fp32's. */
+  indicesIdentical: number;
+  /** Percentage of the tokens' bits (L per token) equal to fp32's. */
+  bitsAgreeing: number;
 }
 
 async function hostData(t: tf.Tensor): Promise<Float32Array> {

@@ -25,7 +25,7 @@ import {
   scanParts,
   writePart,
 } from './parts.js';
-import type { ModelRuntime } from './runtime.js';
+import type { IndexAgreement, ModelRuntime } from './runtime.js';
 
 /** Settings every shard of one dataset shares (a queue job carries them too). */
 export interface ShardSettings {
@@ -59,6 +59,18 @@ export interface ShardOutcome {
   seconds: number;
 }
 
+/** True when `rt` runs below fp32 (its indices may differ from fp32's). */
+function lowerPrecision(rt: ModelRuntime): boolean {
+  return rt.precision !== undefined && rt.precision !== 'fp32';
+}
+
+/** A lower-precision runtime's precision and its measured agreement with fp32, for a job's result. */
+function precisionReport(rt: ModelRuntime): { precision?: string; agreementWithFp32?: IndexAgreement } {
+  if (!lowerPrecision(rt)) return {};
+  const agreement = rt.agreement?.();
+  return { precision: rt.precision, ...(agreement ? { agreementWithFp32: agreement } : {}) };
+}
+
 /** The dataset's meta.json for a runtime and settings. */
 export function datasetMeta(rt: ModelRuntime, s: ShardSettings): TokenDatasetMeta {
   return {
@@ -72,6 +84,7 @@ export function datasetMeta(rt: ModelRuntime, s: ShardSettings): TokenDatasetMet
     preprocessing: clipPreprocessParams(rt.imageSize, s.alpha) as unknown as Record<string, unknown>,
     shardSize: s.shardSize ?? 4096,
     ...(s.features ? { features: { dim: rt.featureDim, dtype: 'float16' as const } } : {}),
+    ...(lowerPrecision(rt) ? { precision: rt.precision } : {}),
     createdBy: s.createdBy ?? 'qlip',
   };
 }
@@ -186,6 +199,10 @@ export interface TokenizeDatasetResult {
   input: string;
   out: string;
   runtime: string;
+  /** `int8` when the encoder ran below fp32 (absent: fp32). */
+  precision?: string;
+  /** With a lower precision: its token indices against fp32's on a sample of the first images. */
+  agreementWithFp32?: IndexAgreement;
   /** Input shards: all of them, this process's share, already finished before, written by this run. */
   shards: { total: number; selected: number; alreadyDone: number; written: number };
   /** Images in this process's share that an earlier run had already tokenized. */
@@ -281,6 +298,7 @@ export async function tokenizeDataset(
       input: o.input,
       out: o.out,
       runtime: rt.name,
+      ...precisionReport(rt),
       shards: {
         total: plan.length,
         selected: mine.length,

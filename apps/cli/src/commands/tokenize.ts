@@ -9,7 +9,7 @@ import {
   tokenizeDataset,
 } from '@qlip/tokenize';
 import { maxFileBytesFlag, QlipCommand } from '../lib/base.js';
-import { backgroundFlag, modelFlags, resolveModelDir } from '../lib/model.js';
+import { backgroundFlag, modelFlags, precisionFlag, resolveModelDir } from '../lib/model.js';
 import { queueFlags, statusLine } from '../lib/queue.js';
 
 export default class Tokenize extends QlipCommand {
@@ -38,6 +38,7 @@ BullMQ queue (--queue redis://HOST:PORT/DB, then \`qlip worker\`). See docs/scal
   };
   static override flags = {
     ...modelFlags,
+    ...precisionFlag,
     ...backgroundFlag,
     ...queueFlags,
     out: Flags.string({
@@ -81,6 +82,10 @@ BullMQ queue (--queue redis://HOST:PORT/DB, then \`qlip worker\`). See docs/scal
       maxFileBytes: flags['max-file-bytes'],
       createdBy: `qlip ${this.config.version}`,
     };
+    if (flags.queue && flags.precision !== 'fp32')
+      this.error(`--precision ${flags.precision} is not available with --queue (workers tokenize in fp32)`, {
+        exit: 2,
+      });
     if (flags.queue) return this.enqueue(args.src, flags, flags.queue, settings);
     const share = resolveShare({ index: flags['shard-index'], count: flags['shard-count'] });
     if (share.from !== 'single')

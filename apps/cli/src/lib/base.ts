@@ -9,7 +9,7 @@ import {
   type SkipSummary,
   withImageAudit,
 } from '@qlip/core';
-import { type Background, InputWarnings, QLIP, type RuntimeChoice } from 'qlip';
+import { type Background, InputWarnings, type Precision, QLIP, type RuntimeChoice } from 'qlip';
 import { selectCliBackend } from './backend.js';
 import { exitStatus, type JsonError, suggestFlags, toJsonError } from './errors.js';
 import type { RuntimeJob } from './model.js';
@@ -56,7 +56,7 @@ export abstract class QlipCommand extends Command {
    * @param opts.needsTfjs why this run needs tfjs (`auto` then skips ONNX Runtime and says so)
    */
   protected async withRuntime<T>(
-    flags: { model?: string; runtime: string; backend: string; background?: string },
+    flags: { model?: string; runtime: string; backend: string; background?: string; precision?: string },
     job: (ctx: RuntimeJob) => Promise<T>,
     opts: { needsTfjs?: string } = {},
   ): Promise<T> {
@@ -68,6 +68,7 @@ export abstract class QlipCommand extends Command {
     try {
       q = await QLIP.fromPretrained(flags.model, {
         runtime: flags.runtime as RuntimeChoice,
+        ...(flags.precision ? { precision: flags.precision as Precision } : {}),
         needsTfjs: opts.needsTfjs,
         backend: flags.backend as BackendChoice,
         ...(flags.background ? { background: flags.background as Background } : {}),

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import type { QLIPModel } from '@qlip/model';
 import { param } from '@qlip/nn';
 import { type WrittenFile, writeStaged } from '../staging.js';
-import { type GraphBuilder, IR_VERSION, OPSET } from './graph.js';
+import {
+  type GraphBuilder,
+  type GraphVariant,
+  IR_VERSION,
+  ONNX_PRECISIONS,
+  type OnnxPrecision,
+  OPSET,
+  STANDARD_VARIANT,
+} from './graph.js';
 import { decoderGraph, IO, imageEncoderGraph, indexLayout, textEncoderGraph } from './towers.js';
 import { initializerBytes, writeOnnxModel } from './write.js';
 
@@ -38,6 +46,16 @@ export interface OnnxExportOptions {
   overwrite?: boolean;
   /** The model folder the export reads, so it is never written into. */
   sourceDir?: string;
+  /**
+   * `fp32` (default) or `int8`: the transformer blocks' linear layers dynamically quantised (standard ONNX
+   * ops: DynamicQuantizeLinear + MatMulInteger; lower precision, indices may differ from fp32).
+   */
+  precision?: OnnxPrecision;
+  /**
+   * `standard` (default: MatMul/Softmax, opens in any ONNX runtime and passes onnx.checker) or `ort`:
+   * `com.microsoft.MultiHeadAttention` in blocks without rope or mask (ONNX Runtime only).
+   */
+  attention?: GraphVariant['attention'];
 }
 
 /** What `qlip-onnx.json` records: the geometry `OnnxQLIP` needs without reading the graphs. */
@@ -62,6 +80,10 @@ export interface OnnxManifest {
   vocabSize: number;
   eosTokenId: number;
   projectionDim: number;
+  /** Precision of the transformer blocks' linear layers (absent in exports made before it existed: fp32). */
+  precision?: OnnxPrecision;
+  /** `ort` when attention is ONNX Runtime's contrib op (absent: standard). */
+  attention?: GraphVariant['attention'];
   /** `exp(logit_scale)`: multiplies cosine similarities into logits (softmax probabilities in the web page). */
   logitScale: number;
   io: typeof IO;
@@ -85,13 +107,17 @@ export interface OnnxExportResult {
   manifest: OnnxManifest;
 }
 
-const BUILDERS: Record<OnnxGraphName, (m: QLIPModel) => GraphBuilder> = {
+const BUILDERS: Record<OnnxGraphName, (m: QLIPModel, v: Readonly<GraphVariant>) => GraphBuilder> = {
   image_encoder: imageEncoderGraph,
   decoder: decoderGraph,
   text_encoder: textEncoderGraph,
 };
 
-export function onnxManifest(model: QLIPModel, graphs: OnnxGraphName[]): OnnxManifest {
+export function onnxManifest(
+  model: QLIPModel,
+  graphs: OnnxGraphName[],
+  variant: Readonly<GraphVariant> = STANDARD_VARIANT,
+): OnnxManifest {
   const t = model.config.text_config;
   return {
     format: 'qlip-onnx',
@@ -112,9 +138,26 @@ export function onnxManifest(model: QLIPModel, graphs: OnnxGraphName[]): OnnxMan
     vocabSize: t.vocab_size,
     eosTokenId: t.eos_token_id,
     projectionDim: model.config.projection_dim,
+    precision: variant.precision,
+    attention: variant.attention,
     logitScale: Math.exp(param(model.params, 'logit_scale').dataSync()[0]!),
     io: IO,
   };
+}
+
+/** The graph variant of export options, checked (a bad value names the accepted ones). */
+export function graphVariant(opts: Pick<OnnxExportOptions, 'precision' | 'attention'>): GraphVariant {
+  const precision = opts.precision ?? 'fp32';
+  if (!ONNX_PRECISIONS.includes(precision)) {
+    throw new Error(
+      `ONNX export: precision must be one of ${ONNX_PRECISIONS.join(', ')} (got "${precision}")`,
+    );
+  }
+  const attention = opts.attention ?? 'standard';
+  if (attention !== 'standard' && attention !== 'ort') {
+    throw new Error(`ONNX export: attention must be standard or ort (got "${attention}")`);
+  }
+  return { precision, attention };
 }
 
 /**
@@ -131,14 +174,15 @@ export async function exportOnnx(
 ): Promise<OnnxExportResult> {
   const threshold = opts.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD;
   const names = opts.graphs ?? (Object.keys(ONNX_GRAPHS) as OnnxGraphName[]);
-  const manifest = onnxManifest(model, names);
+  const variant = graphVariant(opts);
+  const manifest = onnxManifest(model, names, variant);
   const { files, result } = await writeStaged(
     outDir,
     async (stage) => {
       const reports: OnnxGraphReport[] = [];
       const written: string[] = [];
       for (const name of names) {
-        const g = BUILDERS[name](model);
+        const g = BUILDERS[name](model, variant);
         const file = ONNX_GRAPHS[name];
         const parameterBytes = g.initializers.reduce((s, i) => s + initializerBytes(i), 0);
         const external = parameterBytes > threshold;

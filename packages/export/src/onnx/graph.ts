@@ -3,11 +3,34 @@ import { type OnnxTypes, onnx } from './proto.js';
 /** ONNX element types used by the exported graphs. */
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
+export const INT8 = onnx.TensorProto.DataType.INT8;
 
 /** The opset every exported graph imports (default domain). 17 is the first with LayerNormalization. */
 export const OPSET = 17;
 /** IR version 8: the one that goes with opset 17 (onnx 1.12). */
 export const IR_VERSION = 8;
+
+/** ONNX Runtime's contrib-operator domain (fused kernels no other runtime or onnx.checker knows). */
+export const MS_DOMAIN = 'com.microsoft';
+
+/**
+ * Numeric precision of the transformer blocks' linear layers: `fp32` (default, indices identical to tfjs) or
+ * `int8` (dynamic quantisation: per-tensor uint8 activations from DynamicQuantizeLinear, per-output-channel
+ * symmetric int8 weights, MatMulInteger; standard ONNX ops, lower precision, opt-in only).
+ */
+export type OnnxPrecision = 'fp32' | 'int8';
+export const ONNX_PRECISIONS: readonly OnnxPrecision[] = ['fp32', 'int8'];
+
+/** How a graph is written: the standard export (default) or variants for ONNX Runtime. */
+export interface GraphVariant {
+  precision: OnnxPrecision;
+  /**
+   * `standard` (MatMul/Softmax, any runtime) or `ort` (`com.microsoft.MultiHeadAttention` where the block
+   * has no rope and no mask: ONNX Runtime only).
+   */
+  attention: 'standard' | 'ort';
+}
+export const STANDARD_VARIANT: Readonly<GraphVariant> = { precision: 'fp32', attention: 'standard' };
 
 /** A graph input/output dimension: a fixed size or a symbolic name (dynamic, e.g. "batch"). */
 export type Dim = number | string;
@@ -21,9 +44,9 @@ export type AttrValue = number | number[] | string | { ints: number[] } | { floa
  */
 export interface Initializer {
   name: string;
-  dataType: typeof FLOAT | typeof INT64;
+  dataType: typeof FLOAT | typeof INT64 | typeof INT8;
   dims: number[];
-  data: () => Promise<Float32Array | BigInt64Array>;
+  data: () => Promise<Float32Array | BigInt64Array | Int8Array>;
 }
 
 /** A graph under construction: nodes in topological order (emit order), initializers, inputs, outputs. */
@@ -35,8 +58,13 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private counter = 0;
   private readonly constants = new Map<string, string>();
+  /** Operator domains used besides the default one (each needs an opset import). */
+  readonly domains = new Set<string>();
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    readonly variant: Readonly<GraphVariant> = STANDARD_VARIANT,
+  ) {}
 
   /** A fresh value name derived from `hint`. */
   fresh(hint: string): string {
@@ -108,15 +136,29 @@ export class GraphBuilder {
 
   /** Add a node with one output; returns the output name. */
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, hint = opType): string {
-    const out = this.fresh(hint);
+    return this.opMulti(opType, inputs, 1, attrs, hint)[0]!;
+  }
+
+  /** Add a node with `outputs` outputs (e.g. DynamicQuantizeLinear's y, scale, zero point); `domain` for contrib ops. */
+  opMulti(
+    opType: string,
+    inputs: string[],
+    outputs: number,
+    attrs: Record<string, AttrValue> = {},
+    hint = opType,
+    domain = '',
+  ): string[] {
+    const outs = Array.from({ length: outputs }, () => this.fresh(hint));
+    if (domain) this.domains.add(domain);
     this.nodes.push({
       opType,
+      ...(domain ? { domain } : {}),
       input: inputs,
-      output: [out],
-      name: `${out}_node`,
+      output: outs,
+      name: `${outs[0]}_node`,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
-    return out;
+    return outs;
   }
 
   private claim(name: string): void {

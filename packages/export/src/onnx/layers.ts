@@ -1,5 +1,5 @@
 import type { BlockConfig, Params } from '@qlip/nn';
-import { FLOAT, type GraphBuilder } from './graph.js';
+import { FLOAT, type GraphBuilder, INT8, MS_DOMAIN } from './graph.js';
 
 /**
  * ONNX emitters mirroring the tfjs layers of @qlip/nn op by op (same constants, same order of operations),
@@ -20,10 +20,79 @@ export function weight(g: GraphBuilder, params: Params, name: string): string {
   });
 }
 
-/** `x @ W + b` (W stored `[in, out]`, so no transpose). `[..., in]` -> `[..., out]` */
-export function linear(g: GraphBuilder, params: Params, prefix: string, x: string): string {
-  const y = g.op('MatMul', [x, weight(g, params, `${prefix}.weight`)], {}, 'matmul');
+/**
+ * `x @ W + b` (W stored `[in, out]`, so no transpose). `[..., in]` -> `[..., out]`. A `quantizable` layer (the
+ * transformer blocks' projections and MLP) of an int8 graph multiplies in int8 instead (`linearInt8`); the
+ * patch embedding, bottleneck and output projections stay float32 (the sign of the bottleneck's output is
+ * the token).
+ */
+export function linear(
+  g: GraphBuilder,
+  params: Params,
+  prefix: string,
+  x: string,
+  quantizable = false,
+): string {
+  const y =
+    quantizable && g.variant.precision === 'int8'
+      ? linearInt8(g, params, prefix, x)
+      : g.op('MatMul', [x, weight(g, params, `${prefix}.weight`)], {}, 'matmul');
   return params.has(`${prefix}.bias`) ? g.op('Add', [y, weight(g, params, `${prefix}.bias`)], {}, 'add') : y;
+}
+
+/**
+ * Symmetric per-output-channel int8 weights: `W[i, j] ~ q[i, j] * scale[j]`, `scale[j] = max_i |W[i, j]| / 127`
+ * (1 for an all-zero column), q rounded to nearest (ties to even, as numpy and ONNX QuantizeLinear) within
+ * [-127, 127]. `w` is `[in, out]` row-major.
+ */
+export function quantizeColumns(w: Float32Array, out: number): { q: Int8Array; scale: Float32Array } {
+  const scale = new Float32Array(out);
+  for (let i = 0; i < w.length; i++) scale[i % out] = Math.max(scale[i % out]!, Math.abs(w[i]!));
+  for (let j = 0; j < out; j++) scale[j] = scale[j]! > 0 ? scale[j]! / 127 : 1;
+  const q = new Int8Array(w.length);
+  for (let i = 0; i < w.length; i++)
+    q[i] = Math.max(-127, Math.min(127, roundHalfEven(w[i]! / scale[i % out]!)));
+  return { q, scale };
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * `x @ W` with dynamic quantisation, standard ONNX ops in the pattern ONNX Runtime fuses into one
+ * DynamicQuantizeMatMul kernel (u8 x s8 dot products, VNNI on AVX-512): DynamicQuantizeLinear(x) -> uint8
+ * `xq`, scale `xs`, zero point `xz` (per tensor); MatMulInteger(xq, Wq, xz) -> int32; Cast; times
+ * `xs * scale[j]`. `[..., in]` -> `[..., out]`
+ */
+function linearInt8(g: GraphBuilder, params: Params, prefix: string, x: string): string {
+  const name = `${prefix}.weight`;
+  const v = params.get(name);
+  if (!v) throw new Error(`ONNX export (${g.name}): the model has no parameter "${name}"`);
+  const [din, dout] = v.shape as [number, number];
+  let quantized: Promise<{ q: Int8Array; scale: Float32Array }> | undefined;
+  // Read and quantised once, when the file is written.
+  const columns = () => {
+    quantized ??= v.data().then((w) => quantizeColumns(w as Float32Array, dout));
+    return quantized;
+  };
+  const wq = g.initializer({
+    name: `${name}.int8`,
+    dataType: INT8,
+    dims: [din, dout],
+    data: async () => (await columns()).q,
+  });
+  const ws = g.initializer({
+    name: `${name}.scale`,
+    dataType: FLOAT,
+    dims: [dout],
+    data: async () => (await columns()).scale,
+  });
+  const [xq, xs, xz] = g.opMulti('DynamicQuantizeLinear', [x], 3, {}, 'dql') as [string, string, string];
+  const acc = g.op('MatMulInteger', [xq, wq, xz], {}, 'matmul_int'); // int32 [..., out]
+  const f = g.op('Cast', [acc], { to: FLOAT });
+  return g.op('Mul', [f, g.op('Mul', [xs, ws], {}, 'scale')], {}, 'dequant');
 }
 
 /** LayerNormalization over the last axis (opset 17). */
@@ -126,11 +195,14 @@ export function attention(
   const d = cfg.hidden_size;
   const h = cfg.num_attention_heads;
   const hd = d / h;
+  const q0 = g.op('Mul', [linear(g, params, `${prefix}.q_proj`, x, true), scalar(g, hd ** -0.5)]); // [B, T, D]
+  if (g.variant.attention === 'ort' && !opts.rope && !opts.mask) {
+    return fusedAttention(g, params, prefix, cfg, x, q0);
+  }
   const heads = g.constI64('shape', [0, t, h, hd]);
-  const q0 = g.op('Mul', [linear(g, params, `${prefix}.q_proj`, x), scalar(g, hd ** -0.5)]);
   let q = g.op('Transpose', [g.op('Reshape', [q0, heads])], { perm: [0, 2, 1, 3] }); // [B, H, T, hd]
-  const kLin = g.op('Reshape', [linear(g, params, `${prefix}.k_proj`, x), heads]); // [B, T, H, hd]
-  const v = g.op('Transpose', [g.op('Reshape', [linear(g, params, `${prefix}.v_proj`, x), heads])], {
+  const kLin = g.op('Reshape', [linear(g, params, `${prefix}.k_proj`, x, true), heads]); // [B, T, H, hd]
+  const v = g.op('Transpose', [g.op('Reshape', [linear(g, params, `${prefix}.v_proj`, x, true), heads])], {
     perm: [0, 2, 1, 3],
   }); // [B, H, T, hd]
   let kT: string;
@@ -145,21 +217,61 @@ export function attention(
   if (opts.mask) scores = g.op('Add', [scores, opts.mask]);
   const probs = g.op('Softmax', [scores], { axis: -1 });
   const ctx = g.op('MatMul', [probs, v]); // [B, H, T, hd]
-  let out = g.op('Reshape', [
+  const out = g.op('Reshape', [
     g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }),
     g.constI64('shape', [0, t, d]),
   ]); // [B, T, D]
-  if (cfg.subln) out = layerNorm(g, params, `${prefix}.inner_attn_ln`, out, cfg.layer_norm_eps);
-  return linear(g, params, `${prefix}.out_proj`, out);
+  return attentionOutput(g, params, prefix, cfg, out);
+}
+
+/** Optional sub-LN, then out_proj. `[B, T, D]` -> `[B, T, D]` */
+function attentionOutput(
+  g: GraphBuilder,
+  params: Params,
+  prefix: string,
+  cfg: BlockConfig,
+  out: string,
+): string {
+  const o = cfg.subln ? layerNorm(g, params, `${prefix}.inner_attn_ln`, out, cfg.layer_norm_eps) : out;
+  return linear(g, params, `${prefix}.out_proj`, o, true);
+}
+
+/**
+ * Attention as ONNX Runtime's `com.microsoft.MultiHeadAttention` (one kernel: per-head QK^T, softmax, PV,
+ * no head transposes). `q` arrives already scaled by hd^-0.5 exactly as in the standard graph, so the
+ * kernel's own scale is 1. `[B, T, D]` -> `[B, T, D]`
+ */
+function fusedAttention(
+  g: GraphBuilder,
+  params: Params,
+  prefix: string,
+  cfg: BlockConfig,
+  x: string,
+  q: string,
+): string {
+  const k = linear(g, params, `${prefix}.k_proj`, x, true); // [B, T, D]
+  const v = linear(g, params, `${prefix}.v_proj`, x, true); // [B, T, D]
+  const [out] = g.opMulti(
+    'MultiHeadAttention',
+    [q, k, v],
+    1,
+    { num_heads: cfg.num_attention_heads, scale: { float: 1 } },
+    'mha',
+    MS_DOMAIN,
+  ); // [B, T, D]
+  return attentionOutput(g, params, prefix, cfg, out!);
 }
 
 /** SwiGLU or plain MLP with optional `ffn_ln`, as @qlip/nn `mlp`. `[B, T, D]` -> `[B, T, D]` */
 export function mlp(g: GraphBuilder, params: Params, prefix: string, cfg: BlockConfig, x: string): string {
   let hidden = cfg.swiglu
-    ? g.op('Mul', [silu(g, linear(g, params, `${prefix}.w1`, x)), linear(g, params, `${prefix}.w2`, x)])
-    : activation(g, cfg.hidden_act, linear(g, params, `${prefix}.fc1`, x));
+    ? g.op('Mul', [
+        silu(g, linear(g, params, `${prefix}.w1`, x, true)),
+        linear(g, params, `${prefix}.w2`, x, true),
+      ])
+    : activation(g, cfg.hidden_act, linear(g, params, `${prefix}.fc1`, x, true));
   if (cfg.subln) hidden = layerNorm(g, params, `${prefix}.ffn_ln`, hidden, cfg.layer_norm_eps);
-  return linear(g, params, cfg.swiglu ? `${prefix}.w3` : `${prefix}.fc2`, hidden);
+  return linear(g, params, cfg.swiglu ? `${prefix}.w3` : `${prefix}.fc2`, hidden, true);
 }
 
 /** The pre-LN layer stack (`prefix` = `vision_model.encoder`). `[B, T, D]` -> `[B, T, D]` */

@@ -1,6 +1,6 @@
 import type { QLIPModel } from '@qlip/model';
 import { causalMask, type Params, ropeTables, ropeTensors } from '@qlip/nn';
-import { FLOAT, GraphBuilder, INT64 } from './graph.js';
+import { FLOAT, GraphBuilder, type GraphVariant, INT64, STANDARD_VARIANT } from './graph.js';
 import { encoder, geluErf, l2Normalize, layerNorm, linear, type OnnxRope, weight } from './layers.js';
 
 /** Dynamic batch dimension name of every graph input and output. */
@@ -65,11 +65,14 @@ function pack(g: GraphBuilder, bits: string): string {
  * pixels `[B, 3, S, S]` (CLIP-normalised) -> `indices` `[B, N]` int64 (only when L <= 32), `group_indices`
  * `[B, N, L/group_size]` int64, `image_embeds` `[B, P]` L2-normalised.
  */
-export function imageEncoderGraph(model: QLIPModel): GraphBuilder {
+export function imageEncoderGraph(
+  model: QLIPModel,
+  variant: Readonly<GraphVariant> = STANDARD_VARIANT,
+): GraphBuilder {
   requireBsq(model);
   const v = model.config.vision_config;
   const params: Params = model.params;
-  const g = new GraphBuilder('qlip_image_encoder');
+  const g = new GraphBuilder('qlip_image_encoder', variant);
   const [c, s, p, d] = [v.num_channels, v.image_size, v.patch_size, v.hidden_size];
   const grid = s / p;
   const n = grid * grid;
@@ -131,12 +134,15 @@ export function imageEncoderGraph(model: QLIPModel): GraphBuilder {
  * `indices` `[B, N]` int64 (or `group_indices` `[B, N, G]` when L > 32) -> `pixel_values` `[B, 3, S, S]`
  * (CLIP-normalised, unclamped), as `QLIPModel.decodeIndices`.
  */
-export function decoderGraph(model: QLIPModel): GraphBuilder {
+export function decoderGraph(
+  model: QLIPModel,
+  variant: Readonly<GraphVariant> = STANDARD_VARIANT,
+): GraphBuilder {
   requireBsq(model);
   const v = model.config.vision_config;
   const dc = model.config.decoder_config;
   const params: Params = model.params;
-  const g = new GraphBuilder('qlip_decoder');
+  const g = new GraphBuilder('qlip_decoder', variant);
   const [c, s, p, d] = [dc.num_channels, dc.image_size, dc.patch_size, dc.hidden_size];
   const grid = s / p;
   const n = grid * grid;
@@ -186,10 +192,13 @@ export function decoderGraph(model: QLIPModel): GraphBuilder {
  * `input_ids` `[B, ctx]` int64 (ctx = max_position_embeddings) -> `text_embeds` `[B, P]` L2-normalised:
  * causal CLIP text tower pooled at the first eos (ArgMax over ids == eos; the largest id when eos is 2).
  */
-export function textEncoderGraph(model: QLIPModel): GraphBuilder {
+export function textEncoderGraph(
+  model: QLIPModel,
+  variant: Readonly<GraphVariant> = STANDARD_VARIANT,
+): GraphBuilder {
   const t = model.config.text_config;
   const params: Params = model.params;
-  const g = new GraphBuilder('qlip_text_encoder');
+  const g = new GraphBuilder('qlip_text_encoder', variant);
   const ctx = t.max_position_embeddings;
   const ids = g.input(IO.inputIds, INT64, [BATCH, ctx]);
   const tok = g.op('Gather', [weight(g, params, 'text_model.embeddings.token_embedding.weight'), ids], {

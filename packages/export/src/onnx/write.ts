@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { openForWrite, syncAndCheckSize, writeAll, writeFileSynced } from '@qlip/core';
-import { type GraphBuilder, INT64, type Initializer, IR_VERSION, OPSET } from './graph.js';
+import { type GraphBuilder, INT8, INT64, type Initializer, IR_VERSION, OPSET } from './graph.js';
 import { type OnnxTypes, onnx } from './proto.js';
 
 /** Tensors smaller than this stay inside the .onnx file even with external data (shapes, axes, scalars). */
@@ -10,7 +10,9 @@ const ALIGN = 64;
 
 /** Bytes of an initializer's data, known from its dims without reading it. */
 export function initializerBytes(init: Initializer): number {
-  return init.dims.reduce((a, b) => a * b, 1) * (init.dataType === INT64 ? 8 : 4);
+  return (
+    init.dims.reduce((a, b) => a * b, 1) * (init.dataType === INT64 ? 8 : init.dataType === INT8 ? 1 : 4)
+  );
 }
 
 export interface WriteModelOptions {
@@ -84,7 +86,11 @@ export async function writeOnnxModel(
   }
   const model: OnnxTypes.IModelProto = {
     irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET }],
+    // Contrib domains (ONNX Runtime's com.microsoft) are at version 1.
+    opsetImport: [
+      { domain: '', version: OPSET },
+      ...[...g.domains].map((domain) => ({ domain, version: 1 })),
+    ],
     producerName: 'qlip',
     producerVersion: opts.producerVersion ?? '',
     docString: opts.doc ?? '',

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelRuntime } from '@qlip/tokenize';
 import { ONNX_MANIFEST } from '../onnx/export.js';
+import { AgreementCounter } from './agreement.js';
 import { OnnxQLIP, type OnnxQLIPOptions } from './onnx-qlip.js';
 
 /** Sub-folder of a model directory where `qlip export onnx` output is looked for by `--runtime onnx`. */
@@ -26,16 +27,40 @@ export function resolveOnnxDir(dir: string): string {
   );
 }
 
+export interface OnnxRuntimeOptions extends OnnxQLIPOptions {
+  /**
+   * An fp32 export of the same model: a lower-precision export's indices are compared with it on its first
+   * `agreementImages` images (`agreement()`), at the cost of running both there.
+   */
+  reference?: string;
+  /** Images compared with `reference` (default 256: whole batches until at least this many). */
+  agreementImages?: number;
+}
+
+/** Images a lower-precision runtime compares with fp32 by default. */
+export const AGREEMENT_IMAGES = 256;
+
 /**
  * `--runtime onnx`: tokenize and decode through ONNX Runtime's native CPU kernels (all cores unless
- * `threads` says otherwise), with indices identical to the tfjs runtime.
+ * `threads` says otherwise), with indices identical to the tfjs runtime at fp32.
  */
-export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Promise<OnnxModelRuntime> {
+export async function onnxRuntime(dir: string, opts: OnnxRuntimeOptions = {}): Promise<OnnxModelRuntime> {
   const onnx = await OnnxQLIP.load(resolveOnnxDir(dir), opts);
   const m = onnx.manifest;
   const per = m.channels * m.imageSize ** 2;
+  const reference = opts.reference ? await OnnxQLIP.load(resolveOnnxDir(opts.reference), opts) : undefined;
+  const counter = new AgreementCounter(m.bits);
+  const limit = opts.agreementImages ?? AGREEMENT_IMAGES;
+  const encode = async (pixels: Float32Array, batch: number) => {
+    const { indices } = await onnx.encodeToIndices(pixels);
+    if (reference && counter.images < limit)
+      counter.add((await reference.encodeToIndices(pixels)).indices, indices, batch);
+    return { indices };
+  };
   return {
     name: 'onnx',
+    precision: m.precision ?? 'fp32',
+    ...(reference ? { agreement: () => counter.result() } : {}),
     imageSize: m.imageSize,
     patchSize: m.patchSize,
     bits: m.bits,
@@ -53,7 +78,7 @@ export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Prom
           `onnx runtime: ${pixels.length} pixel values do not form [${batch}, ${m.channels}, ${m.imageSize}, ${m.imageSize}]`,
         );
       }
-      return { indices: (await onnx.encodeToIndices(pixels)).indices };
+      return encode(pixels, batch);
     },
     async decode(indices, _batch) {
       return (await onnx.decodeIndices(indices)).data;
@@ -67,6 +92,7 @@ export async function onnxRuntime(dir: string, opts: OnnxQLIPOptions = {}): Prom
     },
     dispose() {
       void onnx.release();
+      void reference?.release();
     },
   };
 }

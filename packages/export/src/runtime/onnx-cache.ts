@@ -6,7 +6,8 @@ import { basename, join, resolve } from 'node:path';
 import { describeLockHolder, OutputLockedError, type ProgressListener, silentProgress } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import { UnifiedModel } from '@qlip/unified';
-import { exportOnnx, ONNX_GRAPHS, ONNX_MANIFEST, type OnnxManifest } from '../onnx/export.js';
+import { exportOnnx, graphVariant, ONNX_GRAPHS, ONNX_MANIFEST, type OnnxManifest } from '../onnx/export.js';
+import type { GraphVariant, OnnxPrecision } from '../onnx/graph.js';
 import {
   exportUnifiedOnnx,
   UNIFIED_ONNX_GRAPHS,
@@ -54,7 +55,11 @@ async function exportFiles(dir: string): Promise<{ files: string[]; manifest: On
  * and modification time (hashing gigabytes of weights on every start would be slow), plus the export
  * format (graph names, opset), so a different model or a newer exporter never reuses a stale export.
  */
-async function cacheKey(modelDir: string, graphs: object = ONNX_GRAPHS): Promise<string> {
+async function cacheKey(
+  modelDir: string,
+  graphs: object = ONNX_GRAPHS,
+  variant?: GraphVariant,
+): Promise<string> {
   const h = createHash('sha256');
   h.update(await readFile(join(modelDir, 'config.json')));
   for (const name of (await readdir(modelDir)).sort()) {
@@ -63,6 +68,8 @@ async function cacheKey(modelDir: string, graphs: object = ONNX_GRAPHS): Promise
     h.update(`${name}\0${s.size}\0${s.mtimeMs}\0`);
   }
   h.update(JSON.stringify(graphs));
+  // Precision and attention form: an int8 or contrib-op export never stands in for the fp32 one.
+  if (variant) h.update(`\0precision=${variant.precision}\0attention=${variant.attention}`);
   return h.digest('hex').slice(0, 16);
 }
 
@@ -72,6 +79,20 @@ export interface PrepareOnnxOptions {
   onProgress?: ProgressListener;
   /** Called once before a model is loaded for an export (e.g. to select the tfjs backend it runs on). */
   beforeExport?: () => Promise<void>;
+  /**
+   * `fp32` (default: the standard graphs, indices identical to tfjs) or `int8` (dynamically quantised
+   * transformer blocks with ONNX Runtime's fused attention: faster, lower precision, never the default).
+   */
+  precision?: OnnxPrecision;
+}
+
+/**
+ * The graphs `prepareOnnx` caches per precision. fp32 keeps the standard graph: its MultiHeadAttention form
+ * measured no faster (bench/onnx-variants.ts, docs/performance.md), so nothing ONNX-Runtime-only is added.
+ * int8 runs only on ONNX Runtime anyway, and there MultiHeadAttention measured 6 % faster.
+ */
+export function cachedVariant(precision: OnnxPrecision = 'fp32'): GraphVariant {
+  return graphVariant({ precision, attention: precision === 'int8' ? 'ort' : 'standard' });
 }
 
 /**
@@ -81,24 +102,31 @@ export interface PrepareOnnxOptions {
  */
 export async function prepareOnnx(modelDir: string, opts: PrepareOnnxOptions = {}): Promise<PreparedOnnx> {
   const progress = opts.onProgress ?? silentProgress;
+  const variant = cachedVariant(opts.precision);
   let own: string | null = null;
   try {
     own = resolveOnnxDir(modelDir);
   } catch {
     own = null;
   }
-  if (own) return { dir: own, ...(await exportFiles(own)), origin: 'model' };
+  if (own) {
+    const found = await exportFiles(own);
+    // The model's own export serves the precision it was made at (fp32 when the manifest predates precision).
+    if ((found.manifest.precision ?? 'fp32') === variant.precision)
+      return { dir: own, ...found, origin: 'model' };
+  }
   if (!existsSync(join(modelDir, 'config.json'))) {
     throw new Error(
       `${modelDir}: neither an ONNX export (no ${ONNX_MANIFEST} here or in onnx/) nor a QLIP model folder (no config.json)`,
     );
   }
+  const tag = variant.precision === 'fp32' ? '' : `-${variant.precision}`;
   const dir = join(
     opts.cacheDir ?? defaultCacheDir(),
     'onnx',
-    `${basename(resolve(modelDir))}-${await cacheKey(modelDir)}`,
+    `${basename(resolve(modelDir))}${tag}-${await cacheKey(modelDir, ONNX_GRAPHS, variant)}`,
   );
-  const cached = await exportOnce(modelDir, dir, progress, opts.beforeExport);
+  const cached = await exportOnce(modelDir, dir, progress, opts.beforeExport, tokenizerExport(variant));
   return { dir, ...(await exportFiles(dir)), origin: cached ? 'cache' : 'exported' };
 }
 
@@ -114,8 +142,8 @@ async function exportOnce(
   modelDir: string,
   dir: string,
   progress: ProgressListener,
-  beforeExport?: () => Promise<void>,
-  kind: ExportKind = TOKENIZER_EXPORT,
+  beforeExport: (() => Promise<void>) | undefined,
+  kind: ExportKind,
 ): Promise<boolean> {
   let told = false;
   let prepared = false;
@@ -149,16 +177,18 @@ interface ExportKind {
   load(modelDir: string): Promise<{ write(dir: string): Promise<unknown>; dispose(): void }>;
 }
 
-const TOKENIZER_EXPORT: ExportKind = {
-  manifest: ONNX_MANIFEST,
-  async load(modelDir) {
-    const model = await QLIPModel.load(modelDir);
-    return {
-      write: (dir) => exportOnnx(model, dir, { overwrite: true, sourceDir: modelDir }),
-      dispose: () => model.dispose(),
-    };
-  },
-};
+function tokenizerExport(variant: GraphVariant): ExportKind {
+  return {
+    manifest: ONNX_MANIFEST,
+    async load(modelDir) {
+      const model = await QLIPModel.load(modelDir);
+      return {
+        write: (dir) => exportOnnx(model, dir, { overwrite: true, sourceDir: modelDir, ...variant }),
+        dispose: () => model.dispose(),
+      };
+    },
+  };
+}
 
 const UNIFIED_EXPORT: ExportKind = {
   manifest: UNIFIED_ONNX_MANIFEST,
