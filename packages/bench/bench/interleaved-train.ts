@@ -6,7 +6,8 @@
  *   QLIP_NATIVE_THREADS=1 CONFIGS=all,none,-GELU ROUNDS=4 node --import tsx bench/interleaved-train.ts
  *
  * A configuration switches native kernel families off by reinstalling them: `all`, `none` (every family
- * below off: SGEMM, Transpose and Identity stay native), `-GELU+ADAMW` (those off). `$QLIP_TORCH_PEER` and
+ * below off: SGEMM, Transpose and Identity stay native), `-GELU+ADAMW` (those off), `-BLAS` (our own SGEMM
+ * instead of the system OpenBLAS: `QLIP_NATIVE_BLAS=0`). `$QLIP_TORCH_PEER` and
  * `$QLIP_PYTHON` as for the bench. Prints one line per round on stderr, medians and ratios on stdout.
  */
 import { spawn } from 'node:child_process';
@@ -47,7 +48,7 @@ const info = await selectBackend('wasm');
 console.error(`ours: ${info.detail}`);
 const use = (config: string): void => {
   uninstallNativeKernels();
-  for (const f of FAMILIES) delete process.env[`QLIP_NATIVE_${f}`];
+  for (const f of [...FAMILIES, 'BLAS']) delete process.env[`QLIP_NATIVE_${f}`];
   const off = config === 'all' ? [] : config === 'none' ? FAMILIES : config.replace(/^-/, '').split('+');
   for (const f of off) process.env[`QLIP_NATIVE_${f}`] = '0';
   installNativeKernels();

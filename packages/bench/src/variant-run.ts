@@ -12,6 +12,11 @@ export type VariantResult =
       backend: { name: string; detail: string };
       /** Threads doing the matmuls (the rest of the kernels are single-threaded on wasm and cpu). */
       matmulThreads: number | null;
+      /**
+       * Which GEMM multiplied: `openblas 0.3.21 (Cooperlake)` (the system OpenBLAS) or our kernel's ISA path
+       * (`avx512`, `avx2`, `portable`) for the wasm-native variants; null for the others.
+       */
+      sgemm: string | null;
       settings: Settings;
       deviations: string[];
       measurement: Measurement;
@@ -19,6 +24,15 @@ export type VariantResult =
       peakRssMB: number;
     }
   | { id: VariantId; label: string; available: false; reason: string };
+
+/**
+ * The native kernels' part of a backend detail: which GEMM multiplies and on how many threads, from e.g.
+ * `native SGEMM avx512, 2 threads` or `native SGEMM openblas 0.3.21 (Cooperlake), 1 thread`.
+ */
+export function nativeSgemm(detail: string): { sgemm: string; threads: number } | undefined {
+  const m = /native SGEMM (.+?), (\d+) threads?\b/.exec(detail);
+  return m ? { sgemm: m[1]!, threads: Number(m[2]) } : undefined;
+}
 
 /**
  * Selects `id`'s backend in this process and measures it. The variant's environment (`QLIP_NATIVE`,
@@ -38,7 +52,7 @@ export async function measureVariant(
   } catch (err) {
     return { id, label: v.label, available: false, reason: (err as Error).message.split('\n')[0]! };
   }
-  const native = /native SGEMM \S+, (\d+) thread/.exec(info.detail);
+  const native = nativeSgemm(info.detail);
   if (id.startsWith('wasm-native') && !native) {
     return {
       id,
@@ -50,7 +64,7 @@ export async function measureVariant(
   onProgress(`backend ${info.name}: ${info.detail}`);
   const measurement = await measureWorkloads({ ...settings, onProgress });
   let matmulThreads: number | null = 1;
-  if (native) matmulThreads = Number(native[1]);
+  if (native) matmulThreads = native.threads;
   else if (info.name === 'tensorflow') matmulThreads = null; // TensorFlow's own intra-op pool
   return {
     id,
@@ -58,6 +72,7 @@ export async function measureVariant(
     available: true,
     backend: { name: info.name, detail: info.detail },
     matmulThreads,
+    sgemm: native?.sgemm ?? null,
     settings,
     deviations,
     measurement,

@@ -7,8 +7,24 @@ import { type PeerEntry, parsePeerOutput } from '../src/peer.js';
 import { BENCH_S } from '../src/preset.js';
 import { profileTrainStep } from '../src/profile.js';
 import { onnxVsPeer, pytorchRatios, runBench } from '../src/run.js';
-import type { VariantResult } from '../src/variant-run.js';
+import { nativeSgemm, type VariantResult } from '../src/variant-run.js';
 import { settingsFor, variantsFor } from '../src/variants.js';
+
+describe('backend detail', () => {
+  it('names the GEMM that ran and its threads: our ISA path or the system OpenBLAS', () => {
+    expect(nativeSgemm('WebAssembly (single thread), native SGEMM avx512, 2 threads')).toEqual({
+      sgemm: 'avx512',
+      threads: 2,
+    });
+    expect(
+      nativeSgemm('WebAssembly (single thread), native SGEMM openblas 0.3.21 (Cooperlake), 1 thread'),
+    ).toEqual({
+      sgemm: 'openblas 0.3.21 (Cooperlake)',
+      threads: 1,
+    });
+    expect(nativeSgemm('WebAssembly (single thread)')).toBeUndefined();
+  });
+});
 
 describe('timing', () => {
   it('median of odd and even lists; empty is an error', () => {
@@ -78,6 +94,7 @@ describe('variants', () => {
       available: true,
       backend: { name: 'wasm', detail: '' },
       matmulThreads: 1,
+      sgemm: 'avx512',
       settings: settingsFor('wasm-native-1t').settings,
       deviations: [],
       peakRssMB: 2048,

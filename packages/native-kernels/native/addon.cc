@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "blas.h"
 #include "elementwise.h"
 #include "optim.h"
 #include "sgemm.h"
@@ -355,6 +356,32 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), qlip::threadCount());
 }
 
+Napi::Object BlasObject(Napi::Env env, const qlip::BlasInfo& b) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("loaded", Napi::Boolean::New(env, b.loaded));
+  o.Set("path", Napi::String::New(env, b.path));
+  o.Set("config", Napi::String::New(env, b.config));
+  o.Set("core", Napi::String::New(env, b.core));
+  o.Set("error", Napi::String::New(env, b.error));
+  o.Set("active", Napi::Boolean::New(env, qlip::blasActive()));
+  return o;
+}
+
+// blasLoad(path: string): opens OpenBLAS ('' = the usual sonames); returns what blasInfo() returns.
+Napi::Value BlasLoad(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "blasLoad(path: string)");
+  return BlasObject(info.Env(), qlip::blasLoad(info[0].As<Napi::String>().Utf8Value()));
+}
+
+Napi::Value BlasInfo(const Napi::CallbackInfo& info) { return BlasObject(info.Env(), qlip::blasInfo()); }
+
+// blasEnable(on): routes products through the loaded BLAS or the addon's own kernel; returns whether active.
+Napi::Value BlasEnable(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "blasEnable(on: boolean)");
+  qlip::blasEnable(info[0].As<Napi::Boolean>().Value());
+  return Napi::Boolean::New(info.Env(), qlip::blasActive());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
@@ -367,6 +394,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas));
+  exports.Set("blasLoad", Napi::Function::New(env, BlasLoad));
+  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo));
+  exports.Set("blasEnable", Napi::Function::New(env, BlasEnable));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   // Join the workers before the environment goes away: a joinable std::thread at exit aborts the process.

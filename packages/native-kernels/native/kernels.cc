@@ -5,6 +5,8 @@
 // time (never -march=native, which would make the .node file crash on an older CPU).
 #include "kernels.h"
 
+#include "blas.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -135,7 +137,7 @@ Kernel kernelFor(Isa isa) {
   return {portable::micro, portable::MR, portable::NV * 4};
 }
 
-void gemmBlocked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   // Per-thread pack buffers, sized for the largest MR/NR so any ISA can use them.
   thread_local std::unique_ptr<float, AlignedFree> aBuf, bBuf;
   float* pa = workspace(aBuf, kMC * kKC);
@@ -165,6 +167,66 @@ void gemmBlocked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, 
       }
     }
   }
+}
+
+namespace {
+
+// A BLAS operand: one of the strides is 1 (the other is the leading dimension), within int range.
+bool blasOperand(const Operand& o, int64_t rows, int64_t cols, bool* trans, int64_t* ld) {
+  constexpr int64_t kIntMax = 0x7fffffff;
+  if (o.cs == 1 && o.rs >= std::max<int64_t>(cols, 1) && o.rs <= kIntMax) {
+    *trans = false;
+    *ld = o.rs;
+  } else if (o.rs == 1 && o.cs >= std::max<int64_t>(rows, 1) && o.cs <= kIntMax) {
+    *trans = true;
+    *ld = o.cs;
+  } else {
+    return false;
+  }
+  return rows <= kIntMax && cols <= kIntMax;
+}
+
+// The bias + activation epilogue over rows x cols of c (columns from col0), the activation's switch hoisted
+// out of the loop so the common cases vectorise.
+void applyEpilogue(float* c, int64_t ldc, int64_t rows, int64_t cols, const Epilogue& ep, int64_t col0) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = c + i * ldc;
+    if (ep.bias) {
+      if (ep.biasLen == 1)
+        for (int64_t j = 0; j < cols; ++j) row[j] += ep.bias[0];
+      else
+        for (int64_t j = 0; j < cols; ++j) row[j] += ep.bias[col0 + j];
+    }
+    switch (ep.act) {
+      case kLinear:
+        break;
+      case kRelu:
+        for (int64_t j = 0; j < cols; ++j) row[j] = row[j] > 0.f ? row[j] : 0.f;
+        break;
+      default: {
+        Epilogue act = ep;
+        act.bias = nullptr;
+        for (int64_t j = 0; j < cols; ++j) row[j] = finish(row[j], act, col0 + j);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemmBlocked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const int64_t m = i1 - i0, n = j1 - j0;
+  bool ta = false, tb = false;
+  int64_t lda = 0, ldb = 0;
+  if (m <= 0 || n <= 0) return;
+  if (!blasActive() || pr.K == 0 || pr.ldc < n || !blasOperand(pr.a, pr.M, pr.K, &ta, &lda) ||
+      !blasOperand(pr.b, pr.K, pr.N, &tb, &ldb)) {
+    gemmPacked(pr, kern, i0, i1, j0, j1);
+    return;
+  }
+  float* c = pr.c + i0 * pr.ldc + j0;
+  blasSgemm(ta, tb, m, n, pr.K, pr.a.data + i0 * pr.a.rs, lda, pr.b.data + j0 * pr.b.cs, ldb, c, pr.ldc);
+  if (pr.ep) applyEpilogue(c, pr.ldc, m, n, *pr.ep, j0);
 }
 
 void gemmSimple(const Problem& pr) {

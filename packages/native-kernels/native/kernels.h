@@ -31,8 +31,12 @@ struct Kernel {
 
 Kernel kernelFor(Isa isa);
 
-// Rows [i0, i1) x columns [j0, j1) of pr.c with packing and the register-blocked micro-kernel.
+// Rows [i0, i1) x columns [j0, j1) of pr.c: through the system BLAS when one is active (blas.h) and both
+// operands have a unit stride, else gemmPacked. Safe to call from several pool workers at once.
 void gemmBlocked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
+
+// Rows [i0, i1) x columns [j0, j1) of pr.c with packing and the register-blocked micro-kernel.
+void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
 
 // Plain triple loop for tiny products, where packing costs more than it saves.
 void gemmSimple(const Problem& pr);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "blas.h"
 #include "kernels.h"
 
 namespace qlip {
@@ -19,6 +20,8 @@ constexpr double kParallelFlops = 4e6;
 // Strips per thread when one product is split; strips are at least this many rows/columns.
 constexpr int64_t kTasksPerThread = 3;
 constexpr int64_t kMinStrip = 96;
+// With OpenBLAS, products are cut as if for this many threads whatever the thread count (see run).
+constexpr int64_t kBlasThreads = 4;
 // Below this M*N*K the triple loop beats packing.
 constexpr int64_t kSimpleVolume = 4096;
 
@@ -186,8 +189,11 @@ void run(const BatchedGemm& g) {
   const int threads = flops < kParallelFlops ? 1 : threadCount();
   // Whole batch items per task when there are enough; otherwise cut each item into row or column strips
   // (whichever dimension is longer: each strip re-packs the other operand). Tasks are taken dynamically and
-  // there are a few per thread, so a thread that the OS descheduled does not hold the others up.
-  const int64_t splits = g.batch >= 2 * threads ? 1 : (kTasksPerThread * threads + g.batch - 1) / g.batch;
+  // there are a few per thread, so a thread that the OS descheduled does not hold the others up. Our kernel
+  // sums in the same order however a product is cut; OpenBLAS does not, so with it the cut depends on the
+  // shape alone (as if kBlasThreads threads) and results stay bit-identical for any thread count.
+  const int64_t cutFor = blasActive() ? kBlasThreads : threads;
+  const int64_t splits = g.batch >= 2 * cutFor ? 1 : (kTasksPerThread * cutFor + g.batch - 1) / g.batch;
   const bool byRows = g.M >= g.N;
   const int64_t unit = byRows ? kern.mr : kern.nr;
   const int64_t extent = byRows ? g.M : g.N;

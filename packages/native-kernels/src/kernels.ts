@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the wasm backend and its stock kernels, which are kept as fallbacks.
 import '@tensorflow/tfjs-backend-wasm';
 import { FUSED_KERNELS } from '@qlip/nn';
+import { blasName, configureBlas } from './blas.js';
 import {
   BINARY_OPS,
   nativeBinary,
@@ -305,10 +306,15 @@ function threadsFromEnv(): number {
   return n;
 }
 
-/** What installNativeKernels reports: the ISA path in use and the worker thread count. */
+/** What installNativeKernels reports: the SGEMM in use, the ISA path of our own kernels and the thread count. */
 export interface NativeKernelsInfo {
+  /** Our own kernels' instruction set (tiny products, elementwise, and every product without OpenBLAS). */
   isa: Isa;
   threads: number;
+  /** What multiplies: `openblas 0.3.21 (Cooperlake)` when the system OpenBLAS is used, else the ISA path. */
+  sgemm: string;
+  /** The opened OpenBLAS (`path`: soname or QLIP_BLAS_LIB), when products go through it. */
+  blas?: { path: string; config: string; core: string };
 }
 
 /**
@@ -318,16 +324,20 @@ export interface NativeKernelsInfo {
  * (families: FAMILIES above; see the README). GELU and ADAMW register
  * @qlip/nn's fused kernels (`FUSED_KERNELS`), which have no stock counterpart.
  *
+ * Products go through the system OpenBLAS (dlopen'ed at run time, at 1 thread; our pool splits the work)
+ * unless `QLIP_NATIVE_BLAS=0`; `QLIP_BLAS_LIB=/path` names the library (see the README).
+ *
  * Returns undefined (and leaves the stock kernels) when `QLIP_NATIVE=0` or the addon was not built.
  * `QLIP_NATIVE_THREADS` sets the thread count (default: available cores, at most 8). Cases the native
  * path does not take (non-float32, bias or prelu weights that are not per-column) go to the stock kernels.
- * Calling it again keeps the installation and re-reads `QLIP_NATIVE_THREADS`.
+ * Calling it again keeps the installation and re-reads `QLIP_NATIVE_THREADS` and `QLIP_NATIVE_BLAS`.
  */
 export function installNativeKernels(): NativeKernelsInfo | undefined {
   if (process.env.QLIP_NATIVE === '0') return undefined;
   const addon = loadNative();
   if (!addon) return undefined;
   const threads = addon.setThreads(threadsFromEnv());
+  const blas = configureBlas(addon);
   if (!installed) {
     const into: Installed = { addon, replaced: [], added: [] };
     installed = into;
@@ -372,18 +382,22 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
     replaceElementwise(into);
     addFused(into);
   }
-  return { isa: addon.getIsa(), threads };
+  const isa = addon.getIsa();
+  if (!blas) return { isa, threads, sgemm: isa };
+  const { path, config, core } = blas;
+  return { isa, threads, sgemm: blasName(blas), blas: { path, config, core } };
 }
 
 /**
  * The backend accelerator entry points register with `@qlip/core`'s `registerBackendAccelerator`: on the
  * wasm backend it installs the native kernels (unless `QLIP_NATIVE=0` or the addon was not built) and
- * returns the note for the backend's detail, e.g. `native SGEMM avx2, 2 threads`.
+ * returns the note for the backend's detail, e.g. `native SGEMM avx2, 2 threads` or
+ * `native SGEMM openblas 0.3.21 (Cooperlake), 1 thread`.
  */
 export async function nativeKernelsAccelerator(backendName: string): Promise<string | undefined> {
   if (backendName !== 'wasm') return undefined;
   const info = installNativeKernels();
-  return info && `native SGEMM ${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  return info && `native SGEMM ${info.sgemm}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
 }
 
 /** Puts the stock wasm kernels back; true when native kernels had been installed. */

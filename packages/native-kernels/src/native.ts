@@ -30,6 +30,21 @@ export const P = {
   count: 17,
 } as const;
 
+/** The system BLAS the addon opened with dlopen (native/blas.h), as `blasLoad` / `blasInfo` report it. */
+export interface BlasState {
+  loaded: boolean;
+  /** What was opened: a soname such as `libopenblas.so.0`, or `QLIP_BLAS_LIB`'s path. */
+  path: string;
+  /** `openblas_get_config()`, e.g. `OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64`. */
+  config: string;
+  /** `openblas_get_corename()`, e.g. `Cooperlake`. */
+  core: string;
+  /** Why nothing loaded (each candidate's dlerror), when `loaded` is false. */
+  error: string;
+  /** Whether products go through it (`blasEnable`). */
+  active: boolean;
+}
+
 /** The compiled addon (native/addon.cc). */
 export interface NativeAddon {
   /**
@@ -69,6 +84,11 @@ export interface NativeAddon {
   adamw(heap: Float32Array, offsets: Float64Array, n: number, consts: Float64Array): void;
   /** out[o, i] = sum over r of in[o, r, i], summed in r order; in and out must not overlap. */
   sum(heap: Float32Array, inOff: number, outOff: number, outer: number, reduce: number, inner: number): void;
+  /** Opens OpenBLAS (`''`: the usual sonames, else this path) at 1 thread; idempotent once loaded. */
+  blasLoad(path: string): BlasState;
+  blasInfo(): BlasState;
+  /** Routes products through the loaded BLAS (true) or the addon's own kernel; returns whether it is active. */
+  blasEnable(on: boolean): boolean;
   getIsa(): Isa;
   /** Selects an ISA path; false (and no change) when this CPU lacks it. */
   setIsa(isa: Isa): boolean;

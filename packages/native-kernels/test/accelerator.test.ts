@@ -8,7 +8,7 @@ describe('nativeKernelsAccelerator (registered with @qlip/core by entry points)'
     const w = await selectBackend('wasm');
     if (loadNative()) {
       expect(w.detail).toMatch(
-        /^WebAssembly \(single thread\), native SGEMM (avx512|avx2|portable), \d+ threads?$/,
+        /^WebAssembly \(single thread\), native SGEMM (avx512|avx2|portable|openblas [\d.]+ \(\w+\)), \d+ threads?$/,
       );
       expect(nativeKernelsInstalled()).toBe(true);
     } else {
