@@ -44,6 +44,10 @@ if (o)
   lines.push(
     `| ONNX Runtime tokenize (@qlip/export) | ${f(o.threads_1?.images_per_s)} (1 thread), ${f(o.threads_2?.images_per_s)} (2) | | | | | |`,
   );
+if (o?.int8)
+  lines.push(
+    `| ONNX Runtime tokenize, **int8 (lower precision**; ${o.int8.agreement_with_fp32?.indicesIdentical} % of indices, ${o.int8.agreement_with_fp32?.bitsAgreeing} % of bits as fp32) | ${f(o.int8.threads_1?.images_per_s)} (1 thread), ${f(o.int8.threads_2?.images_per_s)} (2) | | | | | |`,
+  );
 lines.push('');
 const h = Object.values(j.backends).find((v) => v.id === 'wasm-native-1t');
 const t = Object.values(j.backends).find((v) => v.id === 'wasm-native');
@@ -57,6 +61,10 @@ if (h?.available && p.measured) {
   if (o)
     lines.push(
       `| tokenize speed (ONNX Runtime) | ${ratio(o.threads_1?.images_per_s, p.tokenizeImagesPerSec)} |`,
+    );
+  if (o?.int8)
+    lines.push(
+      `| tokenize speed (ONNX Runtime, int8: lower precision) | ${ratio(o.int8.threads_1?.images_per_s, p.tokenizeImagesPerSec)} |`,
     );
   lines.push(`| **train step time** (batch 32, one tape) | **${ratio(m.train.stepMs, p.trainStepMs)}** |`);
   lines.push(`| peak RSS | ${ratio(h.peakRssMB, p.peakRssMiB)} |`);
@@ -72,6 +80,11 @@ if (t?.available && p2?.measured) {
   lines.push(`| reconstruct speed (tfjs) | ${r2(m.reconstruct.perSec, p2.reconstructImagesPerSec)} |`);
   lines.push(`| text speed (tfjs) | ${r2(m.text.perSec, p2.textPromptsPerSec)} |`);
   if (o) lines.push(`| tokenize speed (ONNX Runtime) | ${r2(ort2, p2.tokenizeImagesPerSec)} |`);
+  const int8x2 = o?.int8?.[`threads_${p2.threads}`]?.images_per_s;
+  if (int8x2 != null)
+    lines.push(
+      `| tokenize speed (ONNX Runtime, int8: lower precision) | ${r2(int8x2, p2.tokenizeImagesPerSec)} |`,
+    );
   lines.push(`| **train step time** (batch 32, one tape) | **${r2(m.train.stepMs, p2.trainStepMs)}** |`);
   lines.push(`| peak RSS | ${r2(t.peakRssMB, p2.peakRssMiB)} |`);
 }

@@ -69,6 +69,13 @@ describe('tokenize --precision', () => {
     expect(f.agreementWithFp32).toBeUndefined();
     expect(JSON.parse(await readFile(join(tmp, 'fp32', 'meta.json'), 'utf8')).precision).toBeUndefined();
 
+    // --agreement-images 0: no fp32 run beside it, no agreement reported (the precision still is).
+    const none = JSON.parse(
+      (await tokenize('int8-none', ['--precision', 'int8', '--agreement-images', '0'])).stdout,
+    );
+    expect(none).toMatchObject({ precision: 'int8', tokenized: DIGITS });
+    expect(none.agreementWithFp32).toBeUndefined();
+
     // An int8 dataset is never extended at fp32 (nor the reverse).
     const mixed = await tokenize('int8', []);
     expect(JSON.parse(mixed.stdout).error.message).toMatch(/different precision \("int8" vs undefined\)/);

@@ -56,6 +56,14 @@ export interface BenchSummary {
   vsPyTorch: PyTorchRatios | null;
   /** ONNX Runtime tokenize at 1 intra-op thread / the peer's tokenize, both from this run. */
   onnxTokenizeSpeed: number | null;
+  /**
+   * LOWER PRECISION, not comparable in kind: ONNX Runtime tokenize of the int8 graphs (`--precision int8`) at
+   * 1 thread / the peer's fp32 tokenize. Their indices differ from fp32's on some tokens
+   * (`onnxInt8AgreementWithFp32`).
+   */
+  onnxInt8TokenizeSpeed: number | null;
+  /** The int8 graphs' indices against fp32's on the bench batch (random weights and pixels). */
+  onnxInt8AgreementWithFp32: unknown;
   /** Peak resident set of the quoted variant's process and of the peer's (MiB). */
   peakRssMiB: { ours: number | null; pytorch: number | null };
   /**
@@ -67,6 +75,8 @@ export interface BenchSummary {
     variant: VariantId;
     vsPyTorch: PyTorchRatios | null;
     onnxTokenizeSpeed: number | null;
+    /** Lower precision (int8), as `onnxInt8TokenizeSpeed`. */
+    onnxInt8TokenizeSpeed: number | null;
   } | null;
 }
 
@@ -124,12 +134,19 @@ export function pytorchRatios(r: VariantResult, peer: PeerEntry): PyTorchRatios 
   return out;
 }
 
-/** ONNX Runtime's tokenize rate at the peer's thread count / the peer's, when both ran in this run. */
-export function onnxVsPeer(onnx: OnnxEntry, peer: PeerEntry): number | null {
+/**
+ * ONNX Runtime's tokenize rate at the peer's thread count / the peer's, when both ran in this run; `int8`: the
+ * lower-precision graphs' rate (the script's `int8` section).
+ */
+export function onnxVsPeer(
+  onnx: OnnxEntry,
+  peer: PeerEntry,
+  precision: 'fp32' | 'int8' = 'fp32',
+): number | null {
   if (!onnx.available || !peer.measured) return null;
-  const entry = (onnx.result as Record<string, { images_per_s?: unknown } | undefined> | null)?.[
-    `threads_${peer.threads}`
-  ];
+  type Rates = Record<string, { images_per_s?: unknown } | undefined>;
+  const all = onnx.result as (Rates & { int8?: Rates }) | null;
+  const entry = (precision === 'int8' ? all?.int8 : all)?.[`threads_${peer.threads}`];
   const rate = entry?.images_per_s;
   return typeof rate === 'number' && rate > 0 ? round(rate / peer.tokenizeImagesPerSec) : null;
 }
@@ -229,6 +246,11 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
       variant: headline?.id ?? null,
       vsPyTorch: headline?.vsPyTorch ?? null,
       onnxTokenizeSpeed: onnxVsPeer(onnx, pytorch),
+      onnxInt8TokenizeSpeed: onnxVsPeer(onnx, pytorch, 'int8'),
+      onnxInt8AgreementWithFp32: onnx.available
+        ? ((onnx.result as { int8?: { agreement_with_fp32?: unknown } } | null)?.int8?.agreement_with_fp32 ??
+          null)
+        : null,
       peakRssMiB: {
         ours: headline?.available ? headline.peakRssMB : null,
         pytorch: pytorch.measured ? pytorch.peakRssMiB : null,
@@ -277,6 +299,7 @@ function allCoresSummary(
     variant: v.id,
     vsPyTorch: v.vsPyTorch ?? null,
     onnxTokenizeSpeed: onnxVsPeer(onnx, peer),
+    onnxInt8TokenizeSpeed: onnxVsPeer(onnx, peer, 'int8'),
   };
 }
 

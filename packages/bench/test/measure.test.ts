@@ -161,6 +161,15 @@ describe('variants', () => {
     expect(onnxVsPeer(ort2, peer2)).toBe(1.5);
     expect(onnxVsPeer(ort2, peer)).toBe(1.5);
     expect(onnxVsPeer(ort(156), peer2)).toBeNull(); // no 2-thread ONNX figure: no ratio
+    // The lower-precision int8 graphs' rate is its own ratio, never mixed with fp32's.
+    const withInt8: OnnxEntry = {
+      available: true,
+      script: 's',
+      result: { threads_1: { images_per_s: 156 }, int8: { threads_1: { images_per_s: 260 } } },
+    };
+    expect(onnxVsPeer(withInt8, peer)).toBe(1.5);
+    expect(onnxVsPeer(withInt8, peer, 'int8')).toBe(2.5);
+    expect(onnxVsPeer(ort(156), peer, 'int8')).toBeNull(); // no int8 figure: no ratio
   });
 });
 

@@ -75,8 +75,11 @@ async function openOnnx(
   };
   const precision = opts.precision ?? 'fp32';
   // A lower precision is compared with fp32 on its first images (the fp32 graphs run there too).
-  const reference = precision === 'fp32' ? undefined : await prepare('fp32');
-  const onnx = await onnxRuntime(await prepare(precision), { reference });
+  const reference = precision === 'fp32' || opts.agreementImages === 0 ? undefined : await prepare('fp32');
+  const onnx = await onnxRuntime(await prepare(precision), {
+    reference,
+    agreementImages: opts.agreementImages,
+  });
   return {
     rt: Object.assign(onnx, { logitScale: onnx.onnx.manifest.logitScale }),
     release: () => onnx.dispose(),
@@ -134,6 +137,8 @@ export interface FromPretrainedOptions extends DownloadOptions {
   runtime?: RuntimeChoice;
   /** `fp32` (default) or `int8` (ONNX Runtime only, never chosen for you; see `Precision`). */
   precision?: Precision;
+  /** With a lower precision: images compared with fp32 (default 256, whole batches; 0: none). */
+  agreementImages?: number;
   /** Where ONNX exports made for `onnx`/`auto` are kept (default `$QLIP_CACHE` or ~/.cache/qlip). */
   onnxCacheDir?: string;
   /** Why the caller needs tfjs (e.g. post-quantisation features): `auto` then picks tfjs and says so. */

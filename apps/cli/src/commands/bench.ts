@@ -58,10 +58,11 @@ export default class Bench extends QlipCommand {
       if (s) {
         const train =
           s.trainStepTimeRatio == null ? s.note : `train step takes ${s.trainStepTimeRatio}x PyTorch's time`;
-        const { onnxTokenizeSpeed: ort, peakRssMiB: rss } = result.summary;
+        const { onnxTokenizeSpeed: ort, onnxInt8TokenizeSpeed: int8, peakRssMiB: rss } = result.summary;
         this.log(
           `vs PyTorch (${result.summary.variant}): tokenize x${s.tokenizeSpeed}, reconstruct x${s.reconstructSpeed}, ` +
-            `text x${s.textSpeed}; ${train}; ONNX Runtime tokenize ${ort == null ? 'not measured' : `x${ort}`}; ` +
+            `text x${s.textSpeed}; ${train}; ONNX Runtime tokenize ${ort == null ? 'not measured' : `x${ort}`}` +
+            `${int8 == null ? '' : ` (int8, lower precision: x${int8})`}; ` +
             `peak RSS ${rss.ours} MiB vs ${rss.pytorch ?? '?'} MiB (x${s.peakRssRatio ?? '?'})`,
         );
       } else this.log('vs PyTorch: no variant of ours ran bench-s');

@@ -56,7 +56,14 @@ export abstract class QlipCommand extends Command {
    * @param opts.needsTfjs why this run needs tfjs (`auto` then skips ONNX Runtime and says so)
    */
   protected async withRuntime<T>(
-    flags: { model?: string; runtime: string; backend: string; background?: string; precision?: string },
+    flags: {
+      model?: string;
+      runtime: string;
+      backend: string;
+      background?: string;
+      precision?: string;
+      'agreement-images'?: number;
+    },
     job: (ctx: RuntimeJob) => Promise<T>,
     opts: { needsTfjs?: string } = {},
   ): Promise<T> {
@@ -69,6 +76,7 @@ export abstract class QlipCommand extends Command {
       q = await QLIP.fromPretrained(flags.model, {
         runtime: flags.runtime as RuntimeChoice,
         ...(flags.precision ? { precision: flags.precision as Precision } : {}),
+        agreementImages: flags['agreement-images'],
         needsTfjs: opts.needsTfjs,
         backend: flags.backend as BackendChoice,
         ...(flags.background ? { background: flags.background as Background } : {}),

@@ -43,10 +43,16 @@ export const precisionFlag = {
     description:
       'encoder precision: fp32 (default; indices identical on every runtime) or int8 (lower precision, ONNX Runtime only: ' +
       'dynamically quantised transformer blocks, ~2x faster on one core, some indices differ from fp32; the fp32 graphs ' +
-      'also run on the first 256 images and the result reports how many indices and bits agree). bf16 is not offered: ' +
+      'also run on the first --agreement-images images and the result reports how many indices and bits agree). bf16 is not offered: ' +
       "ONNX Runtime 1.30's CPU kernels have no bf16 matmul",
     options: [...PRECISIONS],
     default: 'fp32',
+  }),
+  'agreement-images': Flags.integer({
+    description:
+      'with --precision int8: images (whole batches) also run at fp32 to measure the agreement (0: none)',
+    default: 256,
+    min: 0,
   }),
 };
 

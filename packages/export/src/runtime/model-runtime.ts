@@ -33,7 +33,7 @@ export interface OnnxRuntimeOptions extends OnnxQLIPOptions {
    * `agreementImages` images (`agreement()`), at the cost of running both there.
    */
   reference?: string;
-  /** Images compared with `reference` (default 256: whole batches until at least this many). */
+  /** Images compared with `reference` (default 256: whole batches until at least this many; 0: none). */
   agreementImages?: number;
 }
 
@@ -48,9 +48,10 @@ export async function onnxRuntime(dir: string, opts: OnnxRuntimeOptions = {}): P
   const onnx = await OnnxQLIP.load(resolveOnnxDir(dir), opts);
   const m = onnx.manifest;
   const per = m.channels * m.imageSize ** 2;
-  const reference = opts.reference ? await OnnxQLIP.load(resolveOnnxDir(opts.reference), opts) : undefined;
-  const counter = new AgreementCounter(m.bits);
   const limit = opts.agreementImages ?? AGREEMENT_IMAGES;
+  const reference =
+    opts.reference && limit > 0 ? await OnnxQLIP.load(resolveOnnxDir(opts.reference), opts) : undefined;
+  const counter = new AgreementCounter(m.bits);
   const encode = async (pixels: Float32Array, batch: number) => {
     const { indices } = await onnx.encodeToIndices(pixels);
     if (reference && counter.images < limit)
