@@ -15,6 +15,7 @@ import {
 } from './elementwise.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
 import { type AdamWAttrs, nativeAdamW } from './optim.js';
+import { nativeGather } from './gather.js';
 import { nativeTranspose } from './transpose.js';
 
 /** The parts of tfjs-backend-wasm's BackendWasm this module touches. */
@@ -184,7 +185,7 @@ function zeroCopySameDtypeCast(stock: tf.KernelConfig): tf.KernelFunc {
 let installed: Installed | undefined;
 
 /** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
-const FAMILIES = ['IDENTITY', 'UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW'] as const;
+const FAMILIES = ['IDENTITY', 'GATHER', 'UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW'] as const;
 
 function familyOn(family: (typeof FAMILIES)[number]): boolean {
   return process.env[`QLIP_NATIVE_${family}`] !== '0';
@@ -379,6 +380,14 @@ export function installNativeKernels(): NativeKernelsInfo | undefined {
       const backend = args.backend as unknown as WasmBackendLike;
       return nativeTranspose(addon, backend, x, perm) ?? stock.kernelFunc(args);
     });
+    if (familyOn('GATHER')) {
+      replace(into, tf.GatherV2, (stock) => (args) => {
+        const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+        const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+        const backend = args.backend as unknown as WasmBackendLike;
+        return nativeGather(backend, x, indices, axis, batchDims) ?? stock.kernelFunc(args);
+      });
+    }
     replaceElementwise(into);
     addFused(into);
   }
