@@ -13,9 +13,9 @@ import {
   nativeUnary,
   UNARY_OPS,
 } from './elementwise.js';
+import { nativeGather } from './gather.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
 import { type AdamWAttrs, nativeAdamW } from './optim.js';
-import { nativeGather } from './gather.js';
 import { nativeTranspose } from './transpose.js';
 
 /** The parts of tfjs-backend-wasm's BackendWasm this module touches. */
