@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '@oclif/test';
 import { mnistDataDir, parseIdxImages } from '@qlip/data';
+import { defaultModelDir } from '@qlip/pretrained';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const DIGITS = 64;
+const MNIST_MODEL = defaultModelDir(); // the shipped MNIST tokenizer
 
 let tmp: string;
 let imgs: string;
@@ -94,5 +96,19 @@ describe('tokenize --precision', () => {
     expect(JSON.parse(features.stdout).error.message).toMatch(
       /precision int8 runs on ONNX Runtime.*features/,
     );
+  });
+
+  it('export onnx --precision int8: standard ONNX ops, verified by agreement with the fp32 model', async () => {
+    const out = join(tmp, 'export-int8');
+    const r = await runCommand(
+      ['export', 'onnx', '-m', MNIST_MODEL, '-o', out, '--precision', 'int8', '--json'],
+      { root },
+    );
+    expect(r.error).toBeUndefined();
+    const report = JSON.parse(r.stdout);
+    expect(report.verification).toMatchObject({ passed: true, precision: 'int8' });
+    expect(report.verification.agreementWithFp32.bitsAgreeing).toBeGreaterThanOrEqual(99);
+    expect(['passed', 'skipped']).toContain(report.checker.status); // skipped without python3-onnx
+    expect(JSON.parse(await readFile(join(out, 'qlip-onnx.json'), 'utf8')).precision).toBe('int8');
   });
 });

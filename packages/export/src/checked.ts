@@ -8,6 +8,7 @@ import {
   checkOnnxModels,
   type OnnxCheckerResult,
   type OnnxVerification,
+  verifyLowerPrecision,
   verifyOnnxExport,
 } from './onnx/verify.js';
 import { type UnifiedOnnxVerification, verifyUnifiedOnnx } from './onnx/verify-unified.js';
@@ -69,7 +70,7 @@ interface CheckedOptions {
 }
 
 export type OnnxCheckedOptions = CheckedOptions &
-  Pick<OnnxExportOptions, 'externalDataThreshold' | 'producerVersion'>;
+  Pick<OnnxExportOptions, 'externalDataThreshold' | 'producerVersion' | 'precision' | 'attention'>;
 
 export interface SafetensorsCheckedOptions extends CheckedOptions {
   /** Model name for the model card. */
@@ -112,7 +113,11 @@ export async function exportOnnxChecked(
   out: string,
   o: OnnxCheckedOptions = {},
 ): Promise<OnnxExportReport | UnifiedOnnxExportReport> {
-  if (await isUnifiedModel(modelDir)) return exportUnifiedChecked(modelDir, out, o);
+  if (await isUnifiedModel(modelDir)) {
+    if ((o.precision ?? 'fp32') !== 'fp32' || (o.attention ?? 'standard') !== 'standard')
+      throw new Error(`${modelDir}: a unified model exports at fp32 with standard attention only`);
+    return exportUnifiedChecked(modelDir, out, o);
+  }
   const onLine = o.onLine ?? (() => {});
   const model = await QLIPModel.load(modelDir);
   try {
@@ -122,6 +127,8 @@ export async function exportOnnxChecked(
       producerVersion: o.producerVersion,
       overwrite: o.overwrite,
       sourceDir: modelDir,
+      precision: o.precision,
+      attention: o.attention,
     });
     const report: OnnxExportReport = {
       dir: r.dir,
@@ -131,12 +138,20 @@ export async function exportOnnxChecked(
     };
     sayFiles(r.files, onLine);
     if (o.verify === false) return report;
-    const v = await verifyOnnxExport(model, r.dir);
+    const lower = r.manifest.precision !== 'fp32';
+    const v = lower ? await verifyLowerPrecision(model, r.dir) : await verifyOnnxExport(model, r.dir);
     report.verification = v;
+    const a = v.agreementWithFp32;
     onLine(
-      `ONNX Runtime vs tfjs: ${v.passed ? 'passed' : 'FAILED'} (index mismatches ${v.indexMismatches ?? 0}, max float diff ${Math.max(...Object.values(v.maxAbsDiff))})`,
+      a
+        ? `ONNX Runtime ${v.precision} vs tfjs fp32: ${v.passed ? 'passed' : 'FAILED'} (lower precision: ${a.indicesIdentical} % of ${a.tokens} indices and ${a.bitsAgreeing} % of bits identical; max float diff ${Math.max(...Object.values(v.maxAbsDiff))})`
+        : `ONNX Runtime vs tfjs: ${v.passed ? 'passed' : 'FAILED'} (index mismatches ${v.indexMismatches ?? 0}, max float diff ${Math.max(...Object.values(v.maxAbsDiff))})`,
     );
-    report.checker = await checkGraphs(r.dir, r.graphs, onLine);
+    if (r.manifest.attention === 'ort') {
+      const detail = 'com.microsoft contrib operators (attention ort) are not standard ONNX';
+      report.checker = { status: 'skipped', detail };
+      onLine(`onnx.checker: skipped (${detail})`);
+    } else report.checker = await checkGraphs(r.dir, r.graphs, onLine);
     return report;
   } finally {
     model.dispose();

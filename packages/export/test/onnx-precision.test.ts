@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOnnx, OnnxQLIP, onnxRuntime, prepareOnnx, verificationPixels } from '../src/index.js';
 import { quantizeColumns } from '../src/onnx/layers.js';
 import { onnx } from '../src/onnx/proto.js';
+import { verifyLowerPrecision } from '../src/onnx/verify.js';
 import { AgreementCounter } from '../src/runtime/agreement.js';
 import { tinyConfig } from './helpers.js';
 
@@ -99,6 +100,23 @@ describe('ONNX graph variants', () => {
     expect(r).toMatchObject({ images: 16, tokens: 256 });
     // Random weights and Gaussian pixels: a loose floor (the trained MNIST model's bound is in the CLI tests).
     expect(r.bitsAgreeing).toBeGreaterThan(97);
+  });
+
+  it('verifies an int8 export by its agreement with the fp32 model, and fails one of other weights', async () => {
+    const dir = join(tmp, 'int8-all');
+    await exportOnnx(model, dir, { precision: 'int8' });
+    const ok = await verifyLowerPrecision(model, dir);
+    expect(ok).toMatchObject({ passed: true, precision: 'int8', problems: [] });
+    expect(ok.agreementWithFp32!.bitsAgreeing).toBeGreaterThan(97);
+    expect(Object.keys(ok.maxAbsDiff).sort()).toEqual(['decodedPixels', 'imageEmbeds', 'textEmbeds']);
+    const other = QLIPModel.create(config(), 8);
+    try {
+      const bad = await verifyLowerPrecision(other, dir);
+      expect(bad.passed).toBe(false);
+      expect(bad.problems[0]).toMatch(/% of token bits agree with the fp32 model \(at least 90 % expected\)/);
+    } finally {
+      other.dispose();
+    }
   });
 
   it('refuses an unknown precision or attention form, naming the accepted ones', async () => {

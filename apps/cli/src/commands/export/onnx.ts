@@ -12,8 +12,15 @@ every graph in ONNX Runtime against the tfjs model (indices identical, floats wi
 is installed, onnx.checker.check_model(full_check=True). Put OUT at <model>/onnx for --runtime onnx.
 On a unified model (config.json model_type "qlip-unified") it writes unified_embed.onnx, unified_decoder.onnx
 (past key/values in, present out), unified_text_head.onnx, unified_image_head.onnx and unified-onnx.json, and
-checks that a seeded generation and greedy captions give identical tokens in ONNX Runtime (docs/unified.md).`;
-  static override examples = ['<%= config.bin %> export onnx --model my-model --out my-model/onnx --json'];
+checks that a seeded generation and greedy captions give identical tokens in ONNX Runtime (docs/unified.md).
+--precision int8 writes dynamically quantised transformer blocks (DynamicQuantizeLinear + MatMulInteger,
+per-channel int8 weights: standard ONNX ops, lower precision); verification then reports how many indices
+and bits agree with the fp32 model instead of requiring identity. --attention ort writes ONNX Runtime's
+com.microsoft.MultiHeadAttention (other runtimes and onnx.checker reject it).`;
+  static override examples = [
+    '<%= config.bin %> export onnx --model my-model --out my-model/onnx --json',
+    '<%= config.bin %> export onnx --model my-model --out my-model-int8 --precision int8',
+  ];
   static override flags = {
     model: Flags.string({
       char: 'm',
@@ -26,6 +33,18 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
       description: "store a graph's weights in <graph>.onnx.data above this size (MiB; 0 = always)",
       default: 256,
       min: 0,
+    }),
+    precision: Flags.string({
+      description:
+        'fp32, or int8: dynamically quantised transformer blocks (lower precision; indices may differ from fp32)',
+      options: ['fp32', 'int8'],
+      default: 'fp32',
+    }),
+    attention: Flags.string({
+      description:
+        'standard (MatMul/Softmax, any runtime) or ort (com.microsoft.MultiHeadAttention: ONNX Runtime only)',
+      options: ['standard', 'ort'],
+      default: 'standard',
     }),
     verify: Flags.boolean({
       description: 'check the exported graphs (ONNX Runtime vs tfjs, onnx.checker)',
@@ -42,6 +61,8 @@ checks that a seeded generation and greedy captions give identical tokens in ONN
         producerVersion: this.config.version,
         overwrite: flags.overwrite,
         verify: flags.verify,
+        precision: flags.precision as 'fp32' | 'int8',
+        attention: flags.attention as 'standard' | 'ort',
         ...hooks,
       }),
     );
