@@ -6,7 +6,7 @@
  *   QLIP_NATIVE_THREADS=1 CONFIGS=all,none,-GELU ROUNDS=4 node --import tsx bench/interleaved-train.ts
  *
  * A configuration switches native kernel families off by reinstalling them: `all`, `none` (every family
- * below off: SGEMM, Transpose and Identity stay native), `-GELU+ADAMW` (those off), `-BLAS` (our own SGEMM
+ * of kernel-configs.ts off: SGEMM, Transpose and Identity stay native), `-GELU+ADAMW` (those off), `-BLAS` (our own SGEMM
  * instead of the system OpenBLAS: `QLIP_NATIVE_BLAS=0`). `$QLIP_TORCH_PEER` and
  * `$QLIP_PYTHON` as for the bench. Prints one line per round on stderr, medians and ratios on stdout.
  */
@@ -16,12 +16,12 @@ import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { registerBackendAccelerator, selectBackend } from '@qlip/core';
-import { installNativeKernels, nativeKernelsAccelerator, uninstallNativeKernels } from '@qlip/native-kernels';
+import { nativeKernelsAccelerator } from '@qlip/native-kernels';
 import { DEFAULT_PEER_SCRIPT } from '../src/peer.js';
 import { BENCH_S } from '../src/preset.js';
 import { BenchWorkloads } from '../src/workloads.js';
+import { useKernelConfig } from './kernel-configs.js';
 
-const FAMILIES = ['UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW'];
 const threads = process.env.QLIP_NATIVE_THREADS ?? '1';
 const configs = (process.env.CONFIGS ?? 'all,none').split(',');
 const rounds = Number(process.env.ROUNDS ?? 3);
@@ -46,24 +46,17 @@ console.error('pytorch', JSON.stringify(await next()));
 registerBackendAccelerator(nativeKernelsAccelerator);
 const info = await selectBackend('wasm');
 console.error(`ours: ${info.detail}`);
-const use = (config: string): void => {
-  uninstallNativeKernels();
-  for (const f of [...FAMILIES, 'BLAS']) delete process.env[`QLIP_NATIVE_${f}`];
-  const off = config === 'all' ? [] : config === 'none' ? FAMILIES : config.replace(/^-/, '').split('+');
-  for (const f of off) process.env[`QLIP_NATIVE_${f}`] = '0';
-  installNativeKernels();
-};
 
 const w = new BenchWorkloads(BENCH_S, 0, 1); // batch 32, one tape
 const times = new Map<string, number[]>([...configs, 'pytorch'].map((c) => [c, []]));
 await peerStep(); // warm-up
 for (const c of configs) {
-  use(c);
+  useKernelConfig(c);
   w.trainStep(); // warm-up
 }
 for (let r = 0; r < rounds; r++) {
   for (const c of configs) {
-    use(c);
+    useKernelConfig(c);
     const t0 = performance.now();
     w.trainStep();
     const ms = performance.now() - t0;

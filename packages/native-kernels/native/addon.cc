@@ -6,21 +6,27 @@
 
 #include "blas.h"
 #include "elementwise.h"
+#include "napi_args.h"
 #include "optim.h"
 #include "sgemm.h"
 #include "transpose.h"
 
+namespace qlip {
+// addon_norm.cc: layerNorm, layerNormGrad.
+void addNormExports(Napi::Env env, Napi::Object exports);
+}  // namespace qlip
+
 namespace {
+
+using qlip::fits;
+using qlip::heapArg;
+using qlip::num;
 
 // Layout of the Float64Array parameter block passed to gemm(); mirrored in src/native.ts.
 enum Param : int {
   kAOff, kBOff, kCOff, kBatch, kM, kN, kK, kTransA, kTransB, kAItems, kBItems,
   kAct, kBiasOff, kBiasLen, kPreluOff, kPreluLen, kAlpha, kParamCount
 };
-
-bool fits(double off, double count, size_t len) {
-  return off >= 0 && count >= 0 && std::floor(off) == off && off + count <= static_cast<double>(len);
-}
 
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -149,17 +155,6 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
   qlip::transpose(base + static_cast<size_t>(inOff), base + static_cast<size_t>(outOff), dims, p, rank);
   return env.Undefined();
 }
-
-// The Float32Array heap of an elementwise call, type-checked; `sig` names the call in error messages.
-Napi::Float32Array heapArg(const Napi::CallbackInfo& info, size_t numbers, const char* sig) {
-  bool ok = info.Length() >= numbers + 1 && info[0].IsTypedArray() &&
-            info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
-  for (size_t i = 1; ok && i <= numbers; ++i) ok = info[i].IsNumber();
-  if (!ok) throw Napi::TypeError::New(info.Env(), sig);
-  return info[0].As<Napi::Float32Array>();
-}
-
-double num(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
 
 // unary(heap, op, inOff, outOff, n): out = op(in) elementwise (op codes: native/elementwise.h).
 Napi::Value Unary(const Napi::CallbackInfo& info) {
@@ -391,6 +386,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("geluGrad", Napi::Function::New(env, GeluGrad));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("sum", Napi::Function::New(env, Sum));
+  qlip::addNormExports(env, exports);
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas));

@@ -3,33 +3,17 @@
 #include "elementwise.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 
+#include "parallel.h"
 #include "sgemm.h"
 
 namespace qlip {
 namespace {
 
-// Below this many elements an op runs on the calling thread (waking a worker costs ~10-50 us).
-constexpr int64_t kParallelElems = 1 << 15;
 // Work is handed out in chunks of this many elements (a multiple of 16 keeps chunks vector-aligned).
 constexpr int64_t kChunk = 1 << 14;
-
-// fn(lo, hi) over [0, n) in chunks, on every pool thread when `elems` (the work behind n) is large enough.
-template <typename F>
-void forChunks(int64_t n, int64_t chunk, int64_t elems, F&& fn) {
-  const int threads = elems < kParallelElems ? 1 : std::min<int64_t>(threadCount(), (n + chunk - 1) / chunk);
-  if (threads <= 1) {
-    fn(0, n);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  parallelRun(threads, [&](int) {
-    for (int64_t lo = next.fetch_add(chunk); lo < n; lo = next.fetch_add(chunk)) fn(lo, std::min(n, lo + chunk));
-  });
-}
 
 template <typename F>
 void map(const float* in, float* out, int64_t n, F f) {
@@ -94,45 +78,10 @@ void binaryOp(const float* a, const float* b, float* out, const int64_t* shape, 
   });
 }
 
-typedef float v4 __attribute__((vector_size(16)));
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v16 __attribute__((vector_size(64)));
-typedef int32_t i4 __attribute__((vector_size(16)));
-typedef int32_t i8 __attribute__((vector_size(32)));
-typedef int32_t i16 __attribute__((vector_size(64)));
-
-// gelu.inc once per ISA inside a `#pragma GCC target` region (see kernels.cc for why not a template).
-namespace portable {
-typedef v4 V;
-typedef i4 VI;
-#define QLIP_SPLAT(s) V{s, s, s, s}
-#include "gelu.inc"
-#undef QLIP_SPLAT
-}  // namespace portable
-
-#if defined(__x86_64__) || defined(__i386__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace avx2 {
-typedef v8 V;
-typedef i8 VI;
-#define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s}
-#include "gelu.inc"
-#undef QLIP_SPLAT
-}  // namespace avx2
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx512f")
-namespace avx512 {
-typedef v16 V;
-typedef i16 VI;
-#define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}
-#include "gelu.inc"
-#undef QLIP_SPLAT
-}  // namespace avx512
-#pragma GCC pop_options
-#endif
+// gelu.inc once per ISA.
+#define QLIP_ISA_SOURCE "gelu.inc"
+#include "per_isa.inc"
+#undef QLIP_ISA_SOURCE
 
 using GeluForwardFn = void (*)(const float*, float*, int64_t);
 using GeluBackwardFn = void (*)(const float*, const float*, float*, int64_t);

@@ -15,6 +15,7 @@ import {
 } from './elementwise.js';
 import { nativeGather } from './gather.js';
 import { type Isa, loadNative, type NativeAddon, P } from './native.js';
+import { nativeLayerNorm, nativeLayerNormGrad } from './norm.js';
 import { type AdamWAttrs, nativeAdamW } from './optim.js';
 import { nativeTranspose } from './transpose.js';
 
@@ -185,7 +186,17 @@ function zeroCopySameDtypeCast(stock: tf.KernelConfig): tf.KernelFunc {
 let installed: Installed | undefined;
 
 /** Kernel families that can be switched off one by one: `QLIP_NATIVE_<FAMILY>=0` keeps the stock kernels. */
-const FAMILIES = ['IDENTITY', 'GATHER', 'UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW'] as const;
+const FAMILIES = [
+  'IDENTITY',
+  'GATHER',
+  'UNARY',
+  'BINARY',
+  'SUM',
+  'MEAN',
+  'GELU',
+  'ADAMW',
+  'LAYERNORM',
+] as const;
 
 function familyOn(family: (typeof FAMILIES)[number]): boolean {
   return process.env[`QLIP_NATIVE_${family}`] !== '0';
@@ -203,8 +214,8 @@ function replace(into: Installed, name: string, make: (stock: tf.KernelConfig) =
 }
 
 /**
- * @qlip/nn's fused kernels: exact GELU and its gradient, AdamW (their users compose stock ops when these are
- * absent).
+ * @qlip/nn's fused kernels: exact GELU and its gradient, AdamW, LayerNorm and its gradients (their users
+ * compose stock ops when these are absent).
  */
 function addFused(into: Installed): void {
   const { addon } = into;
@@ -241,10 +252,33 @@ function addFused(into: Installed): void {
         },
       ],
     );
+  if (familyOn('LAYERNORM')) kernels.push(...layerNormKernels(addon));
   for (const [kernelName, kernelFunc] of kernels) {
     register({ kernelName, backendName: 'wasm', kernelFunc });
     into.added.push(kernelName);
   }
+}
+
+/** @qlip/nn's fused LayerNorm and its gradient kernel (`FUSED_KERNELS.layerNorm`, `layerNormGrad`). */
+function layerNormKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
+  return [
+    [
+      FUSED_KERNELS.layerNorm,
+      (args) => {
+        const inputs = args.inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
+        const { eps } = args.attrs as unknown as { eps: number };
+        return nativeLayerNorm(addon, args.backend as unknown as WasmBackendLike, inputs, eps);
+      },
+    ],
+    [
+      FUSED_KERNELS.layerNormGrad,
+      (args) => {
+        const inputs = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; gamma: tf.TensorInfo };
+        const { eps } = args.attrs as unknown as { eps: number };
+        return nativeLayerNormGrad(addon, args.backend as unknown as WasmBackendLike, inputs, eps);
+      },
+    ],
+  ];
 }
 
 /**
@@ -322,7 +356,7 @@ export interface NativeKernelsInfo {
  * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, the native
  * `Transpose` (float32 and int32; other dtypes go to the stock kernel), a zero-copy `Identity`, and native
  * float32 elementwise kernels, `Sum` and `Mean`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
- * (families: FAMILIES above; see the README). GELU and ADAMW register
+ * (families: FAMILIES above; see the README). GELU, ADAMW and LAYERNORM register
  * @qlip/nn's fused kernels (`FUSED_KERNELS`), which have no stock counterpart.
  *
  * Products go through the system OpenBLAS (dlopen'ed at run time, at 1 thread; our pool splits the work)

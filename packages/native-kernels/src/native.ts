@@ -89,6 +89,30 @@ export interface NativeAddon {
   blasInfo(): BlasState;
   /** Routes products through the loaded BLAS (true) or the addon's own kernel; returns whether it is active. */
   blasEnable(on: boolean): boolean;
+  /** y = LayerNorm of the rows of x ([rows, d]) with gamma and beta ([d]), biased variance. */
+  layerNorm(
+    heap: Float32Array,
+    xOff: number,
+    gammaOff: number,
+    betaOff: number,
+    yOff: number,
+    rows: number,
+    d: number,
+    eps: number,
+  ): void;
+  /** dx ([rows, d]), dgamma and dbeta ([d]) of LayerNorm for dy; dgamma/dbeta independent of the threads. */
+  layerNormGrad(
+    heap: Float32Array,
+    dyOff: number,
+    xOff: number,
+    gammaOff: number,
+    dxOff: number,
+    dgammaOff: number,
+    dbetaOff: number,
+    rows: number,
+    d: number,
+    eps: number,
+  ): void;
   getIsa(): Isa;
   /** Selects an ISA path; false (and no change) when this CPU lacks it. */
   setIsa(isa: Isa): boolean;

@@ -15,6 +15,13 @@ export const FUSED_KERNELS = {
    * eps }` -> `[p1, m1, v1]`: one AdamW step of @qlip/trainer's `AdamW`, same float32 operation order.
    */
   adamW: 'QlipAdamW',
+  /**
+   * inputs `{ x, gamma, beta }` (x `[..., D]`, gamma and beta `[D]`), attrs `{ eps }`: LayerNorm over the last
+   * axis with the biased variance (`layerNorm` in layers.ts). Gradient: `layerNormGrad`.
+   */
+  layerNorm: 'QlipLayerNorm',
+  /** inputs `{ dy, x, gamma }`, attrs `{ eps }` -> `[dx, dgamma, dbeta]`: LayerNorm's three gradients. */
+  layerNormGrad: 'QlipLayerNormGrad',
 } as const;
 
 /** Whether the current backend runs `name` (one of FUSED_KERNELS) as its own kernel. */

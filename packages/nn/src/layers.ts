@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { geluErf } from './fused.js';
+import { layerNormOp } from './norm.js';
 import { type Params, param } from './params.js';
 
 // Functional tf ops only (no chained `t.add()`), so the code does not depend on which tfjs bundle registered them.
@@ -26,20 +27,12 @@ export function linear(params: Params, prefix: string, x: tf.Tensor): tf.Tensor 
 }
 
 /**
- * LayerNorm over the last axis with biased variance, like `torch.nn.LayerNorm`.
+ * LayerNorm over the last axis with biased variance, like `torch.nn.LayerNorm` (one fused kernel where the
+ * backend has it: `layerNormOp`).
  * @param x `[..., D]` -> `[..., D]`
  */
 export function layerNorm(params: Params, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
-  return tf.tidy(() => {
-    const w = param(params, `${prefix}.weight`);
-    const b = param(params, `${prefix}.bias`);
-    const axis = x.rank - 1;
-    const mean = tf.mean(x, axis, true);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), axis, true);
-    const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
-    return tf.add(tf.mul(normed, w), b);
-  });
+  return layerNormOp(x, param(params, `${prefix}.weight`), param(params, `${prefix}.bias`), eps);
 }
 
 /** The `hidden_act` values of HF `ACT2FN` that QLIP/CLIP configs use. */
