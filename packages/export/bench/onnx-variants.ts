@@ -3,12 +3,18 @@
  * (bench-s image encoder, pixels [32, 3, 64, 64] -> indices, one intra-op thread): fp32 standard (the
  * default), fp32 with com.microsoft.MultiHeadAttention, int8 (dynamic quantisation) and int8 + MHA. Indices
  * of each against fp32 standard (identical %, bits agreeing %) and the operators of ORT's optimised graphs.
+ * With QLIP_TORCH_PEER=<torch_peer.py> (and a Python with torch: $QLIP_PYTHON, else /usr/bin/python3) each
+ * round also runs one PyTorch peer tokenize of the same batch size at 1 thread (peer-tokenize.py, a child
+ * process), so every variant gets a ratio to the peer from the same rounds.
  * Prints one JSON object. Run: `node --import tsx bench/onnx-variants.ts` (QLIP_BENCH_ROUNDS, default 9;
  * QLIP_BENCH_VARIANTS=fp32_mha,... a subset).
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Rng, selectBackend } from '@qlip/core';
 import { QLIPModel } from '@qlip/model';
 import { benchConfig } from '@qlip/trainer';
@@ -48,6 +54,27 @@ async function optimisedOps(file: string, out: string): Promise<Record<string, n
   return h;
 }
 
+/** One PyTorch tokenize per call through peer-tokenize.py (wall and CPU ms), or null without QLIP_TORCH_PEER. */
+async function startPeer(): Promise<{
+  run: () => Promise<{ ms: number; cpu_ms: number }>;
+  stop: () => void;
+} | null> {
+  const script = process.env.QLIP_TORCH_PEER;
+  if (!script) return null;
+  const server = fileURLToPath(new URL('./peer-tokenize.py', import.meta.url));
+  const python = process.env.QLIP_PYTHON ?? '/usr/bin/python3';
+  const child = spawn(python, [server, script, '1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => JSON.parse((await lines.next()).value as string);
+  const ready = await next();
+  if (ready.batch !== BATCH) throw new Error(`peer batch ${ready.batch}, expected ${BATCH}`);
+  const run = async () => {
+    child.stdin.write('tokenize\n');
+    return next();
+  };
+  return { run, stop: () => child.stdin.end() };
+}
+
 async function main(): Promise<void> {
   await selectBackend('wasm');
   const model = QLIPModel.create(benchConfig(), 0);
@@ -77,7 +104,18 @@ async function main(): Promise<void> {
     const ms: Record<string, number[]> = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, []]));
     // CPU time of the process per batch: at one thread, the work itself, whatever the neighbours took.
     const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, []]));
+    const peer = await startPeer();
+    if (peer) {
+      ms.pytorch = [];
+      cpu.pytorch = [];
+      for (let i = 0; i < 2; i++) await peer.run(); // warm-up
+    }
     for (let r = 0; r < ROUNDS; r++) {
+      if (peer) {
+        const p = await peer.run();
+        ms.pytorch!.push(p.ms);
+        cpu.pytorch!.push(p.cpu_ms);
+      }
       for (const [name, rt] of Object.entries(runners)) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
@@ -88,6 +126,7 @@ async function main(): Promise<void> {
       }
     }
     for (const rt of Object.values(runners)) await rt.release();
+    peer?.stop();
     const rate = (f: (v: number[]) => number) =>
       Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, r1(BATCH / (f(v) / 1000))]));
     console.log(
@@ -104,8 +143,25 @@ async function main(): Promise<void> {
         images_per_cpu_s: Object.fromEntries(
           Object.entries(cpu).map(([k, v]) => [k, r1(BATCH / (median(v) / 1000))]),
         ),
+        // Speed over the peer's, per round (same moment, same load), median; int8 is LOWER PRECISION.
+        ...(peer
+          ? {
+              speed_vs_pytorch_per_round_median: Object.fromEntries(
+                Object.keys(VARIANTS).map((k) => [
+                  k,
+                  Math.round(median(ms.pytorch!.map((p, i) => p / ms[k]![i]!)) * 100) / 100,
+                ]),
+              ),
+              cpu_speed_vs_pytorch: Object.fromEntries(
+                Object.keys(VARIANTS).map((k) => [
+                  k,
+                  Math.round((median(cpu.pytorch!) / median(cpu[k]!)) * 100) / 100,
+                ]),
+              ),
+            }
+          : {}),
         ratio_to_fp32_per_round_median: Object.fromEntries(
-          Object.keys(ms).map((k) => [
+          Object.keys(VARIANTS).map((k) => [
             k,
             Math.round(median(ms.fp32!.map((f, i) => f / ms[k]![i]!)) * 100) / 100,
           ]),

@@ -137,7 +137,7 @@ describe('prepareOnnx by precision', () => {
     expect(int8.dir).not.toBe(fp32.dir);
     expect(int8.dir).toMatch(/model-int8-[0-9a-f]{16}$/);
     expect(fp32.manifest).toMatchObject({ precision: 'fp32', attention: 'standard' });
-    expect(int8.manifest).toMatchObject({ precision: 'int8', attention: 'ort' });
+    expect(int8.manifest).toMatchObject({ precision: 'int8', attention: 'standard' });
     expect(await prepareOnnx(modelDir, { cacheDir, precision: 'int8' })).toMatchObject({
       dir: int8.dir,
       origin: 'cache',

@@ -81,18 +81,19 @@ export interface PrepareOnnxOptions {
   beforeExport?: () => Promise<void>;
   /**
    * `fp32` (default: the standard graphs, indices identical to tfjs) or `int8` (dynamically quantised
-   * transformer blocks with ONNX Runtime's fused attention: faster, lower precision, never the default).
+   * transformer blocks: faster, lower precision, never the default).
    */
   precision?: OnnxPrecision;
 }
 
 /**
- * The graphs `prepareOnnx` caches per precision. fp32 keeps the standard graph: its MultiHeadAttention form
- * measured no faster (bench/onnx-variants.ts, docs/performance.md), so nothing ONNX-Runtime-only is added.
- * int8 runs only on ONNX Runtime anyway, and there MultiHeadAttention measured 6 % faster.
+ * The graphs `prepareOnnx` caches per precision: standard attention at every precision. The
+ * com.microsoft.MultiHeadAttention form (`attention: 'ort'`) gives identical indices but measured no faster on
+ * bench-s at 1 thread, in fp32 or int8 (CPU time per batch within 0-2 %, interleaved: bench/onnx-variants.ts,
+ * docs/performance.md), so the cache keeps graphs any ONNX runtime opens.
  */
-export function cachedVariant(precision: OnnxPrecision = 'fp32'): GraphVariant {
-  return graphVariant({ precision, attention: precision === 'int8' ? 'ort' : 'standard' });
+function cachedVariant(precision: OnnxPrecision = 'fp32'): GraphVariant {
+  return graphVariant({ precision, attention: 'standard' });
 }
 
 /**
