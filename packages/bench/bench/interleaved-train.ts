@@ -8,7 +8,9 @@
  * A configuration switches native kernel families off by reinstalling them: `all`, `none` (every family
  * of kernel-configs.ts off: SGEMM, Transpose and Identity stay native), `-GELU+ADAMW` (those off), `-BLAS` (our own SGEMM
  * instead of the system OpenBLAS: `QLIP_NATIVE_BLAS=0`). `$QLIP_TORCH_PEER` and
- * `$QLIP_PYTHON` as for the bench. Prints one line per round on stderr, medians and ratios on stdout.
+ * `$QLIP_PYTHON` as for the bench. Prints one line per round on stderr, medians and ratios on stdout: wall
+ * time, and CPU time (process user + system), which other processes on a loaded machine do not inflate and
+ * which equals the work done when everything runs on 1 thread.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,9 +39,14 @@ const next = async (): Promise<{ ms: number } & Record<string, unknown>> => {
   if (line.done) throw new Error(`${server} ended early (does ${python} have torch and OpenBLAS?)`);
   return JSON.parse(line.value);
 };
-const peerStep = async (): Promise<number> => {
+const peerStep = async (): Promise<{ ms: number; cpuMs: number }> => {
   peer.stdin.write('step\n');
-  return (await next()).ms;
+  const r = await next();
+  return { ms: r.ms, cpuMs: Number(r.cpuMs) };
+};
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 };
 console.error('pytorch', JSON.stringify(await next()));
 
@@ -49,6 +56,7 @@ console.error(`ours: ${info.detail}`);
 
 const w = new BenchWorkloads(BENCH_S, 0, 1); // batch 32, one tape
 const times = new Map<string, number[]>([...configs, 'pytorch'].map((c) => [c, []]));
+const cpu = new Map<string, number[]>([...configs, 'pytorch'].map((c) => [c, []]));
 await peerStep(); // warm-up
 for (const c of configs) {
   useKernelConfig(c);
@@ -57,14 +65,16 @@ for (const c of configs) {
 for (let r = 0; r < rounds; r++) {
   for (const c of configs) {
     useKernelConfig(c);
-    const t0 = performance.now();
+    const [t0, c0] = [performance.now(), cpuMs()];
     w.trainStep();
-    const ms = performance.now() - t0;
+    const [ms, cms] = [performance.now() - t0, cpuMs() - c0];
     const p = await peerStep();
     times.get(c)!.push(ms);
-    times.get('pytorch')!.push(p);
+    times.get('pytorch')!.push(p.ms);
+    cpu.get(c)!.push(cms);
+    cpu.get('pytorch')!.push(p.cpuMs);
     console.error(
-      `round ${r} ${c}: ${ms.toFixed(0)} ms | pytorch ${p.toFixed(0)} ms | load ${loadavg()[0]!.toFixed(1)}`,
+      `round ${r} ${c}: ${ms.toFixed(0)} ms (cpu ${cms.toFixed(0)}) | pytorch ${p.ms.toFixed(0)} ms (cpu ${p.cpuMs.toFixed(0)}) | load ${loadavg()[0]!.toFixed(1)}`,
     );
   }
 }
@@ -72,11 +82,14 @@ peer.stdin.end();
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const list = (a: number[]): string => a.map((x) => x.toFixed(0)).join(', ');
 const pt = median(times.get('pytorch')!);
-console.log(`threads ${threads}: pytorch median ${pt.toFixed(0)} ms [${list(times.get('pytorch')!)}]`);
+const pc = median(cpu.get('pytorch')!);
+console.log(
+  `threads ${threads}: pytorch median ${pt.toFixed(0)} ms [${list(times.get('pytorch')!)}], cpu ${pc.toFixed(0)} ms [${list(cpu.get('pytorch')!)}]`,
+);
 for (const c of configs) {
-  const t = times.get(c)!;
+  const [t, u] = [times.get(c)!, cpu.get(c)!];
   console.log(
-    `${c.padEnd(16)} median ${median(t).toFixed(0)} ms  ratio ${(median(t) / pt).toFixed(2)}  [${list(t)}]`,
+    `${c.padEnd(16)} median ${median(t).toFixed(0)} ms  ratio ${(median(t) / pt).toFixed(2)}  [${list(t)}]; cpu ${median(u).toFixed(0)} ms  ratio ${(median(u) / pc).toFixed(2)}  [${list(u)}]`,
   );
 }
 w.dispose();

@@ -1,9 +1,11 @@
 /**
  * Our SGEMM vs the system OpenBLAS (and optionally a previous build of the addon) on bench-s's products,
  * interleaved round by round in one process so load swings hit every side alike; direct addon calls on one
- * Float32Array (no tfjs), median GFLOP/s per side. Prints one JSON object.
+ * Float32Array (no tfjs), median GFLOP/s per side. At 1 thread the time is the process's CPU time (user +
+ * system), which a shared machine's other processes do not inflate; with more threads it is wall time.
+ * Prints one JSON object.
  *
- *   THREADS=1 ROUNDS=9 [OLD_ADDON=/tmp/qlip_native_old.node] node --import tsx bench/sgemm.ts
+ *   THREADS=1 ROUNDS=9 [OLD_ADDON=/tmp/qlip_native_old.node] [ONLY=attention] node --import tsx bench/sgemm.ts
  */
 
 import { createRequire } from 'node:module';
@@ -73,17 +75,27 @@ function paramsFor(c: Case): Float64Array {
   return p;
 }
 
+/** Milliseconds: process CPU time at 1 thread (robust to other processes' load), else wall time. */
+const clock =
+  threads === 1
+    ? () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1000;
+      }
+    : () => performance.now();
+
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-const results = CASES.map((c) => {
+const only = new RegExp(process.env.ONLY ?? '');
+const results = CASES.filter((c) => only.test(c.name)).map((c) => {
   const params = paramsFor(c);
   const flops = 2 * c.batch * c.M * c.N * c.K;
   const samples = new Map(sides.map((s) => [s.name, [] as number[]]));
   for (const s of sides) s.run(params); // warm-up
   for (let r = 0; r < rounds; r++) {
     for (const s of sides) {
-      const t0 = performance.now();
+      const t0 = clock();
       s.run(params);
-      samples.get(s.name)!.push(flops / ((performance.now() - t0) * 1e6));
+      samples.get(s.name)!.push(flops / ((clock() - t0) * 1e6));
     }
   }
   const gflops = Object.fromEntries(
@@ -96,6 +108,7 @@ console.log(
   JSON.stringify({
     threads,
     rounds,
+    time: threads === 1 ? 'process CPU time' : 'wall time',
     isa: addon.getIsa(),
     openblas: blas.loaded ? blas.config : `not loaded: ${blas.error}`,
     loadavg: loadavg().map((x) => Number(x.toFixed(2))),

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <memory>
 
+#include <unistd.h>
+
 namespace qlip {
 namespace {
 
@@ -20,10 +22,34 @@ typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
-// Cache blocking: a KC x NR panel of B stays in L1, an MC x KC block of A in L2, KC x NC of B in L3.
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 144;   // multiple of every MR below (6, 12)
-constexpr int64_t kNC = 2048;  // multiple of every NR below (8, 16, 32)
+// Cache blocking: an MC x KC block of A in about half of L2, KC x NC of B in L3; the micro-kernel streams its
+// A and B micro-panels from L2. K is cut into as few equal blocks as kKCMax allows: every block is one more
+// pass of read + write over C, which for bench-s's [2048, 256] outputs lives beyond L2 (KC 256 -> 1024 took
+// [2048,1024]x[1024,256] from ~75 to ~90 GFLOP/s on Zen 4, measured interleaved with OpenBLAS).
+constexpr int64_t kKCMax = 1024;
+constexpr int64_t kMCMax = 576;  // multiple of every MR below (6, 12)
+constexpr int64_t kNC = 512;     // multiple of every NR below (8, 16, 32)
+
+// Floats of A per MC x KC block: half of L2 (sysconf; 512 KiB assumed when the OS does not say).
+int64_t aBlockFloats() {
+  static const int64_t floats = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    const int64_t bytes = l2 > 0 ? l2 : 512 * 1024;
+    return std::max<int64_t>(bytes / 2 / static_cast<int64_t>(sizeof(float)), 16 * 1024);
+  }();
+  return floats;
+}
+
+struct Blocking {
+  int64_t kc, mc;
+};
+
+Blocking blockingFor(int64_t K, int mr) {
+  const int64_t blocks = (K + kKCMax - 1) / kKCMax;
+  const int64_t kc = std::max<int64_t>(1, (K + blocks - 1) / blocks);
+  const int64_t mc = std::min(kMCMax, std::max<int64_t>(mr, aBlockFloats() / kc / mr * mr));
+  return {kc, mc};
+}
 
 inline float finish(float x, const Epilogue& ep, int64_t col) {
   if (ep.bias) x += ep.biasLen == 1 ? ep.bias[0] : ep.bias[col];
@@ -51,11 +77,15 @@ inline float finish(float x, const Epilogue& ep, int64_t col) {
 // function in it (splat, loads, FMAs) is compiled for that ISA. Instantiating one generic template from
 // target-attributed wrappers does not work: GCC lowers the 256/512-bit vector code of the template
 // before inlining, splitting broadcasts into 128-bit pieces.
+//
+// Each ISA has four tiles: the full MR x NR one and its halves in rows, columns or both, used for the last
+// row / column panel of a block when it holds at most half a tile (bench-s's 65-token attention products:
+// 65 columns = 32 + 32 + 1 computed 96 columns with 12 x 32 tiles, 80 with a half tile for the last one).
 namespace portable {
 typedef v4 V;
-constexpr int MR = 6, NV = 2;
+constexpr int kMR = 6, kNV = 2;
 #define QLIP_SPLAT(s) V{s, s, s, s}
-#include "micro.inc"
+#include "tiles.inc"
 #undef QLIP_SPLAT
 }  // namespace portable
 
@@ -64,9 +94,9 @@ constexpr int MR = 6, NV = 2;
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 typedef v8 V;
-constexpr int MR = 6, NV = 2;
+constexpr int kMR = 6, kNV = 2;
 #define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s}
-#include "micro.inc"
+#include "tiles.inc"
 #undef QLIP_SPLAT
 }  // namespace avx2
 #pragma GCC pop_options
@@ -75,23 +105,37 @@ constexpr int MR = 6, NV = 2;
 #pragma GCC target("avx512f")
 namespace avx512 {
 typedef v16 V;
-constexpr int MR = 12, NV = 2;
+constexpr int kMR = 12, kNV = 2;
 #define QLIP_SPLAT(s) V{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}
-#include "micro.inc"
+#include "tiles.inc"
 #undef QLIP_SPLAT
 }  // namespace avx512
 #pragma GCC pop_options
 #endif
 
-// Rows ir..ir+MR of A (zero-padded), column by column: pa[p * MR + i] = A(ir + i, p).
-void packA(const Operand& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int MR, float* pa) {
-  for (int64_t ir = 0; ir < mc; ir += MR) {
+// The width a panel is packed and computed at: the full tile, or half of it for a last panel that fits.
+inline int panelWidth(int64_t left, int full) { return left <= full / 2 ? full / 2 : full; }
+
+// Rows ir..ir+MR of A (zero-padded), column by column: pa[p * MR + i] = A(ir + i, p); a last panel of at
+// most MR / 2 rows is packed MR / 2 wide.
+void packA(const Operand& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int fullMR, float* pa) {
+  for (int64_t ir = 0; ir < mc; ir += fullMR) {
+    const int MR = panelWidth(mc - ir, fullMR);
     const int64_t m = std::min<int64_t>(MR, mc - ir);
     const float* src = a.data + (i0 + ir) * a.rs + p0 * a.cs;
-    if (a.cs == 1) {
+    // Loops without a per-element padding test (the zero rows are written apart) so they vectorise.
+    if (a.rs == 1) {
+      // Transposed A ([K, M] in memory): each column's MR values are contiguous.
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t i = 0; i < m; ++i) pa[p * MR + i] = src[p * a.cs + i];
+        for (int64_t i = m; i < MR; ++i) pa[p * MR + i] = 0.f;
+      }
+    } else if (a.cs == 1) {
       // Row-major A: read each row contiguously.
-      for (int64_t i = 0; i < MR; ++i)
-        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = i < m ? src[i * a.rs + p] : 0.f;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = src[i * a.rs + p];
+      for (int64_t i = m; i < MR; ++i)
+        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = 0.f;
     } else {
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t i = 0; i < MR; ++i) pa[p * MR + i] = i < m ? src[i * a.rs + p * a.cs] : 0.f;
@@ -100,15 +144,25 @@ void packA(const Operand& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int
   }
 }
 
-// Columns jr..jr+NR of B (zero-padded), row by row: pb[p * NR + j] = B(p, jr + j).
-void packB(const Operand& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int NR, float* pb) {
-  for (int64_t jr = 0; jr < nc; jr += NR) {
+// Columns jr..jr+NR of B (zero-padded), row by row: pb[p * NR + j] = B(p, jr + j); a last panel of at
+// most NR / 2 columns is packed NR / 2 wide.
+void packB(const Operand& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int fullNR, float* pb) {
+  for (int64_t jr = 0; jr < nc; jr += fullNR) {
+    const int NR = panelWidth(nc - jr, fullNR);
     const int64_t n = std::min<int64_t>(NR, nc - jr);
     const float* src = b.data + p0 * b.rs + (j0 + jr) * b.cs;
-    if (b.rs == 1) {
+    if (b.cs == 1) {
+      // Row-major B: each row's NR values are contiguous.
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t j = 0; j < n; ++j) pb[p * NR + j] = src[p * b.rs + j];
+        for (int64_t j = n; j < NR; ++j) pb[p * NR + j] = 0.f;
+      }
+    } else if (b.rs == 1) {
       // Transposed B ([N, K] in memory): read each column contiguously.
-      for (int64_t j = 0; j < NR; ++j)
-        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = j < n ? src[j * b.cs + p] : 0.f;
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = src[j * b.cs + p];
+      for (int64_t j = n; j < NR; ++j)
+        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = 0.f;
     } else {
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t j = 0; j < NR; ++j) pb[p * NR + j] = j < n ? src[p * b.rs + j * b.cs] : 0.f;
@@ -128,20 +182,24 @@ float* workspace(std::unique_ptr<float, AlignedFree>& buf, size_t floats) {
 
 }  // namespace
 
+#define QLIP_KERNEL(ns, lanes) \
+  Kernel { {{ns::full::micro, ns::halfN::micro}, {ns::halfM::micro, ns::halfMN::micro}}, ns::kMR, ns::kNV * (lanes) }
+
 Kernel kernelFor(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (isa == Isa::Avx512) return {avx512::micro, avx512::MR, avx512::NV * 16};
-  if (isa == Isa::Avx2) return {avx2::micro, avx2::MR, avx2::NV * 8};
+  if (isa == Isa::Avx512) return QLIP_KERNEL(avx512, 16);
+  if (isa == Isa::Avx2) return QLIP_KERNEL(avx2, 8);
 #endif
   (void)isa;
-  return {portable::micro, portable::MR, portable::NV * 4};
+  return QLIP_KERNEL(portable, 4);
 }
+#undef QLIP_KERNEL
 
 void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   // Per-thread pack buffers, sized for the largest MR/NR so any ISA can use them.
   thread_local std::unique_ptr<float, AlignedFree> aBuf, bBuf;
-  float* pa = workspace(aBuf, kMC * kKC);
-  float* pb = workspace(bBuf, kKC * kNC);
+  float* pa = workspace(aBuf, kMCMax * kKCMax);
+  float* pb = workspace(bBuf, kKCMax * kNC);
   if (pr.K == 0) {
     for (int64_t i = i0; i < i1; ++i)
       for (int64_t j = j0; j < j1; ++j) pr.c[i * pr.ldc + j] = pr.ep ? finish(0.f, *pr.ep, j) : 0.f;
@@ -149,18 +207,21 @@ void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, i
   }
   for (int64_t jc = j0; jc < j1; jc += kNC) {
     const int64_t nc = std::min(kNC, j1 - jc);
-    for (int64_t pc = 0; pc < pr.K; pc += kKC) {
-      const int64_t kc = std::min(kKC, pr.K - pc);
+    const Blocking blk = blockingFor(pr.K, kern.mr);
+    for (int64_t pc = 0; pc < pr.K; pc += blk.kc) {
+      const int64_t kc = std::min(blk.kc, pr.K - pc);
       const bool last = pc + kc >= pr.K;
       packB(pr.b, pc, jc, kc, nc, kern.nr, pb);
-      for (int64_t ic = i0; ic < i1; ic += kMC) {
-        const int64_t mc = std::min(kMC, i1 - ic);
+      for (int64_t ic = i0; ic < i1; ic += blk.mc) {
+        const int64_t mc = std::min(blk.mc, i1 - ic);
         packA(pr.a, ic, pc, mc, kc, kern.mr, pa);
         for (int64_t jr = 0; jr < nc; jr += kern.nr) {
           const int n = static_cast<int>(std::min<int64_t>(kern.nr, nc - jr));
+          const bool halfN = panelWidth(n, kern.nr) < kern.nr;
           for (int64_t ir = 0; ir < mc; ir += kern.mr) {
             const int m = static_cast<int>(std::min<int64_t>(kern.mr, mc - ir));
-            kern.micro(kc, pa + ir * kc, pb + jr * kc, pr.c + (ic + ir) * pr.ldc + jc + jr, pr.ldc, m, n,
+            const bool halfM = panelWidth(m, kern.mr) < kern.mr;
+            kern.micro[halfM][halfN](kc, pa + ir * kc, pb + jr * kc, pr.c + (ic + ir) * pr.ldc + jc + jr, pr.ldc, m, n,
                        pc > 0, last ? pr.ep : nullptr, jc + jr);
           }
         }

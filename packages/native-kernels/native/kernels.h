@@ -25,8 +25,10 @@ using MicroFn = void (*)(int64_t kc, const float* pa, const float* pb, float* c,
                          bool accumulate, const Epilogue* ep, int64_t col0);
 
 struct Kernel {
-  MicroFn micro;
-  int mr, nr;  // register tile: rows of A x columns of B
+  // [half rows][half columns]: the MR x NR tile and its halves for a last panel of at most MR/2 rows or
+  // NR/2 columns (packed that narrow).
+  MicroFn micro[2][2];
+  int mr, nr;  // full register tile: rows of A x columns of B
 };
 
 Kernel kernelFor(Isa isa);

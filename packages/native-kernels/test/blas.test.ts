@@ -51,7 +51,10 @@ function expectAllClose(r: ReturnType<typeof threeWays>, ref = r.stock): void {
   expect(relErr(r.blas, r.ours)).toBeLessThan(1e-5);
 }
 
-/** [M, N, K]: tiny (the plain loop), the packed sizes with tails, a row or column vector, threads. */
+/**
+ * [M, N, K]: tiny (the plain loop), a row or column vector, our kernel's full and half tiles at the row and
+ * column tails, several K blocks (2100 = 3 x 700), threads.
+ */
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [3, 5, 2],
@@ -62,6 +65,8 @@ const SHAPES: [number, number, number][] = [
   [200, 150, 300],
   [13, 2100, 40],
   [2, 3, 700],
+  [65, 65, 64],
+  [70, 33, 2100],
 ];
 
 describe.skipIf(blasSkip)(`OpenBLAS equals our SGEMM and stock wasm${suffix}`, () => {

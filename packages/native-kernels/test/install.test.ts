@@ -14,13 +14,19 @@ import { filled, readTensor, relErr, skipReason, stockAndNative, useWasm } from 
 
 const suffix = skipReason ? ` (skipped: ${skipReason})` : '';
 
-/** Shapes that reach the packed kernel (tails, several K blocks, threads) and the fused epilogue. */
+/**
+ * Shapes that reach the packed kernel (full and half tiles at the row and column tails, several K blocks,
+ * threads) and the fused epilogue.
+ */
 function compareAll(): void {
   for (const [M, N, K, tA, tB] of [
     [65, 257, 33, false, false],
     [130, 70, 300, true, false],
     [40, 90, 520, false, true],
     [33, 47, 61, true, true],
+    [65, 65, 64, false, true],
+    [70, 40, 2100, true, false],
+    [29, 150, 1030, false, false],
   ] as const) {
     const a = filled(tA ? [K, M] : [M, K], M);
     const b = filled(tB ? [N, K] : [K, N], N);
@@ -37,9 +43,15 @@ function compareAll(): void {
 describe.skipIf(skipReason)(`ISA paths and threads${suffix}`, () => {
   const supported = skipReason ? [] : supportedIsas();
   const best = supported[0];
-  beforeAll(useWasm);
+  const blasEnv = process.env.QLIP_NATIVE_BLAS;
+  beforeAll(async () => {
+    process.env.QLIP_NATIVE_BLAS = '0'; // our own kernel on each ISA path, not OpenBLAS (test/blas.test.ts)
+    await useWasm();
+  });
   afterAll(() => {
     if (best) setIsa(best);
+    if (blasEnv === undefined) delete process.env.QLIP_NATIVE_BLAS;
+    else process.env.QLIP_NATIVE_BLAS = blasEnv;
     uninstallNativeKernels();
   });
 
