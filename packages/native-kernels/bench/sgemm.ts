@@ -5,12 +5,13 @@
  * system), which a shared machine's other processes do not inflate; with more threads it is wall time.
  * Prints one JSON object.
  *
- *   THREADS=1 ROUNDS=9 [OLD_ADDON=/tmp/qlip_native_old.node] [ONLY=attention] node --import tsx bench/sgemm.ts
+ *   THREADS=1 ROUNDS=9 [ISA=avx2] [OLD_ADDON=/tmp/qlip_native_old.node] [ONLY=attention] \
+ *     node --import tsx bench/sgemm.ts
  */
 
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
-import { loadNative, type NativeAddon, P } from '../src/native.js';
+import { type Isa, loadNative, type NativeAddon, P } from '../src/native.js';
 
 const threads = Number(process.env.THREADS ?? 1);
 const rounds = Number(process.env.ROUNDS ?? 9);
@@ -45,6 +46,11 @@ const blas = addon.blasLoad(process.env.QLIP_BLAS_LIB ?? '');
 const old = process.env.OLD_ADDON
   ? (createRequire(import.meta.url)(process.env.OLD_ADDON) as NativeAddon)
   : undefined;
+
+for (const a of [addon, old]) {
+  if (a && process.env.ISA && !a.setIsa(process.env.ISA as Isa))
+    throw new Error(`this CPU lacks ${process.env.ISA}`);
+}
 
 type Side = { name: string; run: (params: Float64Array) => void };
 const call = (a: NativeAddon, blasOn: boolean) => (params: Float64Array) => {
