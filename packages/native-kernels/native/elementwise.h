@@ -22,9 +22,8 @@ constexpr int kMaxBinaryRank = 8;
 void binary(int op, const float* a, const float* b, float* out, const int64_t* shape, const int64_t* sa,
             const int64_t* sb, int rank);
 
-// Exact GELU y = 0.5 x (1 + erf(x / sqrt 2)) in one pass, bit-identical to the stock op-by-op composite on the
-// native Erf; its gradient dx = dy * (Phi(x) + x * phi(x)) in one vectorised pass (Phi, phi: the standard
-// normal CDF and density; relative error ~1e-7).
+// Exact GELU y = x Phi(x) in one vectorised pass; its gradient dx = dy * (Phi(x) + x * phi(x)) likewise (Phi,
+// phi: the standard normal CDF and density; relative error ~1e-7).
 void gelu(const float* x, float* y, int64_t n);
 void geluGrad(const float* dy, const float* x, float* dx, int64_t n);
 

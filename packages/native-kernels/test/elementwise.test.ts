@@ -40,6 +40,17 @@ describe.skipIf(skipReason)(
       special.dispose();
     });
 
+    it('Tanh (vectorised) is within 3e-7 relative of float64 tanh, across the 0.625 switch and the tails', () => {
+      installNativeKernels();
+      const xs = [1e-30, -1e-8, 1e-4, 0.3, 0.6249, 0.625, 0.6251, -0.7, 1, -3, 9, 20, -40];
+      for (let i = 0; i < 4000; i++) xs.push(-10 + i * 0.005 + 1e-4);
+      const y = tf.tanh(tf.tensor1d(xs)).dataSync();
+      xs.forEach((x, i) => {
+        const want = Math.tanh(Math.fround(x));
+        expect(Math.abs(y[i]! - want) / Math.abs(want), `tanh(${x}) = ${y[i]} vs ${want}`).toBeLessThan(3e-7);
+      });
+    });
+
     it('Add, Sub, Multiply, RealDiv under every broadcast shape equal the stock kernels bit for bit', () => {
       const pairs: [number[], number[]][] = [
         [
