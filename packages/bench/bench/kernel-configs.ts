@@ -1,7 +1,7 @@
 import { installNativeKernels, uninstallNativeKernels } from '@qlip/native-kernels';
 
 /** The native kernel families the interleaved benches switch (`QLIP_NATIVE_<FAMILY>=0`). */
-const FAMILIES = ['GATHER', 'UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW', 'LAYERNORM'];
+const FAMILIES = ['GATHER', 'UNARY', 'BINARY', 'SUM', 'MEAN', 'GELU', 'ADAMW', 'LAYERNORM', 'ATTENTION'];
 
 /**
  * Reinstalls the native kernels in one configuration: `all`, `none` (every family above off: SGEMM,

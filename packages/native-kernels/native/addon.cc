@@ -14,6 +14,8 @@
 namespace qlip {
 // addon_norm.cc: layerNorm, layerNormGrad.
 void addNormExports(Napi::Env env, Napi::Object exports);
+// addon_attention.cc: attention, attentionGrad.
+void addAttentionExports(Napi::Env env, Napi::Object exports);
 }  // namespace qlip
 
 namespace {
@@ -387,6 +389,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("sum", Napi::Function::New(env, Sum));
   qlip::addNormExports(env, exports);
+  qlip::addAttentionExports(env, exports);
   exports.Set("getIsa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas));

@@ -215,4 +215,10 @@ void run(const BatchedGemm& g) {
   });
 }
 
+void runSingle(const Problem& pr) {
+  if (pr.M <= 0 || pr.N <= 0) return;
+  if (pr.M * pr.N * pr.K <= kSimpleVolume) return gemmSimple(pr);
+  gemmBlocked(pr, kernelFor(currentIsa()), 0, pr.M, 0, pr.N);
+}
+
 }  // namespace qlip

@@ -51,4 +51,10 @@ void parallelRun(int n, const std::function<void(int)>& fn);
 // Runs the whole batched product (multi-threaded when it pays).
 void run(const BatchedGemm& g);
 
+struct Problem;  // kernels.h: one product on strided operands
+
+// One product (strided operands, no batch) on the calling thread: the entry point for kernels that spread
+// their own work over the pool (the fused attention runs several per batch item and head).
+void runSingle(const Problem& pr);
+
 }  // namespace qlip

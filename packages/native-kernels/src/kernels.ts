@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the wasm backend and its stock kernels, which are kept as fallbacks.
 import '@tensorflow/tfjs-backend-wasm';
 import { FUSED_KERNELS } from '@qlip/nn';
+import { type AttentionAttrs, nativeAttention, nativeAttentionGrad } from './attention.js';
 import { blasName, configureBlas } from './blas.js';
 import {
   BINARY_OPS,
@@ -196,6 +197,7 @@ const FAMILIES = [
   'GELU',
   'ADAMW',
   'LAYERNORM',
+  'ATTENTION',
 ] as const;
 
 function familyOn(family: (typeof FAMILIES)[number]): boolean {
@@ -214,8 +216,8 @@ function replace(into: Installed, name: string, make: (stock: tf.KernelConfig) =
 }
 
 /**
- * @qlip/nn's fused kernels: exact GELU and its gradient, AdamW, LayerNorm and its gradients (their users
- * compose stock ops when these are absent).
+ * @qlip/nn's fused kernels: exact GELU and its gradient, AdamW, LayerNorm and its gradients, the attention
+ * core and its gradient (their users compose stock ops when these are absent).
  */
 function addFused(into: Installed): void {
   const { addon } = into;
@@ -253,6 +255,7 @@ function addFused(into: Installed): void {
       ],
     );
   if (familyOn('LAYERNORM')) kernels.push(...layerNormKernels(addon));
+  if (familyOn('ATTENTION')) kernels.push(...attentionKernels(addon));
   for (const [kernelName, kernelFunc] of kernels) {
     register({ kernelName, backendName: 'wasm', kernelFunc });
     into.added.push(kernelName);
@@ -276,6 +279,31 @@ function layerNormKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
         const inputs = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; gamma: tf.TensorInfo };
         const { eps } = args.attrs as unknown as { eps: number };
         return nativeLayerNormGrad(addon, args.backend as unknown as WasmBackendLike, inputs, eps);
+
+/** @qlip/nn's fused attention core and its gradient (native/attention.cc). */
+function attentionKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
+  const attrsOf = (args: Parameters<tf.KernelFunc>[0]) => args.attrs as unknown as AttentionAttrs;
+  return [
+    [
+      FUSED_KERNELS.attention,
+      (args) => {
+        const inputs = args.inputs as { q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo };
+        const backend = args.backend as unknown as WasmBackendLike;
+        return nativeAttention(addon, backend, inputs, attrsOf(args));
+      },
+    ],
+    [
+      FUSED_KERNELS.attentionGrad,
+      (args) => {
+        const inputs = args.inputs as {
+          dy: tf.TensorInfo;
+          q: tf.TensorInfo;
+          k: tf.TensorInfo;
+          v: tf.TensorInfo;
+          p: tf.TensorInfo;
+        };
+        const backend = args.backend as unknown as WasmBackendLike;
+        return nativeAttentionGrad(addon, backend, inputs, attrsOf(args));
       },
     ],
   ];
@@ -356,7 +384,7 @@ export interface NativeKernelsInfo {
  * Registers the native SGEMM as the wasm backend's `BatchMatMul` and `_FusedMatMul` kernels, the native
  * `Transpose` (float32 and int32; other dtypes go to the stock kernel), a zero-copy `Identity`, and native
  * float32 elementwise kernels, `Sum` and `Mean`. `QLIP_NATIVE_<FAMILY>=0` keeps one family's stock kernels
- * (families: FAMILIES above; see the README). GELU, ADAMW and LAYERNORM register
+ * (families: FAMILIES above; see the README). GELU, ADAMW, LAYERNORM and ATTENTION register
  * @qlip/nn's fused kernels (`FUSED_KERNELS`), which have no stock counterpart.
  *
  * Products go through the system OpenBLAS (dlopen'ed at run time, at 1 thread; our pool splits the work)

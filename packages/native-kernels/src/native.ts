@@ -113,6 +113,13 @@ export interface NativeAddon {
     d: number,
     eps: number,
   ): void;
+  /**
+   * Fused attention forward: dims [batch, heads, tq, tk, hd, scale, causal], offsets (elements) of
+   * [q, k, v, o, p]; q, o `[B, Tq, H*hd]`, k, v `[B, Tk, H*hd]`, p `[B, H, Tq, Tk]` (native/attention.h).
+   */
+  attention(heap: Float32Array, dims: Float64Array, offsets: Float64Array): void;
+  /** Its backward: offsets of [q, k, v, p, dout, dq, dk, dv]. */
+  attentionGrad(heap: Float32Array, dims: Float64Array, offsets: Float64Array): void;
   getIsa(): Isa;
   /** Selects an ISA path; false (and no change) when this CPU lacks it. */
   setIsa(isa: Isa): boolean;

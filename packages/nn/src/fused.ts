@@ -22,6 +22,14 @@ export const FUSED_KERNELS = {
   layerNorm: 'QlipLayerNorm',
   /** inputs `{ dy, x, gamma }`, attrs `{ eps }` -> `[dx, dgamma, dbeta]`: LayerNorm's three gradients. */
   layerNormGrad: 'QlipLayerNormGrad',
+  /**
+   * inputs `{ q, k, v }` (`[B, Tq, D]`, `[B, Tk, D]`, `[B, Tk, D]`, heads side by side), attrs `{ heads, scale,
+   * causal }` -> `[o, p]`: `o = softmax(scale q k^T + mask) v` per head `[B, Tq, D]`, `p` the probabilities
+   * `[B, H, Tq, Tk]`. Causal: query i sees keys `0 .. i + Tk - Tq`. Gradient: `attentionGrad`.
+   */
+  attention: 'QlipAttention',
+  /** inputs `{ dy, q, k, v, p }`, attrs as `attention` -> `[dq, dk, dv]`. */
+  attentionGrad: 'QlipAttentionGrad',
 } as const;
 
 /** Whether the current backend runs `name` (one of FUSED_KERNELS) as its own kernel. */

@@ -26,8 +26,9 @@ export { FUSED_KERNELS, geluErf, hasKernel } from './fused.js';
 
 // Attention and transformer blocks
 
-export { type AttentionConfig, attention, attentionSpecs, causalMask, FLOAT32_MIN } from './attention.js';
+export { type AttentionConfig, attention, attentionSpecs } from './attention.js';
 export { type BlockConfig, blockSpecs, encoder, encoderSpecs } from './block.js';
+export { causalMask, FLOAT32_MIN, type SdpaOptions, scaledDotProductAttention } from './sdpa.js';
 
 // 2-D rotary embedding
 

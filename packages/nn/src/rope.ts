@@ -90,19 +90,21 @@ export function ropeTensors(tables: RopeTables, shift: number): RopeTensors {
 }
 
 /**
- * Rotate queries or keys.
- * @param x `[B, H, T, hd]`; the rope tensors must have T rows.
+ * Rotate queries or keys in the projections' token-major layout.
+ * @param x `[B, T, H, hd]`; the rope tensors must have T rows.
  */
 export function applyRope(x: tf.Tensor, rope: RopeTensors): tf.Tensor {
   return tf.tidy(() => {
-    const [b, h, t, hd] = x.shape as [number, number, number, number];
+    const [b, t, h, hd] = x.shape as [number, number, number, number];
     if (rope.cos.shape[0] !== t || rope.cos.shape[1] !== hd) {
       throw new Error(
         `rope tables are [${rope.cos.shape}] but the attention input has ${t} tokens of dim ${hd}`,
       );
     }
-    const pairs = tf.reshape(x, [b * h * t * (hd / 2), 2]); // [B*H*T*hd/2, 2]
-    const swapped = tf.reshape(tf.reverse(pairs, 1), [b, h, t, hd]); // (x[2k+1], x[2k]) per pair
-    return tf.add(tf.mul(x, rope.cos), tf.mul(swapped, rope.sinSigned));
+    const pairs = tf.reshape(x, [b * t * h * (hd / 2), 2]); // [B*T*H*hd/2, 2]
+    const swapped = tf.reshape(tf.reverse(pairs, 1), [b, t, h, hd]); // (x[2k+1], x[2k]) per pair
+    const cos = tf.reshape(rope.cos, [t, 1, hd]); // one row per token, broadcast over heads
+    const sin = tf.reshape(rope.sinSigned, [t, 1, hd]);
+    return tf.add(tf.mul(x, cos), tf.mul(swapped, sin));
   });
 }

@@ -5,7 +5,6 @@ import { loadParams } from '@qlip/model';
 import {
   type BlockConfig,
   blockSpecs,
-  causalMask,
   disposeParams,
   fromStorage,
   initParams,
@@ -17,6 +16,7 @@ import {
   type ParamSpec,
   type Params,
   param,
+  scaledDotProductAttention,
 } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { headShape, parseUnifiedConfig, type UnifiedConfig, type UnifiedConfigInput } from './config.js';
@@ -77,10 +77,10 @@ export function unifiedSpecs(c: UnifiedConfig): ParamSpec[] {
   return specs;
 }
 
-/** Keys and values of one layer so far: `[B, H, S, hd]` each. */
+/** Keys and values of one layer so far: `[B, S, D]` each, heads side by side (the projections' layout). */
 export interface LayerCache {
-  k: tf.Tensor4D;
-  v: tf.Tensor4D;
+  k: tf.Tensor3D;
+  v: tf.Tensor3D;
 }
 
 /** Inputs of a forward pass over `T` positions starting at absolute position `offset`. */
@@ -221,38 +221,25 @@ export class UnifiedModel {
     return { hidden, cache };
   }
 
-  /** Self-attention of layer `i` on normed input `[B, T, D]`, with optional past `[B, H, S, hd]`. */
+  /** Self-attention of layer `i` on normed input `[B, T, D]`, with optional past keys/values `[B, S, D]`. */
   private attention(
     i: number,
     x: tf.Tensor,
     past?: LayerCache,
-  ): { out: tf.Tensor; k: tf.Tensor4D; v: tf.Tensor4D } {
-    const [b, t, d] = x.shape as [number, number, number];
+  ): { out: tf.Tensor; k: tf.Tensor3D; v: tf.Tensor3D } {
+    const d = x.shape[2]!;
     const h = this.config.num_attention_heads;
-    const hd = d / h;
     const pre = `layers.${i}.self_attn`;
-    // [B, T, D] -> [B, H, T, hd]; with one new position (a decoding step) the transpose moves nothing: a reshape.
-    const heads = (y: tf.Tensor) =>
-      (t === 1
-        ? tf.reshape(y, [b, h, 1, hd])
-        : tf.transpose(tf.reshape(y, [b, t, h, hd]), [0, 2, 1, 3])) as tf.Tensor4D;
-    const q = heads(tf.mul(linear(this.params, `${pre}.q_proj`, x), hd ** -0.5));
-    let k = heads(linear(this.params, `${pre}.k_proj`, x));
-    let v = heads(linear(this.params, `${pre}.v_proj`, x));
+    const q = linear(this.params, `${pre}.q_proj`, x); // [B, T, D]
+    let k = linear(this.params, `${pre}.k_proj`, x) as tf.Tensor3D; // [B, T, D]
+    let v = linear(this.params, `${pre}.v_proj`, x) as tf.Tensor3D;
     if (past) {
-      k = tf.concat([past.k, k], 2) as tf.Tensor4D; // [B, H, S + T, hd]
-      v = tf.concat([past.v, v], 2) as tf.Tensor4D;
+      k = tf.concat([past.k, k], 1); // [B, S + T, D]
+      v = tf.concat([past.v, v], 1);
     }
-    const s = k.shape[2];
-    let scores: tf.Tensor = tf.matMul(q, k, false, true); // [B, H, T, S]
-    if (t > 1) {
-      // Query j (absolute s - t + j) sees keys 0 .. s - t + j: the causal mask shifted by the past.
-      const mask = causalMask(t);
-      scores = tf.add(scores, s > t ? tf.concat([tf.zeros([t, s - t]), mask], 1) : mask);
-    }
-    const ctx = tf.matMul(tf.softmax(scores, -1) as tf.Tensor4D, v); // [B, H, T, hd]
-    const merged = t === 1 ? ctx : tf.transpose(ctx, [0, 2, 1, 3]); // [B, T, H, hd]
-    const out = linear(this.params, `${pre}.out_proj`, tf.reshape(merged, [b, t, d]));
+    // Causal within the new positions, every past key visible (the mask shifted by the past).
+    const ctx = scaledDotProductAttention(q, k, v, { heads: h, scale: (d / h) ** -0.5, causal: true });
+    const out = linear(this.params, `${pre}.out_proj`, ctx); // [B, T, D]
     return { out, k, v };
   }
 
