@@ -37,7 +37,9 @@ for (const c of configs) {
   for (const k of work) await run[k]!(); // warm-up
 }
 for (let r = 0; r < rounds; r++) {
-  for (const c of configs) {
+  // The order flips every round (ABBA): with a load that rises or falls during the run, a fixed order
+  // favours whichever configuration goes second.
+  for (const c of r % 2 === 0 ? configs : [...configs].reverse()) {
     useKernelConfig(c);
     const line: string[] = [];
     for (const k of work) {

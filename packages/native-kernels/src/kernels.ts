@@ -279,6 +279,10 @@ function layerNormKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
         const inputs = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; gamma: tf.TensorInfo };
         const { eps } = args.attrs as unknown as { eps: number };
         return nativeLayerNormGrad(addon, args.backend as unknown as WasmBackendLike, inputs, eps);
+      },
+    ],
+  ];
+}
 
 /** @qlip/nn's fused attention core and its gradient (native/attention.cc). */
 function attentionKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
