@@ -22,16 +22,17 @@ typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
-// Cache blocking: an MC x KC block of A in about half of L2, KC x NC of B in L3; the micro-kernel streams its
-// A and B micro-panels from L2. K is cut into as few equal blocks as kKCMax allows: every block is one more
-// pass of read + write over C, which for bench-s's [2048, 256] outputs lives beyond L2 (KC 256 -> 1024 took
-// [2048,1024]x[1024,256] from ~75 to ~90 GFLOP/s on Zen 4, measured interleaved with OpenBLAS).
-constexpr int64_t kKCMax = 1024;
-constexpr int64_t kMCMax = 576;  // multiple of every MR below (6, 12)
+// Cache blocking: an MC x KC block of A in L2, KC x NC of B in L2/L3; the micro-kernel streams its A and B
+// micro-panels from L2. K is cut into equal blocks of at most 256, or of at most 1024 when the block of C
+// does not fit in half of L2: every K block is one more pass of read + write over C, which for bench-s's
+// [2048, 256] outputs lives beyond L2 (KC 256 -> 1024 took [2048,1024]x[1024,256] from ~80 to ~90 GFLOP/s on
+// Zen 4, measured interleaved with OpenBLAS); with a small C (the dW products) the short blocks keep B in L2.
+constexpr int64_t kKCSmall = 256, kKCMax = 1024;
+constexpr int64_t kMCMax = 144;  // multiple of every MR below (6, 12)
 constexpr int64_t kNC = 512;     // multiple of every NR below (8, 16, 32)
 
-// Floats of A per MC x KC block: half of L2 (sysconf; 512 KiB assumed when the OS does not say).
-int64_t aBlockFloats() {
+// Half of L2 in floats (sysconf; 512 KiB assumed when the OS does not say).
+int64_t halfL2Floats() {
   static const int64_t floats = [] {
     const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     const int64_t bytes = l2 > 0 ? l2 : 512 * 1024;
@@ -44,10 +45,12 @@ struct Blocking {
   int64_t kc, mc;
 };
 
-Blocking blockingFor(int64_t K, int mr) {
-  const int64_t blocks = (K + kKCMax - 1) / kKCMax;
+// cFloats: the size of the block of C being computed.
+Blocking blockingFor(int64_t K, int mr, int64_t cFloats) {
+  const int64_t kcMax = cFloats > halfL2Floats() ? kKCMax : kKCSmall;
+  const int64_t blocks = (K + kcMax - 1) / kcMax;
   const int64_t kc = std::max<int64_t>(1, (K + blocks - 1) / blocks);
-  const int64_t mc = std::min(kMCMax, std::max<int64_t>(mr, aBlockFloats() / kc / mr * mr));
+  const int64_t mc = std::min(kMCMax, std::max<int64_t>(mr, halfL2Floats() / kc / mr * mr));
   return {kc, mc};
 }
 
@@ -123,19 +126,12 @@ void packA(const Operand& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int
     const int MR = panelWidth(mc - ir, fullMR);
     const int64_t m = std::min<int64_t>(MR, mc - ir);
     const float* src = a.data + (i0 + ir) * a.rs + p0 * a.cs;
-    // Loops without a per-element padding test (the zero rows are written apart) so they vectorise.
-    if (a.rs == 1) {
-      // Transposed A ([K, M] in memory): each column's MR values are contiguous.
-      for (int64_t p = 0; p < kc; ++p) {
-        for (int64_t i = 0; i < m; ++i) pa[p * MR + i] = src[p * a.cs + i];
-        for (int64_t i = m; i < MR; ++i) pa[p * MR + i] = 0.f;
-      }
-    } else if (a.cs == 1) {
+    // (Loops without the per-element padding test, zero rows written apart, measured ~10 % slower on the
+    // AVX2 path's attention-sized products: GCC vectorises these as they are.)
+    if (a.cs == 1) {
       // Row-major A: read each row contiguously.
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = src[i * a.rs + p];
-      for (int64_t i = m; i < MR; ++i)
-        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = 0.f;
+      for (int64_t i = 0; i < MR; ++i)
+        for (int64_t p = 0; p < kc; ++p) pa[p * MR + i] = i < m ? src[i * a.rs + p] : 0.f;
     } else {
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t i = 0; i < MR; ++i) pa[p * MR + i] = i < m ? src[i * a.rs + p * a.cs] : 0.f;
@@ -151,18 +147,10 @@ void packB(const Operand& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int
     const int NR = panelWidth(nc - jr, fullNR);
     const int64_t n = std::min<int64_t>(NR, nc - jr);
     const float* src = b.data + p0 * b.rs + (j0 + jr) * b.cs;
-    if (b.cs == 1) {
-      // Row-major B: each row's NR values are contiguous.
-      for (int64_t p = 0; p < kc; ++p) {
-        for (int64_t j = 0; j < n; ++j) pb[p * NR + j] = src[p * b.rs + j];
-        for (int64_t j = n; j < NR; ++j) pb[p * NR + j] = 0.f;
-      }
-    } else if (b.rs == 1) {
+    if (b.rs == 1) {
       // Transposed B ([N, K] in memory): read each column contiguously.
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = src[j * b.cs + p];
-      for (int64_t j = n; j < NR; ++j)
-        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = 0.f;
+      for (int64_t j = 0; j < NR; ++j)
+        for (int64_t p = 0; p < kc; ++p) pb[p * NR + j] = j < n ? src[j * b.cs + p] : 0.f;
     } else {
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t j = 0; j < NR; ++j) pb[p * NR + j] = j < n ? src[p * b.rs + j * b.cs] : 0.f;
@@ -207,7 +195,7 @@ void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, i
   }
   for (int64_t jc = j0; jc < j1; jc += kNC) {
     const int64_t nc = std::min(kNC, j1 - jc);
-    const Blocking blk = blockingFor(pr.K, kern.mr);
+    const Blocking blk = blockingFor(pr.K, kern.mr, (i1 - i0) * (j1 - j0));
     for (int64_t pc = 0; pc < pr.K; pc += blk.kc) {
       const int64_t kc = std::min(blk.kc, pr.K - pc);
       const bool last = pc + kc >= pr.K;
