@@ -15,8 +15,8 @@ import { filled, readTensor, relErr, skipReason, stockAndNative, useWasm } from 
 const suffix = skipReason ? ` (skipped: ${skipReason})` : '';
 
 /**
- * Shapes that reach the packed kernel (full and half tiles at the row and column tails, several K blocks,
- * threads) and the fused epilogue.
+ * Shapes that reach the packed kernel (full and half tiles at the row and column tails, several short or
+ * long K blocks, threads) and the fused epilogue.
  */
 function compareAll(): void {
   for (const [M, N, K, tA, tB] of [
@@ -27,6 +27,7 @@ function compareAll(): void {
     [65, 65, 64, false, true],
     [70, 40, 2100, true, false],
     [29, 150, 1030, false, false],
+    [2048, 520, 1100, false, true], // C beyond half of L2: two K blocks of 550
   ] as const) {
     const a = filled(tA ? [K, M] : [M, K], M);
     const b = filled(tB ? [N, K] : [K, N], N);
