@@ -87,45 +87,18 @@ void binaryOp(const float* a, const float* b, float* out, const int64_t* shape, 
 using UnaryFn = void (*)(const float*, float*, int64_t);
 using GeluBackwardFn = void (*)(const float*, const float*, float*, int64_t);
 
-UnaryFn geluForwardFor(Isa isa) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (isa == Isa::Avx512) return avx512::geluForward;
-  if (isa == Isa::Avx2) return avx2::geluForward;
-#endif
-  (void)isa;
-  return portable::geluForward;
-}
-
-UnaryFn tanhFor(Isa isa) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (isa == Isa::Avx512) return avx512::tanhForward;
-  if (isa == Isa::Avx2) return avx2::tanhForward;
-#endif
-  (void)isa;
-  return portable::tanhForward;
-}
-
-GeluBackwardFn geluBackwardFor(Isa isa) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (isa == Isa::Avx512) return avx512::geluBackward;
-  if (isa == Isa::Avx2) return avx2::geluBackward;
-#endif
-  (void)isa;
-  return portable::geluBackward;
-}
-
 }  // namespace
 
 // Vectorised, like PyTorch's CPU GELU: glibc's scalar erff made the forward ~10x slower than the backward
 // (131 ms of a bench-s train step at 1 thread, 15 % of tokenize). The result is x Phi(x) within a few ulp,
 // no longer bit-identical to the op-by-op composite (tested against float64 and against the composite).
 void gelu(const float* x, float* y, int64_t n) {
-  const UnaryFn fn = geluForwardFor(currentIsa());
+  const UnaryFn fn = QLIP_FOR_ISA(currentIsa(), geluForward);
   forChunks(n, kChunk, n, [&](int64_t lo, int64_t hi) { fn(x + lo, y + lo, hi - lo); });
 }
 
 void geluGrad(const float* dy, const float* x, float* dx, int64_t n) {
-  const GeluBackwardFn fn = geluBackwardFor(currentIsa());
+  const GeluBackwardFn fn = QLIP_FOR_ISA(currentIsa(), geluBackward);
   forChunks(n, kChunk, n, [&](int64_t lo, int64_t hi) { fn(dy + lo, x + lo, dx + lo, hi - lo); });
 }
 
@@ -154,8 +127,8 @@ void unary(int op, const float* in, float* out, int64_t n) {
       return map(in, out, n, [](float x) { return std::exp(x); });
     case kErf:
       return map(in, out, n, [](float x) { return std::erf(x); });
-    case kTanh: {
-      const UnaryFn fn = tanhFor(currentIsa());  // vectorised (gelu.inc), not glibc's scalar tanhf
+    case kTanh: {  // vectorised (gelu.inc), not glibc's scalar tanhf
+      const UnaryFn fn = QLIP_FOR_ISA(currentIsa(), tanhForward);
       return forChunks(n, kChunk, n, [&](int64_t lo, int64_t hi) { fn(in + lo, out + lo, hi - lo); });
     }
     case kLog:
