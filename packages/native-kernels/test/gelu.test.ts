@@ -1,7 +1,13 @@
 import { FUSED_KERNELS, geluErf } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
+import {
+  currentIsa,
+  installNativeKernels,
+  setIsa,
+  supportedIsas,
+  uninstallNativeKernels,
+} from '../src/index.js';
 import { filled, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 const readAll = (ts: tf.Tensor[]): Float32Array[] =>
@@ -61,8 +67,18 @@ describe.skipIf(skipReason)(
     it('forward: within 2e-7 |x| of float64 GELU, 1e-6 relative on [-8, 8], and of the stock composite', () => {
       const x = tf.tensor1d(XS);
       installNativeKernels();
-      const fused = geluErf(x).dataSync();
       const composite = tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)).dataSync();
+      const before = currentIsa();
+      for (const isa of supportedIsas()) {
+        setIsa(isa); // every compiled instance: AVX-512, AVX2, portable
+        const y = geluErf(x).dataSync();
+        XS.forEach((v, i) => {
+          const want = v * normalRef(v).cdf;
+          expect(Math.abs(y[i]! - want), `${isa}: x = ${v}`).toBeLessThanOrEqual(2e-7 * Math.abs(v) + 1e-37);
+        });
+      }
+      setIsa(before);
+      const fused = geluErf(x).dataSync();
       XS.forEach((v, i) => {
         const want = v * normalRef(v).cdf;
         const err = Math.abs(fused[i]! - want);
