@@ -7,7 +7,9 @@
  *     node --import tsx bench/interleaved-kernels.ts
  *
  * Configurations as in interleaved-train.ts: `all`, `none`, `-A+B` (families A and B off). Prints one line per
- * round on stderr (with the 1-minute load average), medians and ratios to the first configuration on stdout.
+ * round on stderr (with the 1-minute load average), medians and ratios to the first configuration on stdout,
+ * of wall time and of the process's CPU time (at 1 thread the CPU time is the work done; waiting for a core on
+ * a loaded machine inflates wall time only).
  */
 import { loadavg } from 'node:os';
 import { registerBackendAccelerator, selectBackend } from '@qlip/core';
@@ -32,6 +34,8 @@ const run: Record<string, () => Promise<unknown> | unknown> = {
 };
 const key = (c: string, k: string) => `${k} ${c}`;
 const times = new Map<string, number[]>();
+// Process CPU time beside wall time: on a loaded machine, waiting for a core inflates wall time only.
+const cpuTimes = new Map<string, number[]>();
 for (const c of configs) {
   useKernelConfig(c);
   for (const k of work) await run[k]!(); // warm-up
@@ -44,24 +48,34 @@ for (let r = 0; r < rounds; r++) {
     const line: string[] = [];
     for (const k of work) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await run[k]!();
       const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(c0);
+      const cpuMs = (cpu.user + cpu.system) / 1000;
       times.set(key(c, k), [...(times.get(key(c, k)) ?? []), ms]);
-      line.push(`${k} ${ms.toFixed(0)} ms`);
+      cpuTimes.set(key(c, k), [...(cpuTimes.get(key(c, k)) ?? []), cpuMs]);
+      line.push(`${k} ${ms.toFixed(0)} ms (cpu ${cpuMs.toFixed(0)})`);
     }
     console.error(`round ${r} ${c}: ${line.join(', ')} | load ${loadavg()[0]!.toFixed(1)}`);
   }
 }
 w.dispose();
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-for (const k of work) {
-  const base = median(times.get(key(configs[0]!, k))!);
-  for (const c of configs) {
-    const t = times.get(key(c, k))!;
-    const list = t.map((x) => x.toFixed(0)).join(', ');
-    console.log(
-      `${k.padEnd(9)} ${c.padEnd(16)} median ${median(t).toFixed(1)} ms  x${(median(t) / base).toFixed(3)}  [${list}]`,
-    );
+for (const [what, table] of [
+  ['wall', times],
+  ['cpu', cpuTimes],
+] as const) {
+  for (const k of work) {
+    const base = median(table.get(key(configs[0]!, k))!);
+    for (const c of configs) {
+      const t = table.get(key(c, k))!;
+      const list = t.map((x) => x.toFixed(0)).join(', ');
+      const m = median(t);
+      console.log(
+        `${what.padEnd(4)} ${k.padEnd(9)} ${c.padEnd(16)} median ${m.toFixed(1)} ms  x${(m / base).toFixed(3)}  [${list}]`,
+      );
+    }
   }
 }
 if (work.includes('train')) {

@@ -66,6 +66,53 @@ describe.each(['cpu', 'wasm'])('layers on %s', (backend) => {
     close(layerNorm(params, 'ln', tf.tensor2d(x, [1, 4]), eps).dataSync(), expected, 1e-6);
   });
 
+  it('layerNorm gradients (x, weight, bias) match float64 (fused kernels on wasm, stock ops on cpu)', () => {
+    const [rows, d] = [3, 5];
+    const xs = Array.from({ length: rows * d }, (_, i) => Math.sin(i * 1.7) * 3 + (i % d));
+    const ws = [1, -0.5, 2, 0.25, 1.5];
+    const bs = [0.1, 0, -0.2, 0.3, 0];
+    const dys = Array.from({ length: rows * d }, (_, i) => Math.cos(i * 0.9));
+    const eps = 1e-5;
+    // float64 reference: dx = rstd (g - mean g - xhat mean(g xhat)), g = dy w; dw = sum dy xhat; db = sum dy
+    const want = { x: [] as number[], w: new Array(d).fill(0), b: new Array(d).fill(0) };
+    for (let r = 0; r < rows; r++) {
+      const row = xs.slice(r * d, (r + 1) * d).map((v) => Math.fround(v));
+      const dy = dys.slice(r * d, (r + 1) * d).map((v) => Math.fround(v));
+      const mean = row.reduce((a, v) => a + v, 0) / d;
+      const rstd = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / d + eps);
+      const xhat = row.map((v) => (v - mean) * rstd);
+      const g = dy.map((v, j) => v * Math.fround(ws[j]!));
+      const meanG = g.reduce((a, v) => a + v, 0) / d;
+      const meanGx = g.reduce((a, v, j) => a + v * xhat[j]!, 0) / d;
+      want.x.push(...g.map((v, j) => rstd * (v - meanG - xhat[j]! * meanGx)));
+      dy.forEach((v, j) => {
+        want.w[j] += v * xhat[j]!;
+        want.b[j] += v;
+      });
+    }
+    const x = tf.tensor2d(xs, [rows, d]);
+    const dy = tf.tensor2d(dys, [rows, d]);
+    const [dx, dw, db] = tf.grads((xv: tf.Tensor, wv: tf.Tensor, bv: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          layerNorm(
+            new Map([
+              ['ln.weight', wv],
+              ['ln.bias', bv],
+            ]) as Params,
+            'ln',
+            xv,
+            eps,
+          ),
+          dy,
+        ),
+      ),
+    )([x, tf.tensor1d(ws), tf.tensor1d(bs)]);
+    close(dx!.dataSync(), want.x, 2e-6);
+    close(dw!.dataSync(), want.w, 2e-6);
+    close(db!.dataSync(), want.b, 1e-6);
+  });
+
   it('activations match their definitions', () => {
     const xs = [-3, -1, -0.25, 0, 0.5, 1, 2.5];
     const x = tf.tensor1d(xs);
