@@ -105,25 +105,31 @@ function withShapeOnlySaves<T>(engine: EngineInternals, f: () => T): T {
 }
 
 /**
- * tfjs's `Mean` gradient builds a tensor of ones of the input's shape on the host (a JavaScript fill, then an
- * upload) and multiplies by it before dividing: ~90 ms of a bench-s step at 1 thread. This one divides the
- * reshaped `dy` by the count and broadcasts it: every element is the same `dy / n` (bit-identical), with no
- * host array and one full-size pass fewer. Registered by `variableGradsFreeing` before each forward pass, so it wins
- * whatever order the tfjs bundles were imported in.
+ * tfjs's `Sum` and `Mean` gradients build a tensor of ones of the input's shape on the host (a JavaScript
+ * fill, then an upload) and multiply by it (`Mean` then divides): ~90 ms of a bench-s step at 1 thread. These
+ * reshape `dy` (divided by the count for `Mean`) and broadcast it by multiplying with ones made on the backend
+ * (`Fill`; tfjs-wasm's `Tile`, which `tf.broadcastTo` runs, takes ~100 ns an element): every element is the
+ * same `dy` or `dy / n` (bit-identical: (dy / n) * 1 === (dy * 1) / n), with no host array. Registered by
+ * `variableGradsFreeing` before each forward pass, so they win whatever order the tfjs bundles were imported
+ * in.
  */
-const MEAN_GRADIENT: tf.GradConfig = {
-  kernelName: tf.Mean,
-  inputsToSave: ['x'],
-  gradFunc: (dy, saved, attrs) => {
-    const { shape } = saved[0]!;
-    const axes = tf.util.parseAxisParam((attrs as unknown as tf.MeanAttrs).axis, shape);
-    const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d)); // dy with the reduced axes as size 1
-    const count = axes.reduce((n, i) => n * shape[i]!, 1);
-    // Broadcast by multiplying with ones made on the backend (`Fill`): tfjs-wasm's `Tile`, which
-    // `tf.broadcastTo` runs, takes ~100 ns an element. (dy / n) * 1 === (dy * 1) / n exactly.
-    return { x: () => tf.mul(tf.div(tf.reshape(dy as tf.Tensor, kept), count), tf.fill(shape, 1)) };
-  },
-};
+function leanReductionGradient(kernelName: typeof tf.Sum | typeof tf.Mean): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const { shape } = saved[0]!;
+      const axes = tf.util.parseAxisParam((attrs as unknown as tf.SumAttrs).axis, shape);
+      const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d)); // dy with the reduced axes as size 1
+      const count = axes.reduce((n, i) => n * shape[i]!, 1);
+      const expanded = tf.reshape(dy as tf.Tensor, kept);
+      const scaled = kernelName === tf.Mean ? tf.div(expanded, count) : expanded;
+      return { x: () => tf.mul(scaled, tf.fill(shape, 1)) };
+    },
+  };
+}
+
+const LEAN_GRADIENTS = [leanReductionGradient(tf.Sum), leanReductionGradient(tf.Mean)];
 
 /** A tensor as the engine tracks it (`scopeId` and `kept` are set by the engine, not in the typings). */
 type Tracked = tf.Tensor & { scopeId?: number; kept?: boolean };
@@ -145,7 +151,7 @@ export function variableGradsFreeing(
   }
   const trainable = variables.filter((v) => v.trainable);
   if (trainable.length === 0) throw new Error('variableGradsFreeing: none of the variables is trainable');
-  tf.registerGradient(MEAN_GRADIENT);
+  for (const g of LEAN_GRADIENTS) tf.registerGradient(g);
   const y = withShapeOnlySaves(engine, () =>
     engine.scopedRun(
       () => engine.startTape(),
