@@ -37,5 +37,14 @@ it("the lean Sum and Mean gradients are bit-identical to tfjs's, over every axis
   expect(Array.from(ours.grads.x!.dataSync())).toEqual(Array.from(a));
   expect(Array.from(again.grads.x!.dataSync())).toEqual(Array.from(a));
   expect(ours.value.dataSync()[0]).toBe(reference.value.dataSync()[0]);
-  tf.dispose([x, w, reference.value, ours.value, again.value, reference.grads, ours.grads, again.grads] as never);
+  tf.dispose([
+    x,
+    w,
+    reference.value,
+    ours.value,
+    again.value,
+    reference.grads,
+    ours.grads,
+    again.grads,
+  ] as never);
 });
