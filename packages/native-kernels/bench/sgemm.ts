@@ -37,6 +37,8 @@ const CASES: Case[] = [
   { name: 'dW fc2 [2048,1024]^T x[2048,256]', batch: 1, M: 1024, N: 256, K: 2048, transA: true },
   { name: 'attention [128,65,64]x[128,64,65]', batch: 128, M: 65, N: 65, K: 64 },
   { name: 'attention p.v [128,65,65]x[128,65,64]', batch: 128, M: 65, N: 64, K: 65 },
+  { name: 'attention q.k^T [128,65,64]x[128,65,64]^T', batch: 128, M: 65, N: 65, K: 64, transB: true },
+  { name: 'attention dV p^T.dO [128,65,65]^T x[128,65,64]', batch: 128, M: 65, N: 64, K: 65, transA: true },
   { name: '1024^3', batch: 1, M: 1024, N: 1024, K: 1024 },
 ];
 

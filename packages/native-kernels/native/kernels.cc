@@ -171,7 +171,11 @@ float* workspace(std::unique_ptr<float, AlignedFree>& buf, size_t floats) {
 }  // namespace
 
 #define QLIP_KERNEL(ns, lanes) \
-  Kernel { {{ns::full::micro, ns::halfN::micro}, {ns::halfM::micro, ns::halfMN::micro}}, ns::kMR, ns::kNV * (lanes) }
+  Kernel {                                                                                                 \
+    {{ns::full::micro, ns::halfN::micro}, {ns::halfM::micro, ns::halfMN::micro}},                          \
+        {{ns::full::microA, ns::halfN::microA}, {ns::halfM::microA, ns::halfMN::microA}}, ns::kMR,         \
+        ns::kNV*(lanes)                                                                                    \
+  }
 
 Kernel kernelFor(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -195,6 +199,9 @@ void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, i
   }
   for (int64_t jc = j0; jc < j1; jc += kNC) {
     const int64_t nc = std::min(kNC, j1 - jc);
+    // Row-major A feeding only a few column panels (attention-sized products) is read in place: packing it
+    // would cost about as much as the arithmetic it serves.
+    const bool directA = pr.a.cs == 1 && nc <= 4 * kern.nr;
     const Blocking blk = blockingFor(pr.K, kern.mr, (i1 - i0) * (j1 - j0));
     for (int64_t pc = 0; pc < pr.K; pc += blk.kc) {
       const int64_t kc = std::min(blk.kc, pr.K - pc);
@@ -202,15 +209,24 @@ void gemmPacked(const Problem& pr, const Kernel& kern, int64_t i0, int64_t i1, i
       packB(pr.b, pc, jc, kc, nc, kern.nr, pb);
       for (int64_t ic = i0; ic < i1; ic += blk.mc) {
         const int64_t mc = std::min(blk.mc, i1 - ic);
-        packA(pr.a, ic, pc, mc, kc, kern.mr, pa);
+        if (!directA) packA(pr.a, ic, pc, mc, kc, kern.mr, pa);
         for (int64_t jr = 0; jr < nc; jr += kern.nr) {
           const int n = static_cast<int>(std::min<int64_t>(kern.nr, nc - jr));
           const bool halfN = panelWidth(n, kern.nr) < kern.nr;
           for (int64_t ir = 0; ir < mc; ir += kern.mr) {
             const int m = static_cast<int>(std::min<int64_t>(kern.mr, mc - ir));
-            const bool halfM = panelWidth(m, kern.mr) < kern.mr;
-            kern.micro[halfM][halfN](kc, pa + ir * kc, pb + jr * kc, pr.c + (ic + ir) * pr.ldc + jc + jr, pr.ldc, m, n,
-                       pc > 0, last ? pr.ep : nullptr, jc + jr);
+            const int height = panelWidth(m, kern.mr);
+            const bool halfM = height < kern.mr;
+            float* c = pr.c + (ic + ir) * pr.ldc + jc + jr;
+            const Epilogue* ep = last ? pr.ep : nullptr;
+            if (directA && m == height) {
+              kern.microA[halfM][halfN](pr.a.rs, 1, kc, pr.a.data + (ic + ir) * pr.a.rs + pc, pb + jr * kc, c,
+                                        pr.ldc, m, n, pc > 0, ep, jc + jr);
+              continue;
+            }
+            // A tail shorter than its tile: pack it (zero-padded) rather than read rows past the block.
+            if (directA) packA(pr.a, ic + ir, pc, m, kc, kern.mr, pa + ir * kc);
+            kern.micro[halfM][halfN](kc, pa + ir * kc, pb + jr * kc, c, pr.ldc, m, n, pc > 0, ep, jc + jr);
           }
         }
       }

@@ -24,10 +24,15 @@ struct Problem {
 using MicroFn = void (*)(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, int m, int n,
                          bool accumulate, const Epilogue* ep, int64_t col0);
 
+// The same tile reading A in place: element (i, p) of the panel at pa[i * ars + p * acs].
+using MicroAFn = void (*)(int64_t ars, int64_t acs, int64_t kc, const float* pa, const float* pb, float* c,
+                          int64_t ldc, int m, int n, bool accumulate, const Epilogue* ep, int64_t col0);
+
 struct Kernel {
   // [half rows][half columns]: the MR x NR tile and its halves for a last panel of at most MR/2 rows or
   // NR/2 columns (packed that narrow).
   MicroFn micro[2][2];
+  MicroAFn microA[2][2];  // unpacked A (row-major, rows all present)
   int mr, nr;  // full register tile: rows of A x columns of B
 };
 

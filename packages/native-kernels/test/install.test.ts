@@ -28,6 +28,8 @@ function compareAll(): void {
     [70, 40, 2100, true, false],
     [29, 150, 1030, false, false],
     [2048, 520, 1100, false, true], // C beyond half of L2: two K blocks of 550
+    [70, 30, 300, false, false], // A read in place (few column panels), a packed row tail, two K blocks
+    [66, 30, 300, false, true], // A read in place, a half-height row tail on avx512
   ] as const) {
     const a = filled(tA ? [K, M] : [M, K], M);
     const b = filled(tB ? [N, K] : [K, N], N);
