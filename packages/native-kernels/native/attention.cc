@@ -27,14 +27,7 @@ struct RowFns {
   void (*softmaxGrad)(const float* p, float* dp, int64_t len, float scale);
 };
 
-RowFns rowFnsFor(Isa isa) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (isa == Isa::Avx512) return {avx512::softmaxRow, avx512::softmaxGradRow};
-  if (isa == Isa::Avx2) return {avx2::softmaxRow, avx2::softmaxGradRow};
-#endif
-  (void)isa;
-  return {portable::softmaxRow, portable::softmaxGradRow};
-}
+RowFns rowFnsFor(Isa isa) { return {QLIP_FOR_ISA(isa, softmaxRow), QLIP_FOR_ISA(isa, softmaxGradRow)}; }
 
 // C[M, N] (row stride ldc) = A * B on the calling thread.
 void product(Operand a, Operand b, float* c, int64_t ldc, int64_t m, int64_t n, int64_t k) {
