@@ -1,20 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  currentIsa,
-  installNativeKernels,
-  setIsa,
-  supportedIsas,
-  uninstallNativeKernels,
-} from '../src/index.js';
-import { filled, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
-
-const readAll = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  });
+import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
+import { filled, onEveryIsa, readAll, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 /** The kernel tfjs ran for the last op of fn on wasm: the native one or the stock one. */
 const kernelOf = (name: string) => tf.getKernel(name, 'wasm')?.kernelFunc;
@@ -50,20 +37,14 @@ describe.skipIf(skipReason)(
       installNativeKernels();
       const xs = [1e-30, -1e-8, 1e-4, 0.3, 0.6249, 0.625, 0.6251, -0.7, 1, -3, 9, 20, -40];
       for (let i = 0; i < 4000; i++) xs.push(-10 + i * 0.005 + 1e-4);
-      const before = currentIsa();
-      try {
-        for (const isa of supportedIsas()) {
-          setIsa(isa); // every compiled instance: AVX-512, AVX2, portable
-          const y = tf.tanh(tf.tensor1d(xs)).dataSync();
-          xs.forEach((x, i) => {
-            const want = Math.tanh(Math.fround(x));
-            const err = Math.abs(y[i]! - want) / Math.abs(want);
-            expect(err, `${isa}: tanh(${x}) = ${y[i]} vs ${want}`).toBeLessThan(3e-7);
-          });
-        }
-      } finally {
-        setIsa(before);
-      }
+      onEveryIsa((isa) => {
+        const y = tf.tanh(tf.tensor1d(xs)).dataSync();
+        xs.forEach((x, i) => {
+          const want = Math.tanh(Math.fround(x));
+          const err = Math.abs(y[i]! - want) / Math.abs(want);
+          expect(err, `${isa}: tanh(${x}) = ${y[i]} vs ${want}`).toBeLessThan(3e-7);
+        });
+      });
     });
 
     it('Add, Sub, Multiply, RealDiv under every broadcast shape equal the stock kernels bit for bit', () => {

@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
-import { filled, skipReason, stockAndNative, useWasm } from './helpers.js';
-
-const read = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync());
-    t.dispose();
-    return d;
-  });
+import { filled, readAll, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 describe.skipIf(skipReason)(`native GatherV2${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   beforeAll(useWasm);
@@ -34,7 +27,7 @@ describe.skipIf(skipReason)(`native GatherV2${skipReason ? ` (skipped: ${skipRea
       tf.dispose([x, ix, dy]);
       return [y, dx!, tf.cast(intRows, 'float32')];
     };
-    const [stock, native] = stockAndNative(run, read);
+    const [stock, native] = stockAndNative(run, readAll);
     for (let i = 0; i < stock.length; i++)
       expect(Array.from(native[i]!), `output ${i}`).toEqual(Array.from(stock[i]!));
   });

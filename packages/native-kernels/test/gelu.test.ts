@@ -1,21 +1,8 @@
 import { FUSED_KERNELS, geluErf } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  currentIsa,
-  installNativeKernels,
-  setIsa,
-  supportedIsas,
-  uninstallNativeKernels,
-} from '../src/index.js';
-import { filled, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
-
-const readAll = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  });
+import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
+import { filled, onEveryIsa, readAll, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 /** Phi(x) and phi(x) in float64 (Taylor series of erf below |z| = 2, Lentz continued fraction of erfc above). */
 function normalRef(x: number): { cdf: number; pdf: number } {
@@ -68,16 +55,13 @@ describe.skipIf(skipReason)(
       const x = tf.tensor1d(XS);
       installNativeKernels();
       const composite = tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)).dataSync();
-      const before = currentIsa();
-      for (const isa of supportedIsas()) {
-        setIsa(isa); // every compiled instance: AVX-512, AVX2, portable
+      onEveryIsa((isa) => {
         const y = geluErf(x).dataSync();
         XS.forEach((v, i) => {
           const want = v * normalRef(v).cdf;
           expect(Math.abs(y[i]! - want), `${isa}: x = ${v}`).toBeLessThanOrEqual(2e-7 * Math.abs(v) + 1e-37);
         });
-      }
-      setIsa(before);
+      });
       const fused = geluErf(x).dataSync();
       XS.forEach((v, i) => {
         const want = v * normalRef(v).cdf;

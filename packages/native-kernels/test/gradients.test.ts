@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uninstallNativeKernels } from '../src/index.js';
-import { filled, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
-
-const readAll = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  });
+import { filled, readAll, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 describe.skipIf(skipReason)(
   `gradients through native kernels equal stock${skipReason ? ` (skipped: ${skipReason})` : ''}`,

@@ -2,7 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 // The union package registers gradients and chained ops in Node (tfjs-core alone does not).
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { installNativeKernels, nativeUnavailableReason, uninstallNativeKernels } from '../src/index.js';
+import {
+  currentIsa,
+  type Isa,
+  installNativeKernels,
+  nativeUnavailableReason,
+  setIsa,
+  supportedIsas,
+  uninstallNativeKernels,
+} from '../src/index.js';
 
 /** Why the native tests cannot run here (printed in the suite name), or undefined. */
 export const skipReason = nativeUnavailableReason();
@@ -56,3 +64,24 @@ export const readTensor = (t: tf.Tensor): Float32Array[] => {
   t.dispose();
   return [Float32Array.from(d)];
 };
+
+/** Host copies of float tensors, each disposed after it is read. */
+export const readAll = (ts: tf.Tensor[]): Float32Array[] =>
+  ts.map((t) => {
+    const d = Float32Array.from(t.dataSync() as Float32Array);
+    t.dispose();
+    return d;
+  });
+
+/** Runs fn once on every compiled ISA instance (AVX-512, AVX2, portable) this CPU runs, then restores the ISA. */
+export function onEveryIsa(fn: (isa: Isa) => void): void {
+  const before = currentIsa();
+  try {
+    for (const isa of supportedIsas()) {
+      setIsa(isa);
+      fn(isa);
+    }
+  } finally {
+    setIsa(before);
+  }
+}

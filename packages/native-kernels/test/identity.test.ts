@@ -1,18 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
-import { filled, skipReason, stockAndNative, useWasm } from './helpers.js';
+import { filled, readAll, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 interface BackendData {
   dataIdMap: { has(dataId: object): boolean };
 }
-
-const readAll = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  });
 
 describe.skipIf(skipReason)(`zero-copy Identity${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   beforeAll(useWasm);

@@ -10,14 +10,7 @@ import {
   supportedIsas,
   uninstallNativeKernels,
 } from '../src/index.js';
-import { filled, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
-
-const readAll = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  });
+import { filled, readAll, relErr, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 /** LayerNorm forward and gradients for dy in float64 (two-pass statistics, biased variance). */
 function reference(x: Float32Array, gamma: Float32Array, beta: Float32Array, dy: Float32Array, eps: number) {

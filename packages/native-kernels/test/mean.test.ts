@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installNativeKernels, loadNative, uninstallNativeKernels } from '../src/index.js';
-import { filled, skipReason, stockAndNative, useWasm } from './helpers.js';
-
-const readAll = (ts: tf.Tensor[]): Float32Array[] =>
-  ts.map((t) => {
-    const d = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  });
+import { filled, readAll, skipReason, stockAndNative, useWasm } from './helpers.js';
 
 const kernelOf = (name: string) => tf.getKernel(name, 'wasm')?.kernelFunc;
 
