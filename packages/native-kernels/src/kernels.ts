@@ -338,20 +338,17 @@ function replaceElementwise(into: Installed): void {
       });
     }
   }
-  if (familyOn('SUM')) {
-    replace(into, tf.Sum, (stock) => (args) => {
+  const reductions = [
+    ['SUM', tf.Sum, nativeSum],
+    ['MEAN', tf.Mean, nativeMean],
+  ] as const;
+  for (const [family, kernelName, reduce] of reductions) {
+    if (!familyOn(family)) continue;
+    replace(into, kernelName, (stock) => (args) => {
       const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs; // Mean's attrs are the same
       const backend = args.backend as unknown as WasmBackendLike;
-      return nativeSum(addon, backend, x, axis, keepDims) ?? stock.kernelFunc(args);
-    });
-  }
-  if (familyOn('MEAN')) {
-    replace(into, tf.Mean, (stock) => (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as tf.MeanAttrs;
-      const backend = args.backend as unknown as WasmBackendLike;
-      return nativeMean(addon, backend, x, axis, keepDims) ?? stock.kernelFunc(args);
+      return reduce(addon, backend, x, axis, keepDims) ?? stock.kernelFunc(args);
     });
   }
 }
