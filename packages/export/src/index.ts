@@ -12,7 +12,13 @@ export {
 // ONNX export (graphs written with onnx-proto, opset 17, dynamic batch)
 
 export { exportOnnx, type OnnxExportOptions } from './onnx/export.js';
-export { ONNX_PRECISIONS, type OnnxPrecision, OPSET } from './onnx/graph.js';
+export {
+  ONNX_ATTENTIONS,
+  ONNX_PRECISIONS,
+  type OnnxAttention,
+  type OnnxPrecision,
+  OPSET,
+} from './onnx/graph.js';
 export { BATCH } from './onnx/towers.js';
 
 // The unified model as step-by-step graphs (embeddings, decoder with KV cache, heads)

@@ -18,6 +18,7 @@ import {
   OPENAI_IMAGENET_TEMPLATES,
   type Rows,
 } from '@qlip/eval';
+import type { OnnxPrecision } from '@qlip/export';
 import type { DownloadOptions } from '@qlip/hub';
 import { QLIPModel } from '@qlip/model';
 import { nativeKernelsAccelerator } from '@qlip/native-kernels';
@@ -35,7 +36,9 @@ const RUNTIMES: readonly string[] = ['auto', 'tfjs', 'onnx'] satisfies RuntimeCh
  * (ONNX Runtime only: dynamically quantised transformer blocks, faster, indices may differ from fp32's;
  * the runtime measures how often on the first images it sees: `runtime.agreement()`).
  */
-export type Precision = 'fp32' | 'int8';
+export type Precision = OnnxPrecision;
+// @qlip/export's ONNX_PRECISIONS restated: that package (and onnxruntime-node) is imported only when the onnx
+// runtime is asked for; the type ties the two.
 export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
 
 type LoadedRuntime = { rt: ModelRuntime & { logitScale: number }; release: () => void };

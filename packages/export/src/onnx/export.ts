@@ -7,7 +7,9 @@ import {
   type GraphBuilder,
   type GraphVariant,
   IR_VERSION,
+  ONNX_ATTENTIONS,
   ONNX_PRECISIONS,
+  type OnnxAttention,
   type OnnxPrecision,
   OPSET,
   STANDARD_VARIANT,
@@ -55,7 +57,7 @@ export interface OnnxExportOptions {
    * `standard` (default: MatMul/Softmax, opens in any ONNX runtime and passes onnx.checker) or `ort`:
    * `com.microsoft.MultiHeadAttention` in blocks without rope or mask (ONNX Runtime only).
    */
-  attention?: GraphVariant['attention'];
+  attention?: OnnxAttention;
 }
 
 /** What `qlip-onnx.json` records: the geometry `OnnxQLIP` needs without reading the graphs. */
@@ -83,7 +85,7 @@ export interface OnnxManifest {
   /** Precision of the transformer blocks' linear layers (absent in exports made before it existed: fp32). */
   precision?: OnnxPrecision;
   /** `ort` when attention is ONNX Runtime's contrib op (absent: standard). */
-  attention?: GraphVariant['attention'];
+  attention?: OnnxAttention;
   /** `exp(logit_scale)`: multiplies cosine similarities into logits (softmax probabilities in the web page). */
   logitScale: number;
   io: typeof IO;
@@ -154,8 +156,8 @@ export function graphVariant(opts: Pick<OnnxExportOptions, 'precision' | 'attent
     );
   }
   const attention = opts.attention ?? 'standard';
-  if (attention !== 'standard' && attention !== 'ort') {
-    throw new Error(`ONNX export: attention must be standard or ort (got "${attention}")`);
+  if (!ONNX_ATTENTIONS.includes(attention)) {
+    throw new Error(`ONNX export: attention must be ${ONNX_ATTENTIONS.join(' or ')} (got "${attention}")`);
   }
   return { precision, attention };
 }

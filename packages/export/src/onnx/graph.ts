@@ -21,14 +21,17 @@ export const MS_DOMAIN = 'com.microsoft';
 export type OnnxPrecision = 'fp32' | 'int8';
 export const ONNX_PRECISIONS: readonly OnnxPrecision[] = ['fp32', 'int8'];
 
+/**
+ * How attention is written: `standard` (MatMul/Softmax, any runtime) or `ort` (`com.microsoft.MultiHeadAttention`
+ * where the block has no rope and no mask: ONNX Runtime only).
+ */
+export type OnnxAttention = 'standard' | 'ort';
+export const ONNX_ATTENTIONS: readonly OnnxAttention[] = ['standard', 'ort'];
+
 /** How a graph is written: the standard export (default) or variants for ONNX Runtime. */
 export interface GraphVariant {
   precision: OnnxPrecision;
-  /**
-   * `standard` (MatMul/Softmax, any runtime) or `ort` (`com.microsoft.MultiHeadAttention` where the block
-   * has no rope and no mask: ONNX Runtime only).
-   */
-  attention: 'standard' | 'ort';
+  attention: OnnxAttention;
 }
 export const STANDARD_VARIANT: Readonly<GraphVariant> = { precision: 'fp32', attention: 'standard' };
 

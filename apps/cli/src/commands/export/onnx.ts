@@ -1,5 +1,13 @@
 import { Flags } from '@oclif/core';
-import { exportOnnxChecked, type OnnxExportReport, type UnifiedOnnxExportReport } from '@qlip/export';
+import {
+  exportOnnxChecked,
+  ONNX_ATTENTIONS,
+  ONNX_PRECISIONS,
+  type OnnxAttention,
+  type OnnxExportReport,
+  type OnnxPrecision,
+  type UnifiedOnnxExportReport,
+} from '@qlip/export';
 import { ExportCommand, exportOutFlags } from '../../lib/export.js';
 
 export default class ExportOnnx extends ExportCommand {
@@ -37,13 +45,13 @@ com.microsoft.MultiHeadAttention (other runtimes and onnx.checker reject it).`;
     precision: Flags.string({
       description:
         'fp32, or int8: dynamically quantised transformer blocks (lower precision; indices may differ from fp32)',
-      options: ['fp32', 'int8'],
+      options: [...ONNX_PRECISIONS],
       default: 'fp32',
     }),
     attention: Flags.string({
       description:
         'standard (MatMul/Softmax, any runtime) or ort (com.microsoft.MultiHeadAttention: ONNX Runtime only)',
-      options: ['standard', 'ort'],
+      options: [...ONNX_ATTENTIONS],
       default: 'standard',
     }),
     verify: Flags.boolean({
@@ -61,8 +69,8 @@ com.microsoft.MultiHeadAttention (other runtimes and onnx.checker reject it).`;
         producerVersion: this.config.version,
         overwrite: flags.overwrite,
         verify: flags.verify,
-        precision: flags.precision as 'fp32' | 'int8',
-        attention: flags.attention as 'standard' | 'ort',
+        precision: flags.precision as OnnxPrecision,
+        attention: flags.attention as OnnxAttention,
         ...hooks,
       }),
     );
