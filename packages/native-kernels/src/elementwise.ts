@@ -16,7 +16,7 @@ export const BINARY_OPS = { [tf.Add]: 0, [tf.Sub]: 1, [tf.Multiply]: 2, [tf.Real
 
 const size = (shape: number[]): number => shape.reduce((a, c) => a * c, 1);
 
-/** A float32 tensor's offset on the wasm heap, in elements. */
+/** The offset on the wasm heap, in 4-byte elements, of a float32 or int32 tensor. */
 export function heapOffset(backend: WasmHeapBackend, t: tf.TensorInfo): number {
   const entry = backend.dataIdMap.get(t.dataId);
   if (!entry || entry.memoryOffset % 4 !== 0) {

@@ -1,8 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { heapOffset, type WasmHeapBackend } from './elementwise.js';
-
-/** Dtypes gathered by copying their 4-byte elements' bits unchanged. */
-const FOUR_BYTE: ReadonlySet<tf.DataType> = new Set<tf.DataType>(['float32', 'int32']);
+import { FOUR_BYTE } from './transpose.js';
 
 /** Below this many elements per gathered slice a per-slice copy costs more than the stock loop saves. */
 const MIN_SLICE = 16;

@@ -1,15 +1,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import { heapOffset, type WasmHeapBackend } from './elementwise.js';
 import type { NativeAddon } from './native.js';
 
-/** The parts of tfjs-backend-wasm's BackendWasm the transpose touches. */
-interface WasmHeapBackend {
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  wasm: { HEAPF32: Float32Array };
-}
-
-/** Dtypes the native transpose moves: 4-byte elements whose bits it copies unchanged. */
-const FOUR_BYTE: ReadonlySet<tf.DataType> = new Set<tf.DataType>(['float32', 'int32']);
+/** Dtypes the native transpose and gather move: 4-byte elements whose bits they copy unchanged. */
+export const FOUR_BYTE: ReadonlySet<tf.DataType> = new Set<tf.DataType>(['float32', 'int32']);
 
 /**
  * out = transpose(x, perm) on the wasm heap, or undefined when the stock kernel should handle it (other
@@ -32,19 +26,10 @@ export function nativeTranspose(
     x.dtype,
   );
   if (x.shape.some((d) => d === 0)) return out;
-  const offset = (t: tf.TensorInfo): number => {
-    const entry = backend.dataIdMap.get(t.dataId);
-    if (!entry || entry.memoryOffset % 4 !== 0) {
-      throw new Error(
-        `@qlip/native-kernels: ${t.dtype} tensor of shape [${t.shape}] has no aligned data on the wasm heap`,
-      );
-    }
-    return entry.memoryOffset / 4;
-  };
   addon.transpose(
     backend.wasm.HEAPF32,
-    offset(x),
-    offset(out),
+    heapOffset(backend, x),
+    heapOffset(backend, out),
     Int32Array.from(x.shape),
     Int32Array.from(perm),
   );

@@ -1,14 +1,8 @@
 import { FUSED_KERNELS, scaledDotProductAttention } from '@qlip/nn';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  currentIsa,
-  installNativeKernels,
-  setIsa,
-  supportedIsas,
-  uninstallNativeKernels,
-} from '../src/index.js';
-import { filled, relErr, skipReason, useWasm } from './helpers.js';
+import { installNativeKernels, uninstallNativeKernels } from '../src/index.js';
+import { filled, onEveryIsa, relErr, skipReason, useWasm } from './helpers.js';
 
 /** Runs fn on the native kernels with the fused attention on or off (QLIP_NATIVE_ATTENTION=0), or on stock wasm. */
 function run<T>(mode: 'fused' | 'composite' | 'stock', fn: () => T): T {
@@ -88,21 +82,15 @@ describe.skipIf(skipReason)(`fused attention kernels${skipReason ? ` (skipped: $
   });
 
   it('every compiled softmax row kernel (AVX-512, AVX2, portable) gives the composite result', () => {
-    const before = currentIsa();
-    try {
-      for (const isa of supportedIsas()) {
-        setIsa(isa);
-        for (const c of [CASES[3]!, CASES[6]!]) {
-          const fused = run('fused', () => forwardBackward(c, 5));
-          const composite = run('composite', () => forwardBackward(c, 5));
-          for (let i = 0; i < 4; i++) {
-            expect(relErr(fused[i]!, composite[i]!), `${isa} ${c.name} tensor ${i}`).toBeLessThan(2e-6);
-          }
+    onEveryIsa((isa) => {
+      for (const c of [CASES[3]!, CASES[6]!]) {
+        const fused = run('fused', () => forwardBackward(c, 5));
+        const composite = run('composite', () => forwardBackward(c, 5));
+        for (let i = 0; i < 4; i++) {
+          expect(relErr(fused[i]!, composite[i]!), `${isa} ${c.name} tensor ${i}`).toBeLessThan(2e-6);
         }
       }
-    } finally {
-      setIsa(before);
-    }
+    });
   });
 
   it('runs as one kernel forward and one backward: no head transposes, softmax or batched matmuls', async () => {
