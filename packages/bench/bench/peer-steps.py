@@ -6,20 +6,12 @@ import os
 import sys
 import time
 
-peer, threads = sys.argv[1], sys.argv[2]
-sys.argv = [sys.argv[0], "--threads", threads]
-sys.path.insert(0, os.path.dirname(os.path.abspath(peer)))
-import torch_peer as tp  # noqa: E402  (sets the thread env and loads OpenBLAS before torch runs)
-import torch  # noqa: E402
-torch.set_num_threads(int(threads))
-with open(tp.ARGS.config) as fh:
-    cfg = json.load(fh)
+# torch_peer.py's model and seeded batch, loaded as @qlip/export's peer scripts load them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../export/bench"))
+from peer_model import load_peer  # noqa: E402
+
+tp, torch, cfg, model, img, gen = load_peer(sys.argv[1], sys.argv[2])
 batch = cfg["benchmark"]["batch"]
-torch.manual_seed(0)
-gen = torch.Generator().manual_seed(0)
-model = tp.BenchS(cfg)
-im = cfg["image"]
-img = torch.rand(batch, im["channels"], im["size"], im["size"], generator=gen) * 2 - 1
 ids = tp.make_prompts(cfg, batch, gen)
 oc = cfg["optimizer"]
 opt = torch.optim.AdamW(model.parameters(), lr=oc["lr"], betas=tuple(oc["betas"]), eps=oc["eps"],

@@ -15,12 +15,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 peer = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../../../shared/bench/torch_peer.py")
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
-sys.argv = [sys.argv[0], "--threads", "1"]
-sys.path.insert(0, os.path.dirname(os.path.abspath(peer)))
-import torch_peer as tp  # noqa: E402  (sets the 1-thread env and loads OpenBLAS before torch runs)
-import torch  # noqa: E402
+sys.path.insert(0, HERE)
+from peer_model import load_peer  # noqa: E402  (before torch: torch_peer sets the 1-thread env, loads OpenBLAS)
 
-torch.set_num_threads(1)
+tp, torch, cfg, model, img, _ = load_peer(peer, 1)
+model.eval()
+batch = cfg["benchmark"]["batch"]
 lib_dir = tempfile.mkdtemp(prefix="qlip-fma-")
 lib = os.path.join(lib_dir, "fma-peak.so")
 subprocess.run(["gcc", "-O2", "-shared", "-fPIC", os.path.join(HERE, "fma-peak.c"), "-o", lib], check=True)
@@ -28,14 +28,6 @@ fma = ctypes.CDLL(lib)
 for f in (fma.fma512, fma.fma256):
     f.restype, f.argtypes = ctypes.c_float, [ctypes.c_int64]
 
-with open(tp.ARGS.config) as fh:
-    cfg = json.load(fh)
-batch = cfg["benchmark"]["batch"]
-torch.manual_seed(0)
-gen = torch.Generator().manual_seed(0)
-model = tp.BenchS(cfg).eval()
-im = cfg["image"]
-img = torch.rand(batch, im["channels"], im["size"], im["size"], generator=gen) * 2 - 1
 gflop_batch = batch * tp.flops_summary(cfg, batch)["tokenize_per_image"] / 1e9
 
 

@@ -6,21 +6,12 @@ import os
 import sys
 import time
 
-peer, threads = sys.argv[1], sys.argv[2]
-sys.argv = [sys.argv[0], "--threads", threads]
-sys.path.insert(0, os.path.dirname(os.path.abspath(peer)))
-import torch_peer as tp  # noqa: E402  (sets the thread env and loads OpenBLAS before torch runs)
-import torch  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_model import load_peer  # noqa: E402
 
-torch.set_num_threads(int(threads))
-with open(tp.ARGS.config) as fh:
-    cfg = json.load(fh)
+tp, torch, cfg, model, img, _ = load_peer(sys.argv[1], sys.argv[2])
+model.eval()
 batch = cfg["benchmark"]["batch"]
-torch.manual_seed(0)
-gen = torch.Generator().manual_seed(0)
-model = tp.BenchS(cfg).eval()
-im = cfg["image"]
-img = torch.rand(batch, im["channels"], im["size"], im["size"], generator=gen) * 2 - 1
 print(json.dumps({"ready": True, "batch": batch, "threads": tp.thread_report(), "openblas": tp.OPENBLAS_PATH}),
       flush=True)
 with torch.no_grad():
