@@ -23,6 +23,7 @@ namespace {
 using qlip::fits;
 using qlip::heapArg;
 using qlip::num;
+using qlip::operand;
 
 // Layout of the Float64Array parameter block passed to gemm(); mirrored in src/native.ts.
 enum Param : int {
@@ -160,18 +161,14 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
 
 // unary(heap, op, inOff, outOff, n): out = op(in) elementwise (op codes: native/elementwise.h).
 Napi::Value Unary(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   auto heap = heapArg(info, 4, "unary(heap: Float32Array, op, inOff, outOff, n)");
-  const double op = num(info, 1), inOff = num(info, 2), outOff = num(info, 3), n = num(info, 4);
-  if (op < 0 || op >= qlip::kUnaryCount || std::floor(op) != op) throw Napi::RangeError::New(env, "unary: unknown op");
-  const size_t len = heap.ElementLength();
-  if (!fits(inOff, n, len) || !fits(outOff, n, len) || std::floor(n) != n) {
-    throw Napi::RangeError::New(env, "unary: operand lies outside the heap");
+  const double op = num(info, 1), n = num(info, 4);
+  if (op < 0 || op >= qlip::kUnaryCount || std::floor(op) != op) {
+    throw Napi::RangeError::New(info.Env(), "unary: unknown op");
   }
-  float* base = heap.Data();
-  qlip::unary(static_cast<int>(op), base + static_cast<size_t>(inOff), base + static_cast<size_t>(outOff),
+  qlip::unary(static_cast<int>(op), operand(info, heap, 2, n, "unary"), operand(info, heap, 3, n, "unary"),
               static_cast<int64_t>(n));
-  return env.Undefined();
+  return info.Env().Undefined();
 }
 
 // binary(heap, op, aOff, bOff, outOff, shape, aStrides, bStrides: Int32Array): out = a op b, broadcast by
@@ -222,30 +219,18 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 
 // gelu(heap, xOff, outOff, n): exact GELU. geluGrad(heap, dyOff, xOff, outOff, n): its input gradient.
 Napi::Value Gelu(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   auto heap = heapArg(info, 3, "gelu(heap: Float32Array, xOff, outOff, n)");
-  const double xOff = num(info, 1), outOff = num(info, 2), n = num(info, 3);
-  const size_t len = heap.ElementLength();
-  if (std::floor(n) != n || !fits(xOff, n, len) || !fits(outOff, n, len)) {
-    throw Napi::RangeError::New(env, "gelu: operand lies outside the heap");
-  }
-  float* base = heap.Data();
-  qlip::gelu(base + static_cast<size_t>(xOff), base + static_cast<size_t>(outOff), static_cast<int64_t>(n));
-  return env.Undefined();
+  const double n = num(info, 3);
+  qlip::gelu(operand(info, heap, 1, n, "gelu"), operand(info, heap, 2, n, "gelu"), static_cast<int64_t>(n));
+  return info.Env().Undefined();
 }
 
 Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   auto heap = heapArg(info, 4, "geluGrad(heap: Float32Array, dyOff, xOff, outOff, n)");
-  const double dyOff = num(info, 1), xOff = num(info, 2), outOff = num(info, 3), n = num(info, 4);
-  const size_t len = heap.ElementLength();
-  if (std::floor(n) != n || !fits(dyOff, n, len) || !fits(xOff, n, len) || !fits(outOff, n, len)) {
-    throw Napi::RangeError::New(env, "geluGrad: operand lies outside the heap");
-  }
-  float* base = heap.Data();
-  qlip::geluGrad(base + static_cast<size_t>(dyOff), base + static_cast<size_t>(xOff),
-                 base + static_cast<size_t>(outOff), static_cast<int64_t>(n));
-  return env.Undefined();
+  const double n = num(info, 4);
+  qlip::geluGrad(operand(info, heap, 1, n, "geluGrad"), operand(info, heap, 2, n, "geluGrad"),
+                 operand(info, heap, 3, n, "geluGrad"), static_cast<int64_t>(n));
+  return info.Env().Undefined();
 }
 
 // adamw(heap, offsets: Float64Array [p, g, m0, v0, p1, m1, v1] (m0, v0: -1 for zero moments), n,

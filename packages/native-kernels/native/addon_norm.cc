@@ -20,15 +20,6 @@ void shapeArgs(const Napi::CallbackInfo& info, size_t i, const char* fn, int64_t
   *d = static_cast<int64_t>(c);
 }
 
-// The heap pointer at offset argument i after checking that `count` elements from there lie on the heap.
-float* operand(const Napi::CallbackInfo& info, Napi::Float32Array heap, size_t i, double count, const char* fn) {
-  const double off = num(info, i);
-  if (!fits(off, count, heap.ElementLength())) {
-    throw Napi::RangeError::New(info.Env(), std::string(fn) + ": operand lies outside the heap");
-  }
-  return heap.Data() + static_cast<size_t>(off);
-}
-
 // layerNorm(heap, xOff, gammaOff, betaOff, yOff, rows, d, eps)
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   auto heap = heapArg(info, 7, "layerNorm(heap: Float32Array, xOff, gammaOff, betaOff, yOff, rows, d, eps)");

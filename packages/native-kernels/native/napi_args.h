@@ -1,10 +1,11 @@
-// Argument checks shared by the Node-API entry points (addon.cc, addon_norm.cc).
+// Argument checks shared by the Node-API entry points (addon.cc, addon_norm.cc, addon_attention.cc).
 #pragma once
 
 #include <napi.h>
 
 #include <cmath>
 #include <cstddef>
+#include <string>
 
 namespace qlip {
 
@@ -24,5 +25,16 @@ inline Napi::Float32Array heapArg(const Napi::CallbackInfo& info, size_t numbers
 }
 
 inline double num(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
+
+// The heap pointer at offset argument i after checking that `count` elements from there lie on the heap (and
+// that count is a whole number), else a RangeError naming `fn`.
+inline float* operand(const Napi::CallbackInfo& info, Napi::Float32Array heap, size_t i, double count,
+                      const char* fn) {
+  const double off = num(info, i);
+  if (std::floor(count) != count || !fits(off, count, heap.ElementLength())) {
+    throw Napi::RangeError::New(info.Env(), std::string(fn) + ": operand lies outside the heap");
+  }
+  return heap.Data() + static_cast<size_t>(off);
+}
 
 }  // namespace qlip
