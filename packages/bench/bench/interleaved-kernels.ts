@@ -14,6 +14,7 @@
 import { loadavg } from 'node:os';
 import { registerBackendAccelerator, selectBackend } from '@qlip/core';
 import { nativeKernelsAccelerator } from '@qlip/native-kernels';
+import { median } from '../src/measure.js';
 import { BENCH_S } from '../src/preset.js';
 import { profileTrainStep } from '../src/profile.js';
 import { BenchWorkloads } from '../src/workloads.js';
@@ -61,7 +62,6 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 w.dispose();
-const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 for (const [what, table] of [
   ['wall', times],
   ['cpu', cpuTimes],

@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { registerBackendAccelerator, selectBackend } from '@qlip/core';
 import { nativeKernelsAccelerator } from '@qlip/native-kernels';
+import { median } from '../src/measure.js';
 import { DEFAULT_PEER_SCRIPT } from '../src/peer.js';
 import { BENCH_S } from '../src/preset.js';
 import { BenchWorkloads } from '../src/workloads.js';
@@ -79,7 +80,6 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 peer.stdin.end();
-const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const list = (a: number[]): string => a.map((x) => x.toFixed(0)).join(', ');
 const pt = median(times.get('pytorch')!);
 const pc = median(cpu.get('pytorch')!);
