@@ -9,13 +9,11 @@
 #include <vector>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "sgemm.h"
 
 namespace qlip {
 namespace {
-
-// Below this many flops the whole call runs on the calling thread (waking a worker costs ~10-50 us).
-constexpr double kParallelFlops = 4e6;
 
 // The row kernels, once per ISA.
 #define QLIP_ISA_SOURCE "attention.inc"

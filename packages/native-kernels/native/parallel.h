@@ -1,4 +1,5 @@
-// Splitting a loop over the SGEMM's thread pool, for the elementwise and normalisation kernels.
+// Splitting work over the SGEMM's thread pool: the thresholds below which it stays on the calling thread, and
+// forChunks for the elementwise and normalisation kernels.
 #pragma once
 
 #include <algorithm>
@@ -12,6 +13,8 @@ namespace qlip {
 // Below this much work (elements touched) a kernel runs on the calling thread: waking a worker costs
 // ~10-50 us.
 constexpr int64_t kParallelElems = 1 << 15;
+// The same for matrix products (the SGEMM, the fused attention), counted in flops.
+constexpr double kParallelFlops = 4e6;
 
 // fn(lo, hi) over [0, n) in chunks of `chunk`, handed out to every pool thread when `elems` (the work
 // behind n) is large enough, else one call on the calling thread.

@@ -11,12 +11,11 @@
 
 #include "blas.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace qlip {
 namespace {
 
-// Below this many flops a product runs on the calling thread: waking a worker costs ~10-50 us.
-constexpr double kParallelFlops = 4e6;
 // Strips per thread when one product is split; strips are at least this many rows/columns.
 constexpr int64_t kTasksPerThread = 3;
 constexpr int64_t kMinStrip = 96;
